@@ -1,0 +1,86 @@
+//! RabbitMQ connections and confirmed publishing.
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::ShortString;
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
+use secrecy::{ExposeSecret, SecretString};
+use tokio_util::sync::CancellationToken;
+
+/// AMQP delivery mode 2: the broker writes the message to disk.
+const PERSISTENT: u8 = 2;
+
+/// Why a publish was not confirmed. In every case the message may not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("broker connection: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("the broker refused the message (nack)")]
+    Nacked,
+    #[error("no queue is bound to receive the message")]
+    Unroutable,
+}
+
+/// Backoff for every reconnect loop: quick first retries, capped so recovery is noticed within seconds.
+pub fn reconnect_backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(5))
+        .with_jitter()
+        .without_max_times()
+}
+
+/// Connects once; `name` shows up in the RabbitMQ management UI.
+pub async fn connect(url: &SecretString, name: &str) -> lapin::Result<Connection> {
+    let properties = ConnectionProperties::default().with_connection_name(name.into());
+    Connection::connect(url.expose_secret(), properties).await
+}
+
+/// Connects, retrying with backoff until it succeeds or `cancel` fires (then `None`).
+pub async fn connect_with_retry(url: &SecretString, name: &str, cancel: &CancellationToken) -> Option<Connection> {
+    let attempt = || connect(url, name);
+    let retrying = attempt
+        .retry(reconnect_backoff())
+        .notify(|err, delay| tracing::warn!(error = %err, ?delay, "RabbitMQ unreachable; retrying"));
+    tokio::select! {
+        conn = retrying => conn.ok(),
+        () = cancel.cancelled() => None,
+    }
+}
+
+/// A channel in confirm mode, so every publish can be awaited until the broker has it.
+pub async fn confirmed_channel(connection: &Connection) -> lapin::Result<Channel> {
+    let channel = connection.create_channel().await?;
+    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    Ok(channel)
+}
+
+/// Properties of every Hookline message: persistent JSON with an id.
+pub fn json_properties(message_id: &str) -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(PERSISTENT)
+        .with_content_type("application/json".into())
+        .with_message_id(message_id.into())
+}
+
+/// Publishes `body` as a mandatory message and waits for the broker's confirm.
+pub async fn publish_confirmed(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<(), PublishError> {
+    let options = BasicPublishOptions { mandatory: true, ..Default::default() };
+    let confirm = channel
+        .basic_publish(ShortString::from(exchange), ShortString::from(routing_key), options, body, properties)
+        .await?
+        .await?;
+    match confirm {
+        Confirmation::Ack(None) => Ok(()),
+        Confirmation::Ack(Some(_returned)) => Err(PublishError::Unroutable),
+        Confirmation::Nack(_) | Confirmation::NotRequested => Err(PublishError::Nacked),
+    }
+}

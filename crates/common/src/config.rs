@@ -1,0 +1,209 @@
+//! Typed, layered configuration: built-in defaults (`deploy/hookline.toml`), an optional file, then
+//! `HOOKLINE__SECTION__KEY` environment variables, validated once at start-up.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+
+/// The documented defaults; the same file ships as the example configuration.
+const DEFAULTS: &str = include_str!("../../../deploy/hookline.toml");
+
+/// Keys whose environment values are comma-separated lists.
+const LIST_KEYS: &[&str] = &["delivery.retry_schedule"];
+
+/// Everything any Hookline service can be configured with.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_grace: Duration,
+    pub amqp: AmqpSettings,
+    pub database: DatabaseSettings,
+    pub endpoints: EndpointPolicy,
+    pub log: LogSettings,
+    pub registry: RegistrySettings,
+    pub ingest: IngestSettings,
+    pub delivery: DeliverySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmqpSettings {
+    pub url: SecretString,
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+/// Where deliveries may be sent.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EndpointPolicy {
+    pub allow_insecure_http: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RegistrySettings {
+    pub grpc_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IngestSettings {
+    pub grpc_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub max_data_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeliverySettings {
+    pub http_listen: SocketAddr,
+    #[serde(deserialize_with = "durations")]
+    pub retry_schedule: Vec<Duration>,
+    #[serde(deserialize_with = "duration")]
+    pub request_timeout: Duration,
+    pub concurrency: u16,
+    pub fanout_batch: usize,
+    pub record_batch: usize,
+    pub max_response_body: usize,
+    #[serde(deserialize_with = "duration")]
+    pub webhook_cache_ttl: Duration,
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Loads the defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Like [`Settings::load`], with the environment given explicitly (tests use this instead of `set_var`).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::from(file).required(true));
+        }
+        let mut environment = config::Environment::with_prefix("HOOKLINE")
+            .prefix_separator("__")
+            .separator("__")
+            .list_separator(",")
+            .try_parsing(true)
+            .source(Some(env.into_iter().filter(|(k, _)| k.starts_with("HOOKLINE__")).collect()));
+        for key in LIST_KEYS {
+            environment = environment.with_list_parse_key(key);
+        }
+        let settings: Settings = builder.add_source(environment).build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        let prefix_ok = !self.amqp.prefix.is_empty()
+            && self.amqp.prefix.len() <= 100
+            && self.amqp.prefix.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !prefix_ok {
+            return invalid("amqp.prefix must be 1-100 characters of a-z, A-Z, 0-9, '.', '_' or '-'");
+        }
+        let d = &self.delivery;
+        if d.concurrency == 0 || d.fanout_batch == 0 || d.record_batch == 0 {
+            return invalid("delivery.concurrency, fanout_batch and record_batch must be at least 1");
+        }
+        if d.request_timeout.is_zero() {
+            return invalid("delivery.request_timeout must be positive");
+        }
+        if d.retry_schedule.iter().any(|delay| delay.as_millis() == 0 || delay.as_millis() > u32::MAX as u128) {
+            return invalid("delivery.retry_schedule delays must be between 1ms and 49 days");
+        }
+        if self.database.max_connections == 0 {
+            return invalid("database.max_connections must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+fn parse_duration<E: serde::de::Error>(raw: &str) -> Result<Duration, E> {
+    humantime::parse_duration(raw.trim()).map_err(|e| E::custom(format!("`{raw}` is not a duration: {e}")))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    parse_duration(&String::deserialize(d)?)
+}
+
+fn durations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+    Vec::<String>::deserialize(d)?.iter().map(|s| parse_duration(s)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_give_the_production_schedule() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.delivery.retry_schedule, vec![Duration::from_secs(300), Duration::from_secs(600)]);
+        assert_eq!(s.delivery.request_timeout, Duration::from_secs(15));
+        assert!(!s.endpoints.allow_insecure_http);
+        assert_eq!(s.registry.grpc_listen.port(), 50051);
+        assert_eq!(s.ingest.grpc_listen.port(), 50052);
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("HOOKLINE__DELIVERY__RETRY_SCHEDULE", "1s,2s"),
+                ("HOOKLINE__ENDPOINTS__ALLOW_INSECURE_HTTP", "true"),
+                ("HOOKLINE__AMQP__PREFIX", "test-1"),
+                ("HOOKLINE__DELIVERY__CONCURRENCY", "8"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.delivery.retry_schedule, vec![Duration::from_secs(1), Duration::from_secs(2)]);
+        assert!(s.endpoints.allow_insecure_http);
+        assert_eq!(s.amqp.prefix, "test-1");
+        assert_eq!(s.delivery.concurrency, 8);
+    }
+
+    #[test]
+    fn bad_values_are_reported() {
+        let err = Settings::load_from(None, env(&[("HOOKLINE__AMQP__PREFIX", "has space")])).unwrap_err();
+        assert!(err.to_string().contains("amqp.prefix"), "{err}");
+        let err = Settings::load_from(None, env(&[("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "soon")])).unwrap_err();
+        assert!(err.to_string().contains("soon"), "{err}");
+    }
+}

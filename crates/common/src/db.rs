@@ -1,0 +1,27 @@
+//! PostgreSQL pools.
+
+use backon::Retryable;
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio_util::sync::CancellationToken;
+
+use crate::amqp::reconnect_backoff;
+use crate::config::DatabaseSettings;
+
+/// Opens a pool, retrying with backoff until the database answers or `cancel` fires (then `None`).
+/// Once open, the pool replaces broken connections by itself.
+pub async fn connect_with_retry(settings: &DatabaseSettings, cancel: &CancellationToken) -> Option<PgPool> {
+    let attempt = || {
+        PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .connect(settings.url.expose_secret())
+    };
+    let retrying = attempt
+        .retry(reconnect_backoff())
+        .notify(|err, delay| tracing::warn!(error = %err, ?delay, "PostgreSQL unreachable; retrying"));
+    tokio::select! {
+        pool = retrying => pool.ok(),
+        () = cancel.cancelled() => None,
+    }
+}

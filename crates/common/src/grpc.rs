@@ -1,0 +1,63 @@
+//! Serving a gRPC service the way both Hookline servers do: with `grpc.health.v1` and reflection.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+
+use crate::ops::Health;
+
+/// How often the gRPC health status is refreshed from the dependency flags.
+const HEALTH_REFRESH: Duration = Duration::from_millis(500);
+
+/// Serves `service` on `listener` beside health and reflection until `shutdown` fires, then drains.
+/// The health status of `S` and of the whole server ("") follows `health`.
+pub async fn serve<S>(
+    listener: TcpListener,
+    service: S,
+    health: Health,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error>
+where
+    S: tower_service::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(hookline_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the embedded descriptor sets are valid");
+
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(HEALTH_REFRESH);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = stop.cancelled() => break,
+            }
+            let status = if health.is_ready() { ServingStatus::Serving } else { ServingStatus::NotServing };
+            reporter.set_service_status(S::NAME, status).await;
+            reporter.set_service_status("", status).await;
+        }
+        reporter.set_service_status("", ServingStatus::NotServing).await;
+    });
+
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown.cancelled_owned())
+        .await
+}

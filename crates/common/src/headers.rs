@@ -1,0 +1,8 @@
+//! Names of the HTTP and AMQP headers Hookline sets, so each exists in one place.
+
+/// Standard Webhooks: the message id, the same on every retry.
+pub const WEBHOOK_ID: &str = "webhook-id";
+/// Standard Webhooks: Unix seconds at which the attempt was signed.
+pub const WEBHOOK_TIMESTAMP: &str = "webhook-timestamp";
+/// Standard Webhooks: space-separated `v1,<base64>` signatures.
+pub const WEBHOOK_SIGNATURE: &str = "webhook-signature";

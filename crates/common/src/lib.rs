@@ -1,0 +1,21 @@
+//! What the Hookline services share: configuration, the event and delivery messages, the envelope sent to
+//! webhooks, signing, the RabbitMQ topology, connections, telemetry, shutdown and the ops HTTP server.
+
+pub mod amqp;
+pub mod config;
+pub mod db;
+pub mod envelope;
+pub mod event_type;
+pub mod grpc;
+pub mod headers;
+pub mod messages;
+pub mod organisation;
+pub mod ops;
+pub mod shutdown;
+pub mod signing;
+pub mod telemetry;
+pub mod topology;
+pub mod webhook_url;
+
+/// The version every service reports in `user-agent` and logs.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,71 @@
+//! The JSON messages that travel through RabbitMQ between the services.
+//!
+//! `EventMessage` goes from ingest to the fan-out stage; `DeliveryTask` from fan-out to the attempt stage,
+//! through the retry queues and, after the last failure, into the dead-letter queue.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A published event, exactly as ingest accepted it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventMessage {
+    pub id: Uuid,
+    pub organisation_id: String,
+    pub event_type: String,
+    /// When the event happened, as given by the producer or stamped by ingest.
+    pub occurred_at: DateTime<Utc>,
+    /// The event's payload version.
+    pub version: u32,
+    /// The resource snapshot, delivered as `data.object`; carries `objectType`.
+    pub data: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One delivery (an event to one webhook) waiting for its next attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeliveryTask {
+    pub delivery_id: Uuid,
+    pub webhook_id: Uuid,
+    /// The number of the attempt this task is for, 1 for the first.
+    pub attempt: u32,
+    pub event: EventMessage,
+}
+
+/// The namespace of deterministic ids, so a redelivered event fans out to the same delivery ids.
+const DELIVERY_NAMESPACE: Uuid = Uuid::from_u128(0x6f0c_2a51_8d44_4a3e_9b1f_7c2d_0e5a_4b13);
+/// The namespace of event ids derived from idempotency keys.
+const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x1d9e_7b03_52c8_4f6a_a0e4_3b8c_96d1_25f7);
+
+/// The delivery id of `event` to `webhook`: the same however often the event is fanned out.
+pub fn delivery_id(event: Uuid, webhook: Uuid) -> Uuid {
+    let mut name = [0u8; 32];
+    name[..16].copy_from_slice(event.as_bytes());
+    name[16..].copy_from_slice(webhook.as_bytes());
+    Uuid::new_v5(&DELIVERY_NAMESPACE, &name)
+}
+
+/// The event id for an idempotency key: the same key in the same organisation gives the same id.
+pub fn idempotent_event_id(organisation_id: &str, key: &str) -> Uuid {
+    // The length prefix keeps ("ab", "c") and ("a", "bc") apart.
+    let name = format!("{}:{organisation_id}{key}", organisation_id.len());
+    Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, name.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_ids_are_stable_and_distinct() {
+        let (e, w1, w2) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(delivery_id(e, w1), delivery_id(e, w1));
+        assert_ne!(delivery_id(e, w1), delivery_id(e, w2));
+    }
+
+    #[test]
+    fn idempotency_keys_are_scoped_to_their_organisation() {
+        assert_eq!(idempotent_event_id("org", "k"), idempotent_event_id("org", "k"));
+        assert_ne!(idempotent_event_id("org", "k"), idempotent_event_id("org2", "k"));
+        assert_ne!(idempotent_event_id("ab", "c"), idempotent_event_id("a", "bc"));
+    }
+}

@@ -1,0 +1,68 @@
+//! The HTTP side of each service: `/healthz` (liveness) and `/readyz` (dependencies connected).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Whether each dependency of a service is connected. Cheap to clone; all clones share the state.
+#[derive(Debug, Clone, Default)]
+pub struct Health(Arc<Mutex<BTreeMap<&'static str, bool>>>);
+
+impl Health {
+    /// Health with every named dependency initially down.
+    pub fn new(dependencies: &[&'static str]) -> Self {
+        Self(Arc::new(Mutex::new(dependencies.iter().map(|d| (*d, false)).collect())))
+    }
+
+    pub fn set(&self, dependency: &'static str, up: bool) {
+        self.0.lock().expect("health lock").insert(dependency, up);
+    }
+
+    /// Ready when every dependency is up.
+    pub fn is_ready(&self) -> bool {
+        self.0.lock().expect("health lock").values().all(|up| *up)
+    }
+
+    fn report(&self) -> String {
+        let deps = self.0.lock().expect("health lock");
+        deps.iter().map(|(d, up)| format!("{d}: {}\n", if *up { "up" } else { "down" })).collect()
+    }
+}
+
+/// The ops HTTP server, bound and ready to serve.
+pub struct OpsServer {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl OpsServer {
+    pub async fn bind(addr: SocketAddr, health: Health) -> std::io::Result<Self> {
+        let router = Router::new()
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/readyz", get(readyz))
+            .with_state(health);
+        Ok(Self { listener: TcpListener::bind(addr).await?, router })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+    }
+}
+
+async fn readyz(State(health): State<Health>) -> (StatusCode, String) {
+    let status = if health.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, health.report())
+}

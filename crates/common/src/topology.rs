@@ -1,0 +1,142 @@
+//! The RabbitMQ topology: every exchange and queue name (under the configured prefix) and their declaration.
+//!
+//! ```text
+//! ingest ─▶ {p}.events (fanout) ─▶ {p}.events (quorum) ─▶ fan-out stage
+//!                                        └─ rejected ─▶ {p}.events.rejected
+//! fan-out ─▶ {p}.deliveries (fanout) ─▶ {p}.deliveries (quorum) ─▶ attempt stage
+//! attempt stage, failed ─▶ {p}.deliveries.retry.<delay> (quorum, TTL = delay) ─┐ dead-letters back to
+//!                                                   {p}.deliveries (exchange) ◀┘
+//! attempt stage, last failure ─▶ {p}.deliveries.dead (quorum): the dead-letter queue
+//! ```
+//! Every queue is a durable quorum queue; dead-lettering between them is at-least-once.
+
+use std::time::Duration;
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{Channel, ExchangeKind};
+
+/// The names of one deployment's exchanges and queues.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    prefix: String,
+    retry_schedule: Vec<Duration>,
+}
+
+impl Topology {
+    pub fn new(prefix: &str, retry_schedule: &[Duration]) -> Self {
+        Self { prefix: prefix.to_owned(), retry_schedule: retry_schedule.to_vec() }
+    }
+
+    /// Exchange ingest publishes events to.
+    pub fn events_exchange(&self) -> String {
+        format!("{}.events", self.prefix)
+    }
+
+    /// Queue the fan-out stage consumes.
+    pub fn events_queue(&self) -> String {
+        format!("{}.events", self.prefix)
+    }
+
+    /// Queue that keeps event messages the fan-out stage could not parse, for inspection.
+    pub fn rejected_events_queue(&self) -> String {
+        format!("{}.events.rejected", self.prefix)
+    }
+
+    /// Exchange fan-out publishes delivery tasks to, and retry queues dead-letter back into.
+    pub fn deliveries_exchange(&self) -> String {
+        format!("{}.deliveries", self.prefix)
+    }
+
+    /// Queue the attempt stage consumes.
+    pub fn deliveries_queue(&self) -> String {
+        format!("{}.deliveries", self.prefix)
+    }
+
+    /// The dead-letter queue: deliveries whose every attempt failed.
+    pub fn dead_letter_queue(&self) -> String {
+        format!("{}.deliveries.dead", self.prefix)
+    }
+
+    /// The retry schedule this topology was built for.
+    pub fn retry_schedule(&self) -> &[Duration] {
+        &self.retry_schedule
+    }
+
+    /// Queue that holds a delivery for `delay` before returning it. Named by delay, so changing the schedule
+    /// declares new queues rather than clashing with the arguments of existing ones.
+    pub fn retry_queue(&self, delay: Duration) -> String {
+        format!("{}.deliveries.retry.{}ms", self.prefix, delay.as_millis())
+    }
+
+    /// The retry queue to use after failed attempt number `attempt` (1-based), or `None` when that was the last.
+    pub fn retry_queue_after(&self, attempt: u32) -> Option<(String, Duration)> {
+        let delay = *self.retry_schedule.get(attempt.checked_sub(1)? as usize)?;
+        Some((self.retry_queue(delay), delay))
+    }
+
+    /// Declares every exchange and queue and their bindings. Idempotent; every service calls it on connect.
+    pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
+        for exchange in [self.events_exchange(), self.deliveries_exchange()] {
+            let options = ExchangeDeclareOptions { durable: true, ..Default::default() };
+            channel.exchange_declare(exchange.into(), ExchangeKind::Fanout, options, FieldTable::default()).await?;
+        }
+
+        declare_queue(channel, &self.rejected_events_queue(), quorum()).await?;
+        declare_queue(channel, &self.dead_letter_queue(), quorum()).await?;
+        let events = dead_lettering(quorum(), "", Some(&self.rejected_events_queue()));
+        declare_queue(channel, &self.events_queue(), events).await?;
+        declare_queue(channel, &self.deliveries_queue(), quorum()).await?;
+        for delay in &self.retry_schedule {
+            let mut args = dead_lettering(quorum(), &self.deliveries_exchange(), None);
+            args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay.as_millis() as i64));
+            declare_queue(channel, &self.retry_queue(*delay), args).await?;
+        }
+
+        let bind = |queue: String, exchange: String| async move {
+            channel
+                .queue_bind(queue.into(), exchange.into(), ShortString::from(""), QueueBindOptions::default(), FieldTable::default())
+                .await
+        };
+        bind(self.events_queue(), self.events_exchange()).await?;
+        bind(self.deliveries_queue(), self.deliveries_exchange()).await?;
+        Ok(())
+    }
+}
+
+fn quorum() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    args
+}
+
+/// Adds at-least-once dead-lettering to `exchange` (with `routing_key`, if given).
+fn dead_lettering(mut args: FieldTable, exchange: &str, routing_key: Option<&str>) -> FieldTable {
+    args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(exchange.into()));
+    if let Some(key) = routing_key {
+        args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(key.into()));
+    }
+    // At-least-once dead-lettering (RabbitMQ 3.10+) requires reject-publish overflow.
+    args.insert("x-dead-letter-strategy".into(), AMQPValue::LongString("at-least-once".into()));
+    args.insert("x-overflow".into(), AMQPValue::LongString("reject-publish".into()));
+    args
+}
+
+async fn declare_queue(channel: &Channel, name: &str, args: FieldTable) -> lapin::Result<()> {
+    let options = QueueDeclareOptions { durable: true, ..Default::default() };
+    channel.queue_declare(name.into(), options, args).await.map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_queues_follow_the_schedule_then_stop() {
+        let t = Topology::new("p", &[Duration::from_secs(300), Duration::from_secs(600)]);
+        assert_eq!(t.retry_queue_after(1).unwrap().0, "p.deliveries.retry.300000ms");
+        assert_eq!(t.retry_queue_after(2).unwrap().0, "p.deliveries.retry.600000ms");
+        assert!(t.retry_queue_after(3).is_none());
+        assert!(t.retry_queue_after(0).is_none());
+    }
+}

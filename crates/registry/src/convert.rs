@@ -1,0 +1,85 @@
+//! Database rows to `hookline.v1` messages.
+
+use chrono::{DateTime, Utc};
+use hookline_proto::v1;
+
+use crate::store::{AttemptRow, DeliveryRow, WebhookRow};
+
+pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: at.timestamp(), nanos: at.timestamp_subsec_nanos() as i32 }
+}
+
+fn webhook_status(db: &str) -> v1::WebhookStatus {
+    match db {
+        "enabled" => v1::WebhookStatus::Enabled,
+        _ => v1::WebhookStatus::Disabled,
+    }
+}
+
+fn delivery_status(db: &str) -> v1::DeliveryStatus {
+    match db {
+        "pending" => v1::DeliveryStatus::Pending,
+        "retrying" => v1::DeliveryStatus::Retrying,
+        "succeeded" => v1::DeliveryStatus::Succeeded,
+        "failed" => v1::DeliveryStatus::Failed,
+        "skipped" => v1::DeliveryStatus::Skipped,
+        _ => v1::DeliveryStatus::Unspecified,
+    }
+}
+
+impl From<WebhookRow> for v1::Webhook {
+    fn from(row: WebhookRow) -> Self {
+        Self {
+            id: row.id.to_string(),
+            organisation_id: row.organisation_id,
+            name: row.name,
+            url: row.url,
+            description: row.description,
+            status: webhook_status(&row.status).into(),
+            event_types: row.event_types,
+            created_at: Some(timestamp(row.created_at)),
+            updated_at: Some(timestamp(row.updated_at)),
+        }
+    }
+}
+
+impl From<DeliveryRow> for v1::Delivery {
+    fn from(row: DeliveryRow) -> Self {
+        Self {
+            id: row.id.to_string(),
+            organisation_id: row.organisation_id,
+            webhook_id: row.webhook_id.to_string(),
+            event_id: row.event_id.to_string(),
+            event_type: row.event_type,
+            url: row.url,
+            status: delivery_status(&row.status).into(),
+            attempts: row.attempts.max(0) as u32,
+            last_response_status: row.last_response_status.unwrap_or(0).max(0) as u32,
+            created_at: Some(timestamp(row.created_at)),
+            updated_at: Some(timestamp(row.updated_at)),
+            next_attempt_at: row.next_attempt_at.map(timestamp),
+        }
+    }
+}
+
+impl From<AttemptRow> for v1::DeliveryAttempt {
+    fn from(row: AttemptRow) -> Self {
+        let mut response_headers = std::collections::HashMap::<String, String>::new();
+        for (name, value) in row.response_headers.0 {
+            // A header sent several times is shown once, its values joined as HTTP allows.
+            response_headers.entry(name).and_modify(|v| *v = format!("{v}, {value}")).or_insert(value);
+        }
+        Self {
+            attempt: row.attempt.max(0) as u32,
+            started_at: Some(timestamp(row.started_at)),
+            duration_ms: row.duration_ms.max(0) as u32,
+            response_status: row.response_status.unwrap_or(0).max(0) as u32,
+            response_headers,
+            response_body: row.response_body,
+            response_body_truncated: row.response_body_truncated,
+            error: row.error.unwrap_or_default(),
+            success: row.success,
+            request_body: row.request_body,
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! The registry's error type and its single mapping onto gRPC status codes.
+
+use tonic::Status;
+
+/// Why a registry call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Input that breaks the contract; each entry names a field and what is wrong with it.
+    #[error("invalid argument: {}", describe(.0))]
+    Invalid(Vec<(&'static str, String)>),
+    /// Nothing with this id exists in the caller's organisation.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+fn describe(violations: &[(&'static str, String)]) -> String {
+    violations.iter().map(|(field, why)| format!("{field}: {why}")).collect::<Vec<_>>().join("; ")
+}
+
+impl RegistryError {
+    pub fn invalid(field: &'static str, why: impl Into<String>) -> Self {
+        Self::Invalid(vec![(field, why.into())])
+    }
+}
+
+impl From<RegistryError> for Status {
+    fn from(err: RegistryError) -> Self {
+        match &err {
+            RegistryError::Invalid(_) => Status::invalid_argument(err.to_string()),
+            RegistryError::NotFound(_) => Status::not_found(err.to_string()),
+            RegistryError::Database(source) => {
+                // Details stay in the log; the caller learns only that it may retry.
+                tracing::error!(error = %source, "registry database error");
+                Status::unavailable("the registry's database is unavailable; retry later")
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Parsing webhook requests into values deeper code can trust ("parse, don't validate").
+
+use hookline_common::event_type::EventType;
+use hookline_common::organisation::OrganisationId;
+use hookline_common::webhook_url::WebhookUrl;
+use hookline_proto::v1::WebhookStatus;
+use uuid::Uuid;
+
+use crate::error::RegistryError;
+
+/// The longest webhook name (the create form's short label).
+const MAX_NAME_CHARS: usize = 100;
+/// The longest description.
+const MAX_DESCRIPTION_CHARS: usize = 1000;
+/// The most event types one webhook may subscribe to.
+const MAX_EVENT_TYPES: usize = 100;
+
+/// Whether a webhook receives deliveries, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Enabled,
+    Disabled,
+}
+
+impl Status {
+    pub fn as_db(self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// The editable fields of a webhook, all valid.
+#[derive(Debug)]
+pub struct WebhookFields {
+    pub name: String,
+    pub url: WebhookUrl,
+    pub description: String,
+    /// `None` keeps the current status on update (and means DISABLED on create).
+    pub status: Option<Status>,
+    pub event_types: Vec<EventType>,
+}
+
+/// The raw fields as they arrive in Create and Update requests.
+pub struct RawFields<'a> {
+    pub name: &'a str,
+    pub url: &'a str,
+    pub description: &'a str,
+    pub status: i32,
+    pub event_types: &'a [String],
+}
+
+impl WebhookFields {
+    /// Checks every field and reports every violation at once, each naming its field.
+    pub fn parse(raw: RawFields<'_>, allow_insecure_http: bool) -> Result<Self, RegistryError> {
+        let mut violations = Vec::new();
+        let mut check = |field: &'static str, result: Result<(), String>| {
+            if let Err(why) = result {
+                violations.push((field, why));
+            }
+        };
+
+        let name = raw.name.trim();
+        let name_len = name.chars().count();
+        check("name", if (1..=MAX_NAME_CHARS).contains(&name_len) {
+            Ok(())
+        } else {
+            Err(format!("must be 1-{MAX_NAME_CHARS} characters"))
+        });
+
+        let url = WebhookUrl::parse(raw.url.trim(), allow_insecure_http);
+        check("url", url.as_ref().map(drop).map_err(ToString::to_string));
+
+        check("description", if raw.description.chars().count() <= MAX_DESCRIPTION_CHARS {
+            Ok(())
+        } else {
+            Err(format!("must be at most {MAX_DESCRIPTION_CHARS} characters"))
+        });
+
+        let status = parse_status(raw.status);
+        check("status", status.clone().map(drop));
+
+        let mut event_types = Vec::new();
+        if raw.event_types.is_empty() {
+            check("event_types", Err("must list at least one event type".into()));
+        } else if raw.event_types.len() > MAX_EVENT_TYPES {
+            check("event_types", Err(format!("must list at most {MAX_EVENT_TYPES} event types")));
+        }
+        for raw_type in raw.event_types {
+            match EventType::parse(raw_type) {
+                Ok(t) if !event_types.contains(&t) => event_types.push(t),
+                Ok(_) => {}
+                Err(e) => check("event_types", Err(e.to_string())),
+            }
+        }
+
+        match (url, status) {
+            (Ok(url), Ok(status)) if violations.is_empty() => Ok(Self {
+                name: name.to_owned(),
+                url,
+                description: raw.description.to_owned(),
+                status,
+                event_types,
+            }),
+            _ => Err(RegistryError::Invalid(violations)),
+        }
+    }
+}
+
+/// `UNSPECIFIED` is `None`; unknown numbers are an error.
+pub fn parse_status(raw: i32) -> Result<Option<Status>, String> {
+    match WebhookStatus::try_from(raw) {
+        Ok(WebhookStatus::Unspecified) => Ok(None),
+        Ok(WebhookStatus::Enabled) => Ok(Some(Status::Enabled)),
+        Ok(WebhookStatus::Disabled) => Ok(Some(Status::Disabled)),
+        Err(_) => Err(format!("{raw} is not a WebhookStatus")),
+    }
+}
+
+pub fn organisation(raw: &str) -> Result<OrganisationId, RegistryError> {
+    OrganisationId::parse(raw).map_err(|e| RegistryError::invalid("organisation_id", e.to_string()))
+}
+
+/// Parses an id field; an id that cannot exist is reported as not found, like one that does not.
+pub fn id(raw: &str, field: &'static str) -> Result<Uuid, RegistryError> {
+    Uuid::parse_str(raw).map_err(|_| RegistryError::invalid(field, "must be a UUID"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw<'a>(name: &'a str, url: &'a str, types: &'a [String]) -> RawFields<'a> {
+        RawFields { name, url, description: "", status: 0, event_types: types }
+    }
+
+    #[test]
+    fn valid_fields_parse_and_default_to_no_status() {
+        let types = vec!["job.completed".to_owned(), "job.completed".to_owned()];
+        let f = WebhookFields::parse(raw("Billing", "https://example.com/h", &types), false).unwrap();
+        assert_eq!(f.name, "Billing");
+        assert_eq!(f.status, None);
+        assert_eq!(f.event_types.len(), 1, "duplicates are folded");
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let types = vec!["Job".to_owned()];
+        let err = WebhookFields::parse(raw(" ", "nope", &types), false).unwrap_err().to_string();
+        for field in ["name:", "url:", "event_types:"] {
+            assert!(err.contains(field), "{err} should name {field}");
+        }
+        let err = WebhookFields::parse(raw("n", "https://x.org", &[]), false).unwrap_err().to_string();
+        assert!(err.contains("event_types: must list at least one"), "{err}");
+    }
+}

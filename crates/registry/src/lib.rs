@@ -1,0 +1,15 @@
+//! The webhook registry: a gRPC service over PostgreSQL that owns webhooks and exposes the delivery log.
+//! It also owns the database schema (`migrations/`).
+
+pub mod app;
+mod convert;
+mod error;
+mod input;
+mod page;
+mod service;
+mod store;
+
+pub use app::Registry;
+
+/// The schema every Hookline service that touches PostgreSQL relies on.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

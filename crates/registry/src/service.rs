@@ -1,0 +1,173 @@
+//! The `hookline.v1.WebhookRegistry` gRPC service.
+
+use hookline_common::envelope::Envelope;
+use hookline_common::messages::EventMessage;
+use hookline_common::signing::SigningSecret;
+use hookline_proto::v1;
+use hookline_proto::v1::webhook_registry_server::WebhookRegistry;
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+
+use crate::error::RegistryError;
+use crate::input::{self, RawFields, WebhookFields};
+use crate::{page, store};
+
+/// The registry's request handlers.
+#[derive(Clone)]
+pub struct RegistryService {
+    pool: PgPool,
+    allow_insecure_http: bool,
+}
+
+impl RegistryService {
+    pub fn new(pool: PgPool, allow_insecure_http: bool) -> Self {
+        Self { pool, allow_insecure_http }
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn found<T>(row: Option<T>, what: &'static str) -> Result<T, RegistryError> {
+    row.ok_or(RegistryError::NotFound(what))
+}
+
+#[tonic::async_trait]
+impl WebhookRegistry for RegistryService {
+    async fn create_webhook(&self, request: Request<v1::CreateWebhookRequest>) -> Reply<v1::CreateWebhookResponse> {
+        let r = request.into_inner();
+        let org = input::organisation(&r.organisation_id)?;
+        let fields = WebhookFields::parse(
+            RawFields {
+                name: &r.name,
+                url: &r.url,
+                description: &r.description,
+                status: r.status,
+                event_types: &r.event_types,
+            },
+            self.allow_insecure_http,
+        )?;
+        let secret = SigningSecret::generate().encode();
+        let status = fields.status.unwrap_or(input::Status::Disabled);
+        let row = store::insert_webhook(&self.pool, org.as_str(), &fields, status, &secret)
+            .await
+            .map_err(RegistryError::from)?;
+        tracing::info!(webhook_id = %row.id, organisation_id = %org, "webhook created");
+        Ok(Response::new(v1::CreateWebhookResponse { webhook: Some(row.into()), secret }))
+    }
+
+    async fn get_webhook(&self, request: Request<v1::GetWebhookRequest>) -> Reply<v1::Webhook> {
+        let r = request.into_inner();
+        let org = input::organisation(&r.organisation_id)?;
+        let id = input::id(&r.id, "id")?;
+        let row = store::get_webhook(&self.pool, org.as_str(), id).await.map_err(RegistryError::from)?;
+        Ok(Response::new(found(row, "webhook")?.into()))
+    }
+
+    async fn list_webhooks(&self, request: Request<v1::ListWebhooksRequest>) -> Reply<v1::ListWebhooksResponse> {
+        let r = request.into_inner();
+        let org = input::organisation(&r.organisation_id)?;
+        let limit = page::size(r.page_size);
+        let after = page::decode(&r.page_token)?;
+        let rows = store::list_webhooks(&self.pool, org.as_str(), after, limit).await.map_err(RegistryError::from)?;
+        let next_page_token = page::next_token(&rows, limit, |w| (w.created_at, w.id));
+        Ok(Response::new(v1::ListWebhooksResponse {
+            webhooks: rows.into_iter().map(Into::into).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn update_webhook(&self, request: Request<v1::UpdateWebhookRequest>) -> Reply<v1::Webhook> {
+        let r = request.into_inner();
+        let org = input::organisation(&r.organisation_id)?;
+        let id = input::id(&r.id, "id")?;
+        let fields = WebhookFields::parse(
+            RawFields {
+                name: &r.name,
+                url: &r.url,
+                description: &r.description,
+                status: r.status,
+                event_types: &r.event_types,
+            },
+            self.allow_insecure_http,
+        )?;
+        let row = store::update_webhook(&self.pool, org.as_str(), id, &fields).await.map_err(RegistryError::from)?;
+        Ok(Response::new(found(row, "webhook")?.into()))
+    }
+
+    async fn delete_webhook(&self, request: Request<v1::DeleteWebhookRequest>) -> Reply<v1::DeleteWebhookResponse> {
+        let r = request.into_inner();
+        let org = input::organisation(&r.organisation_id)?;
+        let id = input::id(&r.id, "id")?;
+        let deleted = store::delete_webhook(&self.pool, org.as_str(), id).await.map_err(RegistryError::from)?;
+        if !deleted {
+            return Err(RegistryError::NotFound("webhook").into());
+        }
+        tracing::info!(webhook_id = %id, organisation_id = %org, "webhook deleted");
+        Ok(Response::new(v1::DeleteWebhookResponse {}))
+    }
+
+    async fn set_webhook_status(&self, request: Request<v1::SetWebhookStatusRequest>) -> Reply<v1::Webhook> {
+        let r = request.into_inner();
+        let org = input::organisation(&r.organisation_id)?;
+        let id = input::id(&r.id, "id")?;
+        let status = input::parse_status(r.status)
+            .map_err(|why| RegistryError::invalid("status", why))?
+            .ok_or_else(|| RegistryError::invalid("status", "must be ENABLED or DISABLED"))?;
+        let row = store::set_status(&self.pool, org.as_str(), id, status).await.map_err(RegistryError::from)?;
+        Ok(Response::new(found(row, "webhook")?.into()))
+    }
+
+    async fn list_deliveries(
+        &self,
+        request: Request<v1::ListDeliveriesRequest>,
+    ) -> Reply<v1::ListDeliveriesResponse> {
+        let r = request.into_inner();
+        let org = input::organisation(&r.organisation_id)?;
+        let webhook = match r.webhook_id.as_str() {
+            "" => None,
+            raw => Some(input::id(raw, "webhook_id")?),
+        };
+        let limit = page::size(r.page_size);
+        let before = page::decode(&r.page_token)?;
+        let rows = store::list_deliveries(&self.pool, org.as_str(), webhook, before, limit)
+            .await
+            .map_err(RegistryError::from)?;
+        let next_page_token = page::next_token(&rows, limit, |d| (d.created_at, d.id));
+        Ok(Response::new(v1::ListDeliveriesResponse {
+            deliveries: rows.into_iter().map(Into::into).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_delivery(&self, request: Request<v1::GetDeliveryRequest>) -> Reply<v1::GetDeliveryResponse> {
+        let r = request.into_inner();
+        let org = input::organisation(&r.organisation_id)?;
+        let id = input::id(&r.id, "id")?;
+        let delivery = store::get_delivery(&self.pool, org.as_str(), id).await.map_err(RegistryError::from)?;
+        let delivery = found(delivery, "delivery")?;
+        let attempts = store::list_attempts(&self.pool, delivery.id).await.map_err(RegistryError::from)?;
+        let payload = match attempts.last() {
+            Some(latest) => latest.request_body.clone(),
+            None => {
+                let event = store::get_event(&self.pool, org.as_str(), delivery.event_id)
+                    .await
+                    .map_err(RegistryError::from)?;
+                let event = found(event, "event")?;
+                let message = EventMessage {
+                    id: event.id,
+                    organisation_id: event.organisation_id,
+                    event_type: event.event_type,
+                    occurred_at: event.occurred_at,
+                    version: event.version.max(0) as u32,
+                    data: event.data.0,
+                };
+                String::from_utf8_lossy(&Envelope::new(&message, delivery.webhook_id).to_bytes()).into_owned()
+            }
+        };
+        Ok(Response::new(v1::GetDeliveryResponse {
+            delivery: Some(delivery.into()),
+            payload,
+            attempts: attempts.into_iter().map(Into::into).collect(),
+        }))
+    }
+}

@@ -1,0 +1,224 @@
+//! Every SQL statement the registry runs. All of them are scoped to an organisation.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::input::{Status, WebhookFields};
+use crate::page::Cursor;
+
+type Result<T> = std::result::Result<T, sqlx::Error>;
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct WebhookRow {
+    pub id: Uuid,
+    pub organisation_id: String,
+    pub name: String,
+    pub url: String,
+    pub description: String,
+    pub status: String,
+    pub event_types: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The columns of a [`WebhookRow`], as a macro so statements stay `&'static str` (built with `concat!`).
+macro_rules! webhook_columns {
+    () => {
+        "id, organisation_id, name, url, description, status, event_types, created_at, updated_at"
+    };
+}
+
+fn type_names(fields: &WebhookFields) -> Vec<String> {
+    fields.event_types.iter().map(|t| t.as_str().to_owned()).collect()
+}
+
+pub async fn insert_webhook(
+    pool: &PgPool,
+    organisation_id: &str,
+    fields: &WebhookFields,
+    status: Status,
+    secret: &str,
+) -> Result<WebhookRow> {
+    sqlx::query_as(concat!("INSERT INTO webhooks (id, organisation_id, name, url, description, status, event_types, secret)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ", webhook_columns!()))
+    .bind(Uuid::now_v7())
+    .bind(organisation_id)
+    .bind(&fields.name)
+    .bind(fields.url.as_str())
+    .bind(&fields.description)
+    .bind(status.as_db())
+    .bind(type_names(fields))
+    .bind(secret)
+    .fetch_one(pool)
+    .await
+}
+
+pub async fn get_webhook(pool: &PgPool, organisation_id: &str, id: Uuid) -> Result<Option<WebhookRow>> {
+    sqlx::query_as(concat!("SELECT ", webhook_columns!(), " FROM webhooks WHERE organisation_id = $1 AND id = $2"))
+        .bind(organisation_id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Oldest first, starting after `after`.
+pub async fn list_webhooks(
+    pool: &PgPool,
+    organisation_id: &str,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<WebhookRow>> {
+    let (at, id) = after.unzip();
+    sqlx::query_as(concat!("SELECT ", webhook_columns!(), " FROM webhooks
+         WHERE organisation_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
+         ORDER BY created_at, id LIMIT $4"))
+    .bind(organisation_id)
+    .bind(at)
+    .bind(id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Replaces the editable fields; a `None` status keeps the current one.
+pub async fn update_webhook(
+    pool: &PgPool,
+    organisation_id: &str,
+    id: Uuid,
+    fields: &WebhookFields,
+) -> Result<Option<WebhookRow>> {
+    sqlx::query_as(concat!("UPDATE webhooks SET name = $3, url = $4, description = $5, status = COALESCE($6, status),
+                event_types = $7, updated_at = now()
+         WHERE organisation_id = $1 AND id = $2 RETURNING ", webhook_columns!()))
+    .bind(organisation_id)
+    .bind(id)
+    .bind(&fields.name)
+    .bind(fields.url.as_str())
+    .bind(&fields.description)
+    .bind(fields.status.map(Status::as_db))
+    .bind(type_names(fields))
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn set_status(pool: &PgPool, organisation_id: &str, id: Uuid, status: Status) -> Result<Option<WebhookRow>> {
+    sqlx::query_as(concat!("UPDATE webhooks SET status = $3, updated_at = now()
+         WHERE organisation_id = $1 AND id = $2 RETURNING ", webhook_columns!()))
+    .bind(organisation_id)
+    .bind(id)
+    .bind(status.as_db())
+    .fetch_optional(pool)
+    .await
+}
+
+/// True when a webhook was deleted. Its delivery log stays.
+pub async fn delete_webhook(pool: &PgPool, organisation_id: &str, id: Uuid) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM webhooks WHERE organisation_id = $1 AND id = $2")
+        .bind(organisation_id)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub id: Uuid,
+    pub organisation_id: String,
+    pub webhook_id: Uuid,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub url: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last_response_status: Option<i32>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The columns of a [`DeliveryRow`].
+macro_rules! delivery_columns {
+    () => {
+        "id, organisation_id, webhook_id, event_id, event_type, url, status, attempts,
+         last_response_status, next_attempt_at, created_at, updated_at"
+    };
+}
+
+/// Newest first, starting before `before`, optionally for one webhook.
+pub async fn list_deliveries(
+    pool: &PgPool,
+    organisation_id: &str,
+    webhook_id: Option<Uuid>,
+    before: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<DeliveryRow>> {
+    let (at, id) = before.unzip();
+    sqlx::query_as(concat!("SELECT ", delivery_columns!(), " FROM deliveries
+         WHERE organisation_id = $1 AND ($2::uuid IS NULL OR webhook_id = $2)
+           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+         ORDER BY created_at DESC, id DESC LIMIT $5"))
+    .bind(organisation_id)
+    .bind(webhook_id)
+    .bind(at)
+    .bind(id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn get_delivery(pool: &PgPool, organisation_id: &str, id: Uuid) -> Result<Option<DeliveryRow>> {
+    sqlx::query_as(concat!("SELECT ", delivery_columns!(), " FROM deliveries WHERE organisation_id = $1 AND id = $2"))
+        .bind(organisation_id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: i32,
+    pub response_status: Option<i32>,
+    pub response_headers: sqlx::types::Json<Vec<(String, String)>>,
+    pub response_body: String,
+    pub response_body_truncated: bool,
+    pub request_body: String,
+    pub error: Option<String>,
+    pub success: bool,
+}
+
+/// Oldest first. The caller has already checked the delivery belongs to its organisation.
+pub async fn list_attempts(pool: &PgPool, delivery_id: Uuid) -> Result<Vec<AttemptRow>> {
+    sqlx::query_as(
+        "SELECT attempt, started_at, duration_ms, response_status, response_headers, response_body,
+                response_body_truncated, request_body, error, success
+         FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt, id",
+    )
+    .bind(delivery_id)
+    .fetch_all(pool)
+    .await
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: Uuid,
+    pub organisation_id: String,
+    pub event_type: String,
+    pub version: i32,
+    pub occurred_at: DateTime<Utc>,
+    pub data: sqlx::types::Json<serde_json::Map<String, serde_json::Value>>,
+}
+
+pub async fn get_event(pool: &PgPool, organisation_id: &str, id: Uuid) -> Result<Option<EventRow>> {
+    sqlx::query_as(
+        "SELECT id, organisation_id, event_type, version, occurred_at, data
+         FROM events WHERE organisation_id = $1 AND id = $2",
+    )
+    .bind(organisation_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
