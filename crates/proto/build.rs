@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["hookline/v1/webhooks.proto", "hookline/v1/ingest.proto"].map(|f| proto_root.join(f));
+    let files =
+        ["hookline/v1/webhooks.proto", "hookline/v1/ingest.proto"].map(|f| proto_root.join(f));
     let descriptor = PathBuf::from(std::env::var("OUT_DIR")?).join("hookline_descriptor.bin");
 
     let mut prost = prost_build::Config::new();

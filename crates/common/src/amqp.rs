@@ -21,6 +21,8 @@ pub enum PublishError {
     Nacked,
     #[error("no queue is bound to receive the message")]
     Unroutable,
+    #[error("no confirm within {0:?}")]
+    Timeout(Duration),
 }
 
 /// Backoff for every reconnect loop: quick first retries, capped so recovery is noticed within seconds.
@@ -39,11 +41,15 @@ pub async fn connect(url: &SecretString, name: &str) -> lapin::Result<Connection
 }
 
 /// Connects, retrying with backoff until it succeeds or `cancel` fires (then `None`).
-pub async fn connect_with_retry(url: &SecretString, name: &str, cancel: &CancellationToken) -> Option<Connection> {
+pub async fn connect_with_retry(
+    url: &SecretString,
+    name: &str,
+    cancel: &CancellationToken,
+) -> Option<Connection> {
     let attempt = || connect(url, name);
-    let retrying = attempt
-        .retry(reconnect_backoff())
-        .notify(|err, delay| tracing::warn!(error = %err, ?delay, "RabbitMQ unreachable; retrying"));
+    let retrying = attempt.retry(reconnect_backoff()).notify(
+        |err, delay| tracing::warn!(error = %err, ?delay, "RabbitMQ unreachable; retrying"),
+    );
     tokio::select! {
         conn = retrying => conn.ok(),
         () = cancel.cancelled() => None,
@@ -53,7 +59,9 @@ pub async fn connect_with_retry(url: &SecretString, name: &str, cancel: &Cancell
 /// A channel in confirm mode, so every publish can be awaited until the broker has it.
 pub async fn confirmed_channel(connection: &Connection) -> lapin::Result<Channel> {
     let channel = connection.create_channel().await?;
-    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
     Ok(channel)
 }
 
@@ -65,7 +73,10 @@ pub fn json_properties(message_id: &str) -> BasicProperties {
         .with_message_id(message_id.into())
 }
 
-/// Publishes `body` as a mandatory message and waits for the broker's confirm.
+/// How long a publish may wait for its confirm; past it the broker is treated as unavailable.
+pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Publishes `body` as a mandatory message and waits (at most [`CONFIRM_TIMEOUT`]) for the broker's confirm.
 pub async fn publish_confirmed(
     channel: &Channel,
     exchange: &str,
@@ -73,9 +84,33 @@ pub async fn publish_confirmed(
     body: &[u8],
     properties: BasicProperties,
 ) -> Result<(), PublishError> {
-    let options = BasicPublishOptions { mandatory: true, ..Default::default() };
+    tokio::time::timeout(
+        CONFIRM_TIMEOUT,
+        publish_and_confirm(channel, exchange, routing_key, body, properties),
+    )
+    .await
+    .unwrap_or(Err(PublishError::Timeout(CONFIRM_TIMEOUT)))
+}
+
+async fn publish_and_confirm(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<(), PublishError> {
+    let options = BasicPublishOptions {
+        mandatory: true,
+        ..Default::default()
+    };
     let confirm = channel
-        .basic_publish(ShortString::from(exchange), ShortString::from(routing_key), options, body, properties)
+        .basic_publish(
+            ShortString::from(exchange),
+            ShortString::from(routing_key),
+            options,
+            body,
+            properties,
+        )
         .await?
         .await?;
     match confirm {

@@ -117,7 +117,11 @@ impl Settings {
             .separator("__")
             .list_separator(",")
             .try_parsing(true)
-            .source(Some(env.into_iter().filter(|(k, _)| k.starts_with("HOOKLINE__")).collect()));
+            .source(Some(
+                env.into_iter()
+                    .filter(|(k, _)| k.starts_with("HOOKLINE__"))
+                    .collect(),
+            ));
         for key in LIST_KEYS {
             environment = environment.with_list_parse_key(key);
         }
@@ -130,18 +134,29 @@ impl Settings {
         let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
         let prefix_ok = !self.amqp.prefix.is_empty()
             && self.amqp.prefix.len() <= 100
-            && self.amqp.prefix.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            && self
+                .amqp
+                .prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
         if !prefix_ok {
-            return invalid("amqp.prefix must be 1-100 characters of a-z, A-Z, 0-9, '.', '_' or '-'");
+            return invalid(
+                "amqp.prefix must be 1-100 characters of a-z, A-Z, 0-9, '.', '_' or '-'",
+            );
         }
         let d = &self.delivery;
         if d.concurrency == 0 || d.fanout_batch == 0 || d.record_batch == 0 {
-            return invalid("delivery.concurrency, fanout_batch and record_batch must be at least 1");
+            return invalid(
+                "delivery.concurrency, fanout_batch and record_batch must be at least 1",
+            );
         }
         if d.request_timeout.is_zero() {
             return invalid("delivery.request_timeout must be positive");
         }
-        if d.retry_schedule.iter().any(|delay| delay.as_millis() == 0 || delay.as_millis() > u32::MAX as u128) {
+        if d.retry_schedule
+            .iter()
+            .any(|delay| delay.as_millis() == 0 || delay.as_millis() > u32::MAX as u128)
+        {
             return invalid("delivery.retry_schedule delays must be between 1ms and 49 days");
         }
         if self.database.max_connections == 0 {
@@ -152,7 +167,8 @@ impl Settings {
 }
 
 fn parse_duration<E: serde::de::Error>(raw: &str) -> Result<Duration, E> {
-    humantime::parse_duration(raw.trim()).map_err(|e| E::custom(format!("`{raw}` is not a duration: {e}")))
+    humantime::parse_duration(raw.trim())
+        .map_err(|e| E::custom(format!("`{raw}` is not a duration: {e}")))
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -160,7 +176,10 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 }
 
 fn durations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
-    Vec::<String>::deserialize(d)?.iter().map(|s| parse_duration(s)).collect()
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| parse_duration(s))
+        .collect()
 }
 
 #[cfg(test)]
@@ -168,13 +187,19 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn defaults_give_the_production_schedule() {
         let s = Settings::load_from(None, env(&[])).unwrap();
-        assert_eq!(s.delivery.retry_schedule, vec![Duration::from_secs(300), Duration::from_secs(600)]);
+        assert_eq!(
+            s.delivery.retry_schedule,
+            vec![Duration::from_secs(300), Duration::from_secs(600)]
+        );
         assert_eq!(s.delivery.request_timeout, Duration::from_secs(15));
         assert!(!s.endpoints.allow_insecure_http);
         assert_eq!(s.registry.grpc_listen.port(), 50051);
@@ -193,7 +218,10 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(s.delivery.retry_schedule, vec![Duration::from_secs(1), Duration::from_secs(2)]);
+        assert_eq!(
+            s.delivery.retry_schedule,
+            vec![Duration::from_secs(1), Duration::from_secs(2)]
+        );
         assert!(s.endpoints.allow_insecure_http);
         assert_eq!(s.amqp.prefix, "test-1");
         assert_eq!(s.delivery.concurrency, 8);
@@ -201,9 +229,14 @@ mod tests {
 
     #[test]
     fn bad_values_are_reported() {
-        let err = Settings::load_from(None, env(&[("HOOKLINE__AMQP__PREFIX", "has space")])).unwrap_err();
+        let err =
+            Settings::load_from(None, env(&[("HOOKLINE__AMQP__PREFIX", "has space")])).unwrap_err();
         assert!(err.to_string().contains("amqp.prefix"), "{err}");
-        let err = Settings::load_from(None, env(&[("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "soon")])).unwrap_err();
+        let err = Settings::load_from(
+            None,
+            env(&[("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "soon")]),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("soon"), "{err}");
     }
 }

@@ -11,17 +11,38 @@ use crate::config::DatabaseSettings;
 
 /// Opens a pool, retrying with backoff until the database answers or `cancel` fires (then `None`).
 /// Once open, the pool replaces broken connections by itself.
-pub async fn connect_with_retry(settings: &DatabaseSettings, cancel: &CancellationToken) -> Option<PgPool> {
+pub async fn connect_with_retry(
+    settings: &DatabaseSettings,
+    cancel: &CancellationToken,
+) -> Option<PgPool> {
     let attempt = || {
         PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .connect(settings.url.expose_secret())
     };
-    let retrying = attempt
-        .retry(reconnect_backoff())
-        .notify(|err, delay| tracing::warn!(error = %err, ?delay, "PostgreSQL unreachable; retrying"));
+    let retrying = attempt.retry(reconnect_backoff()).notify(
+        |err, delay| tracing::warn!(error = %err, ?delay, "PostgreSQL unreachable; retrying"),
+    );
     tokio::select! {
         pool = retrying => pool.ok(),
         () = cancel.cancelled() => None,
+    }
+}
+
+/// The health flag name of the database dependency.
+pub const DATABASE: &str = "database";
+
+/// How often [`watch`] checks the database.
+const CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Keeps the `database` health flag current until `shutdown`.
+pub async fn watch(pool: PgPool, health: crate::ops::Health, shutdown: CancellationToken) {
+    loop {
+        let up = sqlx::query("SELECT 1").execute(&pool).await.is_ok();
+        health.set(DATABASE, up);
+        tokio::select! {
+            () = tokio::time::sleep(CHECK_INTERVAL) => {}
+            () = shutdown.cancelled() => return,
+        }
     }
 }

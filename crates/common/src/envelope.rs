@@ -33,8 +33,12 @@ impl<'a> Envelope<'a> {
             webhook_id,
             organisation_id: &event.organisation_id,
             event_type: &event.event_type,
-            date_time: event.occurred_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-            data: EnvelopeData { object: &event.data },
+            date_time: event
+                .occurred_at
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+            data: EnvelopeData {
+                object: &event.data,
+            },
             version: event.version,
         }
     }
@@ -58,9 +62,13 @@ mod tests {
             event_type: "job.completed".into(),
             occurred_at: chrono::Utc.with_ymd_and_hms(2024, 10, 5, 0, 0, 0).unwrap(),
             version: 1,
-            data: serde_json::json!({"objectType": "job"}).as_object().unwrap().clone(),
+            data: serde_json::json!({"objectType": "job"})
+                .as_object()
+                .unwrap()
+                .clone(),
         };
-        let body: serde_json::Value = serde_json::from_slice(&Envelope::new(&event, Uuid::max()).to_bytes()).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_slice(&Envelope::new(&event, Uuid::max()).to_bytes()).unwrap();
         assert_eq!(
             body,
             serde_json::json!({

@@ -19,7 +19,8 @@ impl EventType {
     pub fn parse(raw: &str) -> Result<Self, InvalidEventType> {
         let valid_part = |p: &str| {
             p.starts_with(|c: char| c.is_ascii_lowercase())
-                && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         };
         match raw.split_once('.') {
             Some((resource, event))
@@ -53,7 +54,12 @@ mod tests {
 
     #[test]
     fn accepts_resource_dot_event() {
-        for ok in ["job.completed", "job.image_created", "signed_document.signed", "a1.b2"] {
+        for ok in [
+            "job.completed",
+            "job.image_created",
+            "signed_document.signed",
+            "a1.b2",
+        ] {
             assert_eq!(EventType::parse(ok).unwrap().as_str(), ok);
         }
         assert_eq!(EventType::parse("job.completed").unwrap().resource(), "job");
@@ -61,7 +67,17 @@ mod tests {
 
     #[test]
     fn rejects_anything_else() {
-        for bad in ["", "job", "job.", ".completed", "Job.completed", "job.completed.now", "job-x.y", "1job.x", "job. x"] {
+        for bad in [
+            "",
+            "job",
+            "job.",
+            ".completed",
+            "Job.completed",
+            "job.completed.now",
+            "job-x.y",
+            "1job.x",
+            "job. x",
+        ] {
             assert!(EventType::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

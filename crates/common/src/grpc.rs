@@ -24,8 +24,11 @@ pub async fn serve<S>(
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error>
 where
-    S: tower_service::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
-        + NamedService
+    S: tower_service::Service<
+            http::Request<Body>,
+            Response = http::Response<Body>,
+            Error = Infallible,
+        > + NamedService
         + Clone
         + Send
         + Sync
@@ -47,11 +50,17 @@ where
                 _ = ticker.tick() => {}
                 () = stop.cancelled() => break,
             }
-            let status = if health.is_ready() { ServingStatus::Serving } else { ServingStatus::NotServing };
+            let status = if health.is_ready() {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
             reporter.set_service_status(S::NAME, status).await;
             reporter.set_service_status("", status).await;
         }
-        reporter.set_service_status("", ServingStatus::NotServing).await;
+        reporter
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
     });
 
     tonic::transport::Server::builder()

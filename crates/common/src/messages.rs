@@ -64,8 +64,17 @@ mod tests {
 
     #[test]
     fn idempotency_keys_are_scoped_to_their_organisation() {
-        assert_eq!(idempotent_event_id("org", "k"), idempotent_event_id("org", "k"));
-        assert_ne!(idempotent_event_id("org", "k"), idempotent_event_id("org2", "k"));
-        assert_ne!(idempotent_event_id("ab", "c"), idempotent_event_id("a", "bc"));
+        assert_eq!(
+            idempotent_event_id("org", "k"),
+            idempotent_event_id("org", "k")
+        );
+        assert_ne!(
+            idempotent_event_id("org", "k"),
+            idempotent_event_id("org2", "k")
+        );
+        assert_ne!(
+            idempotent_event_id("ab", "c"),
+            idempotent_event_id("a", "bc")
+        );
     }
 }

@@ -18,7 +18,9 @@ pub struct Health(Arc<Mutex<BTreeMap<&'static str, bool>>>);
 impl Health {
     /// Health with every named dependency initially down.
     pub fn new(dependencies: &[&'static str]) -> Self {
-        Self(Arc::new(Mutex::new(dependencies.iter().map(|d| (*d, false)).collect())))
+        Self(Arc::new(Mutex::new(
+            dependencies.iter().map(|d| (*d, false)).collect(),
+        )))
     }
 
     pub fn set(&self, dependency: &'static str, up: bool) {
@@ -32,7 +34,9 @@ impl Health {
 
     fn report(&self) -> String {
         let deps = self.0.lock().expect("health lock");
-        deps.iter().map(|(d, up)| format!("{d}: {}\n", if *up { "up" } else { "down" })).collect()
+        deps.iter()
+            .map(|(d, up)| format!("{d}: {}\n", if *up { "up" } else { "down" }))
+            .collect()
     }
 }
 
@@ -48,7 +52,10 @@ impl OpsServer {
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(readyz))
             .with_state(health);
-        Ok(Self { listener: TcpListener::bind(addr).await?, router })
+        Ok(Self {
+            listener: TcpListener::bind(addr).await?,
+            router,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -63,6 +70,10 @@ impl OpsServer {
 }
 
 async fn readyz(State(health): State<Health>) -> (StatusCode, String) {
-    let status = if health.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if health.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, health.report())
 }

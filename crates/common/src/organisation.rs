@@ -14,8 +14,14 @@ pub struct InvalidOrganisationId;
 impl OrganisationId {
     pub fn parse(raw: &str) -> Result<Self, InvalidOrganisationId> {
         let valid = (1..=64).contains(&raw.len())
-            && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if valid { Ok(Self(raw.to_owned())) } else { Err(InvalidOrganisationId) }
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(InvalidOrganisationId)
+        }
     }
 
     pub fn as_str(&self) -> &str {

@@ -54,7 +54,8 @@ impl SigningSecret {
 
     /// The `v1,<base64>` signature of one attempt's bytes.
     pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-        let mut mac = HmacSha256::new_from_slice(self.0.expose_secret()).expect("HMAC accepts any key length");
+        let mut mac = HmacSha256::new_from_slice(self.0.expose_secret())
+            .expect("HMAC accepts any key length");
         mac.update(msg_id.as_bytes());
         mac.update(b".");
         mac.update(timestamp.to_string().as_bytes());
@@ -105,13 +106,22 @@ mod tests {
 
     #[test]
     fn rejects_malformed_secrets() {
-        for bad in ["", "whsec_", "whsec_!!!", "sk_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_c2hvcnQ="] {
+        for bad in [
+            "",
+            "whsec_",
+            "whsec_!!!",
+            "sk_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "whsec_c2hvcnQ=",
+        ] {
             assert!(SigningSecret::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn debug_output_hides_the_key() {
-        assert_eq!(format!("{:?}", SigningSecret::generate()), "SigningSecret(..)");
+        assert_eq!(
+            format!("{:?}", SigningSecret::generate()),
+            "SigningSecret(..)"
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! fan-out ─▶ {p}.deliveries (fanout) ─▶ {p}.deliveries (quorum) ─▶ attempt stage
 //! attempt stage, failed ─▶ {p}.deliveries.retry.<delay> (quorum, TTL = delay) ─┐ dead-letters back to
 //!                                                   {p}.deliveries (exchange) ◀┘
-//! attempt stage, last failure ─▶ {p}.deliveries.dead (quorum): the dead-letter queue
+//! attempt stage, last failure (or unparsable task) ─▶ {p}.deliveries.dead (quorum): the dead-letter queue
 //! ```
 //! Every queue is a durable quorum queue; dead-lettering between them is at-least-once.
 
@@ -25,7 +25,10 @@ pub struct Topology {
 
 impl Topology {
     pub fn new(prefix: &str, retry_schedule: &[Duration]) -> Self {
-        Self { prefix: prefix.to_owned(), retry_schedule: retry_schedule.to_vec() }
+        Self {
+            prefix: prefix.to_owned(),
+            retry_schedule: retry_schedule.to_vec(),
+        }
     }
 
     /// Exchange ingest publishes events to.
@@ -78,24 +81,45 @@ impl Topology {
     /// Declares every exchange and queue and their bindings. Idempotent; every service calls it on connect.
     pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
         for exchange in [self.events_exchange(), self.deliveries_exchange()] {
-            let options = ExchangeDeclareOptions { durable: true, ..Default::default() };
-            channel.exchange_declare(exchange.into(), ExchangeKind::Fanout, options, FieldTable::default()).await?;
+            let options = ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            };
+            channel
+                .exchange_declare(
+                    exchange.into(),
+                    ExchangeKind::Fanout,
+                    options,
+                    FieldTable::default(),
+                )
+                .await?;
         }
 
         declare_queue(channel, &self.rejected_events_queue(), quorum()).await?;
         declare_queue(channel, &self.dead_letter_queue(), quorum()).await?;
         let events = dead_lettering(quorum(), "", Some(&self.rejected_events_queue()));
         declare_queue(channel, &self.events_queue(), events).await?;
-        declare_queue(channel, &self.deliveries_queue(), quorum()).await?;
+        // A task the attempt stage cannot parse is rejected straight into the dead-letter queue.
+        let deliveries = dead_lettering(quorum(), "", Some(&self.dead_letter_queue()));
+        declare_queue(channel, &self.deliveries_queue(), deliveries).await?;
         for delay in &self.retry_schedule {
             let mut args = dead_lettering(quorum(), &self.deliveries_exchange(), None);
-            args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay.as_millis() as i64));
+            args.insert(
+                "x-message-ttl".into(),
+                AMQPValue::LongLongInt(delay.as_millis() as i64),
+            );
             declare_queue(channel, &self.retry_queue(*delay), args).await?;
         }
 
         let bind = |queue: String, exchange: String| async move {
             channel
-                .queue_bind(queue.into(), exchange.into(), ShortString::from(""), QueueBindOptions::default(), FieldTable::default())
+                .queue_bind(
+                    queue.into(),
+                    exchange.into(),
+                    ShortString::from(""),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
                 .await
         };
         bind(self.events_queue(), self.events_exchange()).await?;
@@ -106,25 +130,46 @@ impl Topology {
 
 fn quorum() -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     args
 }
 
 /// Adds at-least-once dead-lettering to `exchange` (with `routing_key`, if given).
 fn dead_lettering(mut args: FieldTable, exchange: &str, routing_key: Option<&str>) -> FieldTable {
-    args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(exchange.into()));
+    args.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString(exchange.into()),
+    );
     if let Some(key) = routing_key {
-        args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(key.into()));
+        args.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(key.into()),
+        );
     }
     // At-least-once dead-lettering (RabbitMQ 3.10+) requires reject-publish overflow.
-    args.insert("x-dead-letter-strategy".into(), AMQPValue::LongString("at-least-once".into()));
-    args.insert("x-overflow".into(), AMQPValue::LongString("reject-publish".into()));
+    args.insert(
+        "x-dead-letter-strategy".into(),
+        AMQPValue::LongString("at-least-once".into()),
+    );
+    args.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("reject-publish".into()),
+    );
     args
 }
 
 async fn declare_queue(channel: &Channel, name: &str, args: FieldTable) -> lapin::Result<()> {
-    let options = QueueDeclareOptions { durable: true, ..Default::default() };
-    channel.queue_declare(name.into(), options, args).await.map(drop)
+    let options = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    channel
+        .queue_declare(name.into(), options, args)
+        .await
+        .map(drop)
 }
 
 #[cfg(test)]
@@ -134,8 +179,14 @@ mod tests {
     #[test]
     fn retry_queues_follow_the_schedule_then_stop() {
         let t = Topology::new("p", &[Duration::from_secs(300), Duration::from_secs(600)]);
-        assert_eq!(t.retry_queue_after(1).unwrap().0, "p.deliveries.retry.300000ms");
-        assert_eq!(t.retry_queue_after(2).unwrap().0, "p.deliveries.retry.600000ms");
+        assert_eq!(
+            t.retry_queue_after(1).unwrap().0,
+            "p.deliveries.retry.300000ms"
+        );
+        assert_eq!(
+            t.retry_queue_after(2).unwrap().0,
+            "p.deliveries.retry.600000ms"
+        );
         assert!(t.retry_queue_after(3).is_none());
         assert!(t.retry_queue_after(0).is_none());
     }

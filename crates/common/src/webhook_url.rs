@@ -79,8 +79,17 @@ mod tests {
 
     #[test]
     fn other_inputs_are_refused() {
-        assert!(matches!(WebhookUrl::parse("not a url", true), Err(InvalidWebhookUrl::Unparsable(_))));
-        assert!(matches!(WebhookUrl::parse("ftp://x.org/", true), Err(InvalidWebhookUrl::UnsupportedScheme(_))));
-        assert_eq!(WebhookUrl::parse("https://u:p@x.org/", true), Err(InvalidWebhookUrl::Credentials));
+        assert!(matches!(
+            WebhookUrl::parse("not a url", true),
+            Err(InvalidWebhookUrl::Unparsable(_))
+        ));
+        assert!(matches!(
+            WebhookUrl::parse("ftp://x.org/", true),
+            Err(InvalidWebhookUrl::UnsupportedScheme(_))
+        ));
+        assert_eq!(
+            WebhookUrl::parse("https://u:p@x.org/", true),
+            Err(InvalidWebhookUrl::Credentials)
+        );
     }
 }

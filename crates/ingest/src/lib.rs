@@ -1,1 +1,12 @@
-//! placeholder
+//! Event ingest: validates events from producers and publishes them to RabbitMQ, answering only after the
+//! broker has confirmed them. It never touches PostgreSQL, so events are accepted while the database is down.
+
+pub mod app;
+mod data;
+mod error;
+mod event;
+mod publisher;
+mod service;
+
+pub use app::Ingest;
+pub use publisher::Publisher;

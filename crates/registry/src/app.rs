@@ -1,9 +1,9 @@
 //! The registry application: bound listeners and the services behind them.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use hookline_common::config::Settings;
+use hookline_common::db;
 use hookline_common::ops::{Health, OpsServer};
 use hookline_proto::v1::webhook_registry_server::WebhookRegistryServer;
 use sqlx::PgPool;
@@ -11,9 +11,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::RegistryService;
-
-/// How often the database connection is checked for `/readyz`.
-const DB_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 /// A registry bound to its ports, ready to run.
 pub struct Registry {
@@ -27,7 +24,7 @@ pub struct Registry {
 impl Registry {
     /// Binds the gRPC and HTTP listeners (port 0 picks a free port, as tests do).
     pub async fn build(settings: &Settings, pool: PgPool) -> std::io::Result<Self> {
-        let health = Health::new(&["database"]);
+        let health = Health::new(&[db::DATABASE]);
         Ok(Self {
             grpc: TcpListener::bind(settings.registry.grpc_listen).await?,
             ops: OpsServer::bind(settings.registry.http_listen, health.clone()).await?,
@@ -38,32 +35,29 @@ impl Registry {
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc.local_addr().expect("a bound listener has an address")
+        self.grpc
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn ops_addr(&self) -> SocketAddr {
-        self.ops.local_addr().expect("a bound listener has an address")
+        self.ops
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown` fires, then lets in-flight calls finish.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        tokio::spawn(watch_database(self.pool.clone(), self.health.clone(), shutdown.clone()));
+        tokio::spawn(db::watch(
+            self.pool.clone(),
+            self.health.clone(),
+            shutdown.clone(),
+        ));
         let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
-        let service = WebhookRegistryServer::new(RegistryService::new(self.pool, self.allow_insecure_http));
+        let service =
+            WebhookRegistryServer::new(RegistryService::new(self.pool, self.allow_insecure_http));
         hookline_common::grpc::serve(self.grpc, service, self.health, shutdown).await?;
         ops.await??;
         Ok(())
-    }
-}
-
-/// Keeps the `database` health flag current.
-async fn watch_database(pool: PgPool, health: Health, shutdown: CancellationToken) {
-    loop {
-        let up = sqlx::query("SELECT 1").execute(&pool).await.is_ok();
-        health.set("database", up);
-        tokio::select! {
-            () = tokio::time::sleep(DB_CHECK_INTERVAL) => {}
-            () = shutdown.cancelled() => return,
-        }
     }
 }

@@ -6,7 +6,10 @@ use hookline_proto::v1;
 use crate::store::{AttemptRow, DeliveryRow, WebhookRow};
 
 pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: at.timestamp(), nanos: at.timestamp_subsec_nanos() as i32 }
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
 }
 
 fn webhook_status(db: &str) -> v1::WebhookStatus {
@@ -67,7 +70,10 @@ impl From<AttemptRow> for v1::DeliveryAttempt {
         let mut response_headers = std::collections::HashMap::<String, String>::new();
         for (name, value) in row.response_headers.0 {
             // A header sent several times is shown once, its values joined as HTTP allows.
-            response_headers.entry(name).and_modify(|v| *v = format!("{v}, {value}")).or_insert(value);
+            response_headers
+                .entry(name)
+                .and_modify(|v| *v = format!("{v}, {value}"))
+                .or_insert(value);
         }
         Self {
             attempt: row.attempt.max(0) as u32,

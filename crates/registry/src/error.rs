@@ -16,7 +16,11 @@ pub enum RegistryError {
 }
 
 fn describe(violations: &[(&'static str, String)]) -> String {
-    violations.iter().map(|(field, why)| format!("{field}: {why}")).collect::<Vec<_>>().join("; ")
+    violations
+        .iter()
+        .map(|(field, why)| format!("{field}: {why}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl RegistryError {

@@ -63,29 +63,43 @@ impl WebhookFields {
 
         let name = raw.name.trim();
         let name_len = name.chars().count();
-        check("name", if (1..=MAX_NAME_CHARS).contains(&name_len) {
-            Ok(())
-        } else {
-            Err(format!("must be 1-{MAX_NAME_CHARS} characters"))
-        });
+        check(
+            "name",
+            if (1..=MAX_NAME_CHARS).contains(&name_len) {
+                Ok(())
+            } else {
+                Err(format!("must be 1-{MAX_NAME_CHARS} characters"))
+            },
+        );
 
         let url = WebhookUrl::parse(raw.url.trim(), allow_insecure_http);
         check("url", url.as_ref().map(drop).map_err(ToString::to_string));
 
-        check("description", if raw.description.chars().count() <= MAX_DESCRIPTION_CHARS {
-            Ok(())
-        } else {
-            Err(format!("must be at most {MAX_DESCRIPTION_CHARS} characters"))
-        });
+        check(
+            "description",
+            if raw.description.chars().count() <= MAX_DESCRIPTION_CHARS {
+                Ok(())
+            } else {
+                Err(format!(
+                    "must be at most {MAX_DESCRIPTION_CHARS} characters"
+                ))
+            },
+        );
 
         let status = parse_status(raw.status);
         check("status", status.clone().map(drop));
 
         let mut event_types = Vec::new();
         if raw.event_types.is_empty() {
-            check("event_types", Err("must list at least one event type".into()));
+            check(
+                "event_types",
+                Err("must list at least one event type".into()),
+            );
         } else if raw.event_types.len() > MAX_EVENT_TYPES {
-            check("event_types", Err(format!("must list at most {MAX_EVENT_TYPES} event types")));
+            check(
+                "event_types",
+                Err(format!("must list at most {MAX_EVENT_TYPES} event types")),
+            );
         }
         for raw_type in raw.event_types {
             match EventType::parse(raw_type) {
@@ -132,13 +146,20 @@ mod tests {
     use super::*;
 
     fn raw<'a>(name: &'a str, url: &'a str, types: &'a [String]) -> RawFields<'a> {
-        RawFields { name, url, description: "", status: 0, event_types: types }
+        RawFields {
+            name,
+            url,
+            description: "",
+            status: 0,
+            event_types: types,
+        }
     }
 
     #[test]
     fn valid_fields_parse_and_default_to_no_status() {
         let types = vec!["job.completed".to_owned(), "job.completed".to_owned()];
-        let f = WebhookFields::parse(raw("Billing", "https://example.com/h", &types), false).unwrap();
+        let f =
+            WebhookFields::parse(raw("Billing", "https://example.com/h", &types), false).unwrap();
         assert_eq!(f.name, "Billing");
         assert_eq!(f.status, None);
         assert_eq!(f.event_types.len(), 1, "duplicates are folded");
@@ -147,11 +168,15 @@ mod tests {
     #[test]
     fn every_bad_field_is_named() {
         let types = vec!["Job".to_owned()];
-        let err = WebhookFields::parse(raw(" ", "nope", &types), false).unwrap_err().to_string();
+        let err = WebhookFields::parse(raw(" ", "nope", &types), false)
+            .unwrap_err()
+            .to_string();
         for field in ["name:", "url:", "event_types:"] {
             assert!(err.contains(field), "{err} should name {field}");
         }
-        let err = WebhookFields::parse(raw("n", "https://x.org", &[]), false).unwrap_err().to_string();
+        let err = WebhookFields::parse(raw("n", "https://x.org", &[]), false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("event_types: must list at least one"), "{err}");
     }
 }

@@ -8,7 +8,11 @@ use hookline_common::config::Settings;
 use hookline_common::{db, shutdown, telemetry};
 
 #[derive(Parser)]
-#[command(name = "hookline-registry", version, about = "Hookline webhook registry")]
+#[command(
+    name = "hookline-registry",
+    version,
+    about = "Hookline webhook registry"
+)]
 struct Cli {
     /// Configuration file (TOML), layered over the built-in defaults and under HOOKLINE__* variables.
     #[arg(long, env = "HOOKLINE_CONFIG")]
@@ -36,7 +40,10 @@ async fn main() -> anyhow::Result<()> {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
-            hookline_registry::MIGRATOR.run(&pool).await.context("applying migrations")?;
+            hookline_registry::MIGRATOR
+                .run(&pool)
+                .await
+                .context("applying migrations")?;
             tracing::info!("migrations applied");
         }
         Command::Serve => {

@@ -17,7 +17,11 @@ pub type Cursor = (DateTime<Utc>, Uuid);
 
 /// The number of rows to return: 0 means the default; larger requests are capped.
 pub fn size(requested: u32) -> i64 {
-    i64::from(if requested == 0 { DEFAULT_PAGE_SIZE } else { requested.min(MAX_PAGE_SIZE) })
+    i64::from(if requested == 0 {
+        DEFAULT_PAGE_SIZE
+    } else {
+        requested.min(MAX_PAGE_SIZE)
+    })
 }
 
 pub fn encode(cursor: Cursor) -> String {
@@ -30,9 +34,17 @@ pub fn decode(token: &str) -> Result<Option<Cursor>, RegistryError> {
         return Ok(None);
     }
     let bad = || RegistryError::invalid("page_token", "is not a token from a previous response");
-    let text = B64.decode(token).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad)?;
+    let text = B64
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(bad)?;
     let (micros, id) = text.split_once('_').ok_or_else(bad)?;
-    let at = micros.parse().ok().and_then(DateTime::from_timestamp_micros).ok_or_else(bad)?;
+    let at = micros
+        .parse()
+        .ok()
+        .and_then(DateTime::from_timestamp_micros)
+        .ok_or_else(bad)?;
     Ok(Some((at, Uuid::parse_str(id).map_err(|_| bad())?)))
 }
 
@@ -50,7 +62,10 @@ mod tests {
 
     #[test]
     fn tokens_round_trip() {
-        let cursor = (DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(), Uuid::now_v7());
+        let cursor = (
+            DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
+            Uuid::now_v7(),
+        );
         assert_eq!(decode(&encode(cursor)).unwrap(), Some(cursor));
         assert_eq!(decode("").unwrap(), None);
         assert!(decode("garbage").is_err());

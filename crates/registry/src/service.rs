@@ -21,7 +21,10 @@ pub struct RegistryService {
 
 impl RegistryService {
     pub fn new(pool: PgPool, allow_insecure_http: bool) -> Self {
-        Self { pool, allow_insecure_http }
+        Self {
+            pool,
+            allow_insecure_http,
+        }
     }
 }
 
@@ -33,7 +36,10 @@ fn found<T>(row: Option<T>, what: &'static str) -> Result<T, RegistryError> {
 
 #[tonic::async_trait]
 impl WebhookRegistry for RegistryService {
-    async fn create_webhook(&self, request: Request<v1::CreateWebhookRequest>) -> Reply<v1::CreateWebhookResponse> {
+    async fn create_webhook(
+        &self,
+        request: Request<v1::CreateWebhookRequest>,
+    ) -> Reply<v1::CreateWebhookResponse> {
         let r = request.into_inner();
         let org = input::organisation(&r.organisation_id)?;
         let fields = WebhookFields::parse(
@@ -52,23 +58,33 @@ impl WebhookRegistry for RegistryService {
             .await
             .map_err(RegistryError::from)?;
         tracing::info!(webhook_id = %row.id, organisation_id = %org, "webhook created");
-        Ok(Response::new(v1::CreateWebhookResponse { webhook: Some(row.into()), secret }))
+        Ok(Response::new(v1::CreateWebhookResponse {
+            webhook: Some(row.into()),
+            secret,
+        }))
     }
 
     async fn get_webhook(&self, request: Request<v1::GetWebhookRequest>) -> Reply<v1::Webhook> {
         let r = request.into_inner();
         let org = input::organisation(&r.organisation_id)?;
         let id = input::id(&r.id, "id")?;
-        let row = store::get_webhook(&self.pool, org.as_str(), id).await.map_err(RegistryError::from)?;
+        let row = store::get_webhook(&self.pool, org.as_str(), id)
+            .await
+            .map_err(RegistryError::from)?;
         Ok(Response::new(found(row, "webhook")?.into()))
     }
 
-    async fn list_webhooks(&self, request: Request<v1::ListWebhooksRequest>) -> Reply<v1::ListWebhooksResponse> {
+    async fn list_webhooks(
+        &self,
+        request: Request<v1::ListWebhooksRequest>,
+    ) -> Reply<v1::ListWebhooksResponse> {
         let r = request.into_inner();
         let org = input::organisation(&r.organisation_id)?;
         let limit = page::size(r.page_size);
         let after = page::decode(&r.page_token)?;
-        let rows = store::list_webhooks(&self.pool, org.as_str(), after, limit).await.map_err(RegistryError::from)?;
+        let rows = store::list_webhooks(&self.pool, org.as_str(), after, limit)
+            .await
+            .map_err(RegistryError::from)?;
         let next_page_token = page::next_token(&rows, limit, |w| (w.created_at, w.id));
         Ok(Response::new(v1::ListWebhooksResponse {
             webhooks: rows.into_iter().map(Into::into).collect(),
@@ -76,7 +92,10 @@ impl WebhookRegistry for RegistryService {
         }))
     }
 
-    async fn update_webhook(&self, request: Request<v1::UpdateWebhookRequest>) -> Reply<v1::Webhook> {
+    async fn update_webhook(
+        &self,
+        request: Request<v1::UpdateWebhookRequest>,
+    ) -> Reply<v1::Webhook> {
         let r = request.into_inner();
         let org = input::organisation(&r.organisation_id)?;
         let id = input::id(&r.id, "id")?;
@@ -90,15 +109,22 @@ impl WebhookRegistry for RegistryService {
             },
             self.allow_insecure_http,
         )?;
-        let row = store::update_webhook(&self.pool, org.as_str(), id, &fields).await.map_err(RegistryError::from)?;
+        let row = store::update_webhook(&self.pool, org.as_str(), id, &fields)
+            .await
+            .map_err(RegistryError::from)?;
         Ok(Response::new(found(row, "webhook")?.into()))
     }
 
-    async fn delete_webhook(&self, request: Request<v1::DeleteWebhookRequest>) -> Reply<v1::DeleteWebhookResponse> {
+    async fn delete_webhook(
+        &self,
+        request: Request<v1::DeleteWebhookRequest>,
+    ) -> Reply<v1::DeleteWebhookResponse> {
         let r = request.into_inner();
         let org = input::organisation(&r.organisation_id)?;
         let id = input::id(&r.id, "id")?;
-        let deleted = store::delete_webhook(&self.pool, org.as_str(), id).await.map_err(RegistryError::from)?;
+        let deleted = store::delete_webhook(&self.pool, org.as_str(), id)
+            .await
+            .map_err(RegistryError::from)?;
         if !deleted {
             return Err(RegistryError::NotFound("webhook").into());
         }
@@ -106,14 +132,19 @@ impl WebhookRegistry for RegistryService {
         Ok(Response::new(v1::DeleteWebhookResponse {}))
     }
 
-    async fn set_webhook_status(&self, request: Request<v1::SetWebhookStatusRequest>) -> Reply<v1::Webhook> {
+    async fn set_webhook_status(
+        &self,
+        request: Request<v1::SetWebhookStatusRequest>,
+    ) -> Reply<v1::Webhook> {
         let r = request.into_inner();
         let org = input::organisation(&r.organisation_id)?;
         let id = input::id(&r.id, "id")?;
         let status = input::parse_status(r.status)
             .map_err(|why| RegistryError::invalid("status", why))?
             .ok_or_else(|| RegistryError::invalid("status", "must be ENABLED or DISABLED"))?;
-        let row = store::set_status(&self.pool, org.as_str(), id, status).await.map_err(RegistryError::from)?;
+        let row = store::set_status(&self.pool, org.as_str(), id, status)
+            .await
+            .map_err(RegistryError::from)?;
         Ok(Response::new(found(row, "webhook")?.into()))
     }
 
@@ -139,13 +170,20 @@ impl WebhookRegistry for RegistryService {
         }))
     }
 
-    async fn get_delivery(&self, request: Request<v1::GetDeliveryRequest>) -> Reply<v1::GetDeliveryResponse> {
+    async fn get_delivery(
+        &self,
+        request: Request<v1::GetDeliveryRequest>,
+    ) -> Reply<v1::GetDeliveryResponse> {
         let r = request.into_inner();
         let org = input::organisation(&r.organisation_id)?;
         let id = input::id(&r.id, "id")?;
-        let delivery = store::get_delivery(&self.pool, org.as_str(), id).await.map_err(RegistryError::from)?;
+        let delivery = store::get_delivery(&self.pool, org.as_str(), id)
+            .await
+            .map_err(RegistryError::from)?;
         let delivery = found(delivery, "delivery")?;
-        let attempts = store::list_attempts(&self.pool, delivery.id).await.map_err(RegistryError::from)?;
+        let attempts = store::list_attempts(&self.pool, delivery.id)
+            .await
+            .map_err(RegistryError::from)?;
         let payload = match attempts.last() {
             Some(latest) => latest.request_body.clone(),
             None => {
@@ -161,7 +199,8 @@ impl WebhookRegistry for RegistryService {
                     version: event.version.max(0) as u32,
                     data: event.data.0,
                 };
-                String::from_utf8_lossy(&Envelope::new(&message, delivery.webhook_id).to_bytes()).into_owned()
+                String::from_utf8_lossy(&Envelope::new(&message, delivery.webhook_id).to_bytes())
+                    .into_owned()
             }
         };
         Ok(Response::new(v1::GetDeliveryResponse {

@@ -30,7 +30,11 @@ macro_rules! webhook_columns {
 }
 
 fn type_names(fields: &WebhookFields) -> Vec<String> {
-    fields.event_types.iter().map(|t| t.as_str().to_owned()).collect()
+    fields
+        .event_types
+        .iter()
+        .map(|t| t.as_str().to_owned())
+        .collect()
 }
 
 pub async fn insert_webhook(
@@ -54,12 +58,20 @@ pub async fn insert_webhook(
     .await
 }
 
-pub async fn get_webhook(pool: &PgPool, organisation_id: &str, id: Uuid) -> Result<Option<WebhookRow>> {
-    sqlx::query_as(concat!("SELECT ", webhook_columns!(), " FROM webhooks WHERE organisation_id = $1 AND id = $2"))
-        .bind(organisation_id)
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+pub async fn get_webhook(
+    pool: &PgPool,
+    organisation_id: &str,
+    id: Uuid,
+) -> Result<Option<WebhookRow>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        webhook_columns!(),
+        " FROM webhooks WHERE organisation_id = $1 AND id = $2"
+    ))
+    .bind(organisation_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Oldest first, starting after `after`.
@@ -70,9 +82,13 @@ pub async fn list_webhooks(
     limit: i64,
 ) -> Result<Vec<WebhookRow>> {
     let (at, id) = after.unzip();
-    sqlx::query_as(concat!("SELECT ", webhook_columns!(), " FROM webhooks
+    sqlx::query_as(concat!(
+        "SELECT ",
+        webhook_columns!(),
+        " FROM webhooks
          WHERE organisation_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
-         ORDER BY created_at, id LIMIT $4"))
+         ORDER BY created_at, id LIMIT $4"
+    ))
     .bind(organisation_id)
     .bind(at)
     .bind(id)
@@ -88,9 +104,12 @@ pub async fn update_webhook(
     id: Uuid,
     fields: &WebhookFields,
 ) -> Result<Option<WebhookRow>> {
-    sqlx::query_as(concat!("UPDATE webhooks SET name = $3, url = $4, description = $5, status = COALESCE($6, status),
+    sqlx::query_as(concat!(
+        "UPDATE webhooks SET name = $3, url = $4, description = $5, status = COALESCE($6, status),
                 event_types = $7, updated_at = now()
-         WHERE organisation_id = $1 AND id = $2 RETURNING ", webhook_columns!()))
+         WHERE organisation_id = $1 AND id = $2 RETURNING ",
+        webhook_columns!()
+    ))
     .bind(organisation_id)
     .bind(id)
     .bind(&fields.name)
@@ -102,9 +121,17 @@ pub async fn update_webhook(
     .await
 }
 
-pub async fn set_status(pool: &PgPool, organisation_id: &str, id: Uuid, status: Status) -> Result<Option<WebhookRow>> {
-    sqlx::query_as(concat!("UPDATE webhooks SET status = $3, updated_at = now()
-         WHERE organisation_id = $1 AND id = $2 RETURNING ", webhook_columns!()))
+pub async fn set_status(
+    pool: &PgPool,
+    organisation_id: &str,
+    id: Uuid,
+    status: Status,
+) -> Result<Option<WebhookRow>> {
+    sqlx::query_as(concat!(
+        "UPDATE webhooks SET status = $3, updated_at = now()
+         WHERE organisation_id = $1 AND id = $2 RETURNING ",
+        webhook_columns!()
+    ))
     .bind(organisation_id)
     .bind(id)
     .bind(status.as_db())
@@ -155,10 +182,14 @@ pub async fn list_deliveries(
     limit: i64,
 ) -> Result<Vec<DeliveryRow>> {
     let (at, id) = before.unzip();
-    sqlx::query_as(concat!("SELECT ", delivery_columns!(), " FROM deliveries
+    sqlx::query_as(concat!(
+        "SELECT ",
+        delivery_columns!(),
+        " FROM deliveries
          WHERE organisation_id = $1 AND ($2::uuid IS NULL OR webhook_id = $2)
            AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
-         ORDER BY created_at DESC, id DESC LIMIT $5"))
+         ORDER BY created_at DESC, id DESC LIMIT $5"
+    ))
     .bind(organisation_id)
     .bind(webhook_id)
     .bind(at)
@@ -168,12 +199,20 @@ pub async fn list_deliveries(
     .await
 }
 
-pub async fn get_delivery(pool: &PgPool, organisation_id: &str, id: Uuid) -> Result<Option<DeliveryRow>> {
-    sqlx::query_as(concat!("SELECT ", delivery_columns!(), " FROM deliveries WHERE organisation_id = $1 AND id = $2"))
-        .bind(organisation_id)
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+pub async fn get_delivery(
+    pool: &PgPool,
+    organisation_id: &str,
+    id: Uuid,
+) -> Result<Option<DeliveryRow>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        delivery_columns!(),
+        " FROM deliveries WHERE organisation_id = $1 AND id = $2"
+    ))
+    .bind(organisation_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -1,0 +1,151 @@
+//! The delivery worker application: one broker connection running both stages, re-established with
+//! backoff whenever it drops.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use hookline_common::config::Settings;
+use hookline_common::ops::{Health, OpsServer};
+use hookline_common::topology::Topology;
+use hookline_common::{amqp, db};
+use lapin::Connection;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::attempt::AttemptStage;
+use crate::fanout::FanoutStage;
+use crate::recorder::Recorder;
+use crate::sender::Sender;
+use crate::webhooks::WebhookCache;
+
+/// The health flag of the broker connection.
+const AMQP: &str = "amqp";
+/// Pause before reconnecting after the connection was lost.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
+
+/// A worker bound to its ops port, ready to run.
+pub struct Delivery {
+    settings: Settings,
+    pool: PgPool,
+    ops: OpsServer,
+    health: Health,
+}
+
+impl Delivery {
+    pub async fn build(settings: &Settings, pool: PgPool) -> std::io::Result<Self> {
+        let health = Health::new(&[AMQP, db::DATABASE]);
+        let ops = OpsServer::bind(settings.delivery.http_listen, health.clone()).await?;
+        Ok(Self {
+            settings: settings.clone(),
+            pool,
+            ops,
+            health,
+        })
+    }
+
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Consumes until `shutdown` fires, then finishes in-flight work within the grace period.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let s = &self.settings;
+        let topology = Topology::new(&s.amqp.prefix, &s.delivery.retry_schedule);
+        let fanout = Arc::new(FanoutStage {
+            topology: topology.clone(),
+            pool: self.pool.clone(),
+            batch: s.delivery.fanout_batch,
+        });
+        let attempts = Arc::new(AttemptStage {
+            topology: topology.clone(),
+            webhooks: WebhookCache::new(self.pool.clone(), s.delivery.webhook_cache_ttl),
+            sender: Sender::new(
+                s.delivery.request_timeout,
+                s.delivery.max_response_body,
+                s.endpoints.allow_insecure_http,
+            )?,
+            recorder: Recorder::start(self.pool.clone(), s.delivery.record_batch, shutdown.clone()),
+            concurrency: s.delivery.concurrency,
+            grace: s.shutdown_grace,
+        });
+        tokio::spawn(db::watch(
+            self.pool.clone(),
+            self.health.clone(),
+            shutdown.clone(),
+        ));
+        let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
+
+        while let Some(connection) =
+            amqp::connect_with_retry(&s.amqp.url, "hookline-delivery", &shutdown).await
+        {
+            let result = run_connection(
+                &connection,
+                &topology,
+                &fanout,
+                &attempts,
+                &self.health,
+                &shutdown,
+            )
+            .await;
+            self.health.set(AMQP, false);
+            let _ = connection.close(200, "worker stopping".into()).await;
+            match result {
+                Ok(()) if shutdown.is_cancelled() => break,
+                Ok(()) => tracing::warn!("RabbitMQ connection lost; reconnecting"),
+                Err(error) => tracing::warn!(%error, "delivery stage stopped; reconnecting"),
+            }
+            tokio::time::sleep(RECONNECT_PAUSE).await;
+        }
+        ops.await??;
+        Ok(())
+    }
+}
+
+/// Runs both stages on one connection until shutdown (`Ok`) or until the connection fails.
+async fn run_connection(
+    connection: &Connection,
+    topology: &Topology,
+    fanout: &Arc<FanoutStage>,
+    attempts: &Arc<AttemptStage>,
+    health: &Health,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let setup = amqp::confirmed_channel(connection).await?;
+    topology.declare(&setup).await?;
+    let fanout_channel = amqp::confirmed_channel(connection).await?;
+    let attempt_channel = amqp::confirmed_channel(connection).await?;
+    health.set(AMQP, true);
+    tracing::info!("connected to RabbitMQ; consuming");
+
+    // Stages stop on shutdown or when the connection is lost, whichever comes first.
+    let stop = shutdown.child_token();
+    let lost = {
+        let stop = stop.clone();
+        let mut events = connection.events_listener();
+        async move {
+            loop {
+                tokio::select! {
+                    event = events.next() => {
+                        if matches!(event, None | Some(lapin::Event::Error(_))) {
+                            break;
+                        }
+                    }
+                    () = stop.cancelled() => break,
+                }
+            }
+            stop.cancel();
+        }
+    };
+    let (fanned, attempted, ()) = tokio::join!(
+        fanout.clone().run(fanout_channel, stop.clone()),
+        attempts.clone().run(attempt_channel, stop.clone()),
+        lost,
+    );
+    fanned?;
+    attempted?;
+    Ok(())
+}

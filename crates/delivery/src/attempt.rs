@@ -1,0 +1,221 @@
+//! The attempt stage: consumes delivery tasks, POSTs each one, records the attempt, and publishes the
+//! retry (into the retry queue for the next delay) or, after the last failure, the dead letter.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use hookline_common::amqp::{self, PublishError};
+use hookline_common::envelope::Envelope;
+use hookline_common::messages::DeliveryTask;
+use hookline_common::topology::Topology;
+use lapin::Channel;
+use lapin::message::Delivery as Message;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+    BasicRejectOptions,
+};
+use lapin::types::FieldTable;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
+
+use crate::outcome::{DeliveryState, Outcome};
+use crate::recorder::{NotRecorded, Recorder};
+use crate::sender::Sender;
+use crate::webhooks::WebhookCache;
+
+/// How long a task whose outcome could not be made durable waits before going back to the queue, so a
+/// database or broker outage does not turn into a hot loop.
+const REQUEUE_PAUSE: Duration = Duration::from_secs(1);
+
+/// Why a task goes back to the queue instead of being acked.
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    #[error("cannot look up the webhook: {0}")]
+    Lookup(#[from] sqlx::Error),
+    #[error(transparent)]
+    Record(#[from] NotRecorded),
+    #[error("cannot schedule the next step: {0}")]
+    Publish(#[from] PublishError),
+}
+
+/// Everything an attempt needs, shared by all in-flight attempts of a worker.
+pub struct AttemptStage {
+    pub topology: Topology,
+    pub webhooks: WebhookCache,
+    pub sender: Sender,
+    pub recorder: Recorder,
+    /// In-flight attempts per worker; the queue's prefetch.
+    pub concurrency: u16,
+    pub grace: Duration,
+}
+
+impl AttemptStage {
+    /// Consumes until `shutdown` or a broker error, then waits (up to the grace period) for in-flight
+    /// attempts. Unfinished ones return to the queue when the channel closes.
+    pub async fn run(
+        self: Arc<Self>,
+        channel: Channel,
+        shutdown: CancellationToken,
+    ) -> lapin::Result<()> {
+        channel
+            .basic_qos(self.concurrency, BasicQosOptions::default())
+            .await?;
+        let mut consumer = channel
+            .basic_consume(
+                self.topology.deliveries_queue().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let in_flight = TaskTracker::new();
+        let result = loop {
+            tokio::select! {
+                next = consumer.next() => match next {
+                    Some(Ok(message)) => {
+                        in_flight.spawn(self.clone().handle(channel.clone(), message));
+                    }
+                    Some(Err(error)) => break Err(error),
+                    None => break Ok(()),
+                },
+                () = shutdown.cancelled() => {
+                    let _ = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
+                    break Ok(());
+                }
+            }
+        };
+        in_flight.close();
+        if tokio::time::timeout(self.grace, in_flight.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                unfinished = in_flight.len(),
+                "grace period over; unfinished attempts return to the queue"
+            );
+        }
+        result
+    }
+
+    async fn handle(self: Arc<Self>, channel: Channel, message: Message) {
+        let task: DeliveryTask = match serde_json::from_slice(&message.data) {
+            Ok(task) => task,
+            Err(error) => {
+                tracing::error!(%error, "unparsable delivery task; moving it to the dead-letter queue");
+                let _ = message
+                    .acker
+                    .reject(BasicRejectOptions { requeue: false })
+                    .await;
+                return;
+            }
+        };
+        let span = tracing::info_span!(
+            "delivery_attempt",
+            delivery_id = %task.delivery_id,
+            webhook_id = %task.webhook_id,
+            event_id = %task.event.id,
+            attempt = task.attempt,
+        );
+        let result = self.attempt(&channel, task).instrument(span.clone()).await;
+        let _enter = span.enter();
+        match result {
+            Ok(()) => {
+                if let Err(error) = message.acker.ack(BasicAckOptions::default()).await {
+                    tracing::warn!(%error, "ack failed; the task will be redelivered");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "outcome not durable; returning the task to the queue");
+                tokio::time::sleep(REQUEUE_PAUSE).await;
+                let _ = message
+                    .acker
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        multiple: false,
+                    })
+                    .await;
+            }
+        }
+    }
+
+    /// Makes the attempt and makes its outcome durable: recorded, and the retry or dead letter confirmed.
+    async fn attempt(&self, channel: &Channel, task: DeliveryTask) -> Result<(), AttemptError> {
+        let target = self.webhooks.get(task.webhook_id).await?;
+        let Some(target) = target.filter(|t| t.enabled) else {
+            tracing::info!("webhook disabled or deleted; delivery skipped");
+            let skipped = Outcome {
+                delivery_id: task.delivery_id,
+                state: DeliveryState::Skipped,
+                attempt: task.attempt - 1,
+                next_attempt_at: None,
+                exchange: None,
+            };
+            return Ok(self.recorder.record(skipped).await?);
+        };
+
+        let body = Envelope::new(&task.event, task.webhook_id).to_bytes();
+        let exchange = self
+            .sender
+            .send(&target, &task.event.id.to_string(), body)
+            .await;
+        let retry = self.topology.retry_queue_after(task.attempt);
+        let (state, next_attempt_at) = match (&exchange.error, &retry) {
+            (None, _) => (DeliveryState::Succeeded, None),
+            (Some(_), Some((_, delay))) => {
+                (DeliveryState::Retrying, Some(exchange.started_at + *delay))
+            }
+            (Some(_), None) => (DeliveryState::Failed, None),
+        };
+        match &exchange.error {
+            None => tracing::info!(
+                status = exchange.status,
+                duration_ms = exchange.duration_ms,
+                "delivered"
+            ),
+            Some(error) => {
+                tracing::warn!(status = exchange.status, %error, ?next_attempt_at, "attempt failed")
+            }
+        }
+        let outcome = Outcome {
+            delivery_id: task.delivery_id,
+            state,
+            attempt: task.attempt,
+            next_attempt_at,
+            exchange: Some(exchange),
+        };
+
+        let forward = async {
+            match (state, retry) {
+                (DeliveryState::Retrying, Some((queue, _))) => {
+                    let next = DeliveryTask {
+                        attempt: task.attempt + 1,
+                        ..task.clone()
+                    };
+                    publish(channel, &queue, &next).await
+                }
+                (DeliveryState::Failed, _) => {
+                    publish(channel, &self.topology.dead_letter_queue(), &task).await
+                }
+                _ => Ok(()),
+            }
+        };
+        let (recorded, forwarded) = tokio::join!(self.recorder.record(outcome), forward);
+        recorded?;
+        Ok(forwarded?)
+    }
+}
+
+/// Publishes `task` straight to `queue` through the default exchange.
+async fn publish(channel: &Channel, queue: &str, task: &DeliveryTask) -> Result<(), PublishError> {
+    let body = serde_json::to_vec(task).expect("tasks always serialise");
+    amqp::publish_confirmed(
+        channel,
+        "",
+        queue,
+        &body,
+        amqp::json_properties(&task.delivery_id.to_string()),
+    )
+    .await
+}

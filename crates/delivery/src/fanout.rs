@@ -1,0 +1,157 @@
+//! The fan-out stage: consumes events in batches, records each event and its deliveries in one
+//! transaction, publishes one task per new delivery, and only then acks the events.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use backon::Retryable;
+use futures_util::future::try_join_all;
+use futures_util::{FutureExt as _, StreamExt as _};
+use hookline_common::amqp::{self, PublishError, reconnect_backoff};
+use hookline_common::messages::{DeliveryTask, EventMessage};
+use hookline_common::topology::Topology;
+use lapin::Channel;
+use lapin::message::Delivery as Message;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions,
+};
+use lapin::types::FieldTable;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::store;
+
+/// Why the stage stopped with messages unacked (they return to the queue with the channel).
+#[derive(Debug, thiserror::Error)]
+pub enum FanoutError {
+    #[error("broker: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("publishing delivery tasks: {0}")]
+    Publish(#[from] PublishError),
+    #[error("shut down before the batch was recorded")]
+    Interrupted,
+}
+
+pub struct FanoutStage {
+    pub topology: Topology,
+    pub pool: PgPool,
+    /// Most events per batch.
+    pub batch: usize,
+}
+
+impl FanoutStage {
+    pub async fn run(
+        self: Arc<Self>,
+        channel: Channel,
+        shutdown: CancellationToken,
+    ) -> Result<(), FanoutError> {
+        // Twice the batch, so the next batch is already on its way while one is processed.
+        let prefetch = u16::try_from(self.batch * 2).unwrap_or(u16::MAX);
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await?;
+        let mut consumer = channel
+            .basic_consume(
+                self.topology.events_queue().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        loop {
+            let first = tokio::select! {
+                next = consumer.next() => next,
+                () = shutdown.cancelled() => {
+                    let _ = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
+                    return Ok(());
+                }
+            };
+            let Some(first) = first else { return Ok(()) };
+            // Take whatever else has already arrived, without waiting: batches grow with load.
+            let mut batch = vec![first?];
+            while batch.len() < self.batch {
+                match consumer.next().now_or_never() {
+                    Some(Some(message)) => batch.push(message?),
+                    _ => break,
+                }
+            }
+            self.process(&channel, batch, &shutdown).await?;
+        }
+    }
+
+    async fn process(
+        &self,
+        channel: &Channel,
+        batch: Vec<Message>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), FanoutError> {
+        let mut events = Vec::with_capacity(batch.len());
+        let mut redelivered = Vec::new();
+        let mut accepted = Vec::with_capacity(batch.len());
+        for message in batch {
+            match serde_json::from_slice::<EventMessage>(&message.data) {
+                Ok(event) => {
+                    if message.redelivered {
+                        redelivered.push(event.id);
+                    }
+                    events.push(event);
+                    accepted.push(message);
+                }
+                Err(error) => {
+                    tracing::error!(%error, "unparsable event; moving it to the rejected-events queue");
+                    message
+                        .acker
+                        .reject(BasicRejectOptions { requeue: false })
+                        .await?;
+                }
+            }
+        }
+        if events.is_empty() {
+            return Ok(());
+        }
+
+        let planned = (|| store::fan_out(&self.pool, &events, &redelivered))
+            .retry(reconnect_backoff())
+            .when(|_| !shutdown.is_cancelled())
+            .notify(|error, delay| tracing::warn!(%error, ?delay, "cannot record events; retrying"))
+            .await
+            .map_err(|_| FanoutError::Interrupted)?;
+
+        let by_id: HashMap<_, _> = events.iter().map(|e| (e.id, e)).collect();
+        let exchange = self.topology.deliveries_exchange();
+        try_join_all(planned.iter().map(|p| {
+            let task = DeliveryTask {
+                delivery_id: p.id,
+                webhook_id: p.webhook_id,
+                attempt: 1,
+                event: by_id[&p.event_id].clone(),
+            };
+            let body = serde_json::to_vec(&task).expect("tasks always serialise");
+            let exchange = exchange.as_str();
+            async move {
+                amqp::publish_confirmed(
+                    channel,
+                    exchange,
+                    "",
+                    &body,
+                    amqp::json_properties(&task.delivery_id.to_string()),
+                )
+                .await
+            }
+        }))
+        .await?;
+        tracing::debug!(
+            events = events.len(),
+            deliveries = planned.len(),
+            "fanned out"
+        );
+
+        try_join_all(
+            accepted
+                .iter()
+                .map(|m| m.acker.ack(BasicAckOptions::default())),
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,67 @@
+//! Batched, durable recording of outcomes. Attempt tasks hand their outcome over and wait until it is
+//! committed; meanwhile one writer turns everything that queued up into a single transaction.
+
+use backon::Retryable;
+use hookline_common::amqp::reconnect_backoff;
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::outcome::Outcome;
+use crate::store;
+
+/// The outcome could not be committed (the database stayed down until shutdown).
+#[derive(Debug, thiserror::Error)]
+#[error("the outcome was not recorded")]
+pub struct NotRecorded;
+
+type Request = (Outcome, oneshot::Sender<Result<(), NotRecorded>>);
+
+/// A handle to the writer. Cheap to clone; the writer stops once every handle is dropped.
+#[derive(Clone)]
+pub struct Recorder {
+    queue: mpsc::Sender<Request>,
+}
+
+impl Recorder {
+    /// Starts the writer. While the database is down it retries with backoff, holding its batch, so the
+    /// messages behind it stay unacked in RabbitMQ; on `shutdown` it gives up and reports failure.
+    pub fn start(pool: PgPool, batch: usize, shutdown: CancellationToken) -> Self {
+        let (queue, requests) = mpsc::channel(batch * 4);
+        tokio::spawn(write(pool, requests, batch, shutdown));
+        Self { queue }
+    }
+
+    /// Returns once `outcome` is committed.
+    pub async fn record(&self, outcome: Outcome) -> Result<(), NotRecorded> {
+        let (done, committed) = oneshot::channel();
+        self.queue
+            .send((outcome, done))
+            .await
+            .map_err(|_| NotRecorded)?;
+        committed.await.unwrap_or(Err(NotRecorded))
+    }
+}
+
+async fn write(
+    pool: PgPool,
+    mut requests: mpsc::Receiver<Request>,
+    batch: usize,
+    shutdown: CancellationToken,
+) {
+    let mut pending = Vec::with_capacity(batch);
+    while requests.recv_many(&mut pending, batch).await > 0 {
+        let outcomes: Vec<&Outcome> = pending.iter().map(|(o, _)| o).collect();
+        let result = (|| store::record(&pool, &outcomes))
+            .retry(reconnect_backoff())
+            .when(|_| !shutdown.is_cancelled())
+            .notify(
+                |error, delay| tracing::warn!(%error, ?delay, "cannot record outcomes; retrying"),
+            )
+            .await
+            .map_err(|_| NotRecorded);
+        for (_, done) in pending.drain(..) {
+            let _ = done.send(result.as_ref().map(drop).map_err(|_| NotRecorded));
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The HTTP side of an attempt: one signed POST, with a deadline, no redirects followed, and the
+//! response captured up to a size cap.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::Utc;
+use hookline_common::headers::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
+use hookline_common::signing::signature_header;
+use hookline_common::webhook_url::WebhookUrl;
+use http::header::{CONTENT_TYPE, USER_AGENT};
+use http::{HeaderValue, Method, Request};
+use http_body_util::{BodyExt as _, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::outcome::HttpExchange;
+use crate::webhooks::Target;
+
+/// Idle keep-alive connections kept per endpoint host.
+const MAX_IDLE_PER_HOST: usize = 64;
+
+/// Sends attempts. One per worker, so connections to each endpoint are pooled and reused.
+pub struct Sender {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
+    max_response_body: usize,
+    allow_insecure_http: bool,
+    user_agent: HeaderValue,
+}
+
+impl Sender {
+    pub fn new(
+        timeout: Duration,
+        max_response_body: usize,
+        allow_insecure_http: bool,
+    ) -> std::io::Result<Self> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(timeout));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
+            .build(https);
+        let user_agent = HeaderValue::from_str(&format!("Hookline/{}", hookline_common::VERSION))
+            .expect("the version is a valid header value");
+        Ok(Self {
+            client,
+            timeout,
+            max_response_body,
+            allow_insecure_http,
+            user_agent,
+        })
+    }
+
+    /// Signs and POSTs `body` to `target`. Never fails: every problem becomes the exchange's `error`.
+    pub async fn send(&self, target: &Target, msg_id: &str, body: Vec<u8>) -> HttpExchange {
+        let started_at = Utc::now();
+        let clock = Instant::now();
+        let request_body = String::from_utf8_lossy(&body).into_owned();
+        let mut exchange = HttpExchange {
+            started_at,
+            duration_ms: 0,
+            request_body,
+            status: None,
+            headers: Vec::new(),
+            body: String::new(),
+            body_truncated: false,
+            error: None,
+        };
+        let result = match self.request(target, msg_id, body, started_at.timestamp()) {
+            Ok(request) => {
+                tokio::time::timeout(self.timeout, self.exchange(request, &mut exchange))
+                    .await
+                    .unwrap_or_else(|_| Err(format!("timed out after {:?}", self.timeout)))
+            }
+            Err(refused) => Err(refused),
+        };
+        exchange.error = result.err();
+        exchange.duration_ms = clock.elapsed().as_millis().min(i32::MAX as u128) as i32;
+        exchange
+    }
+
+    fn request(
+        &self,
+        target: &Target,
+        msg_id: &str,
+        body: Vec<u8>,
+        timestamp: i64,
+    ) -> Result<Request<Full<Bytes>>, String> {
+        // The policy is checked again here: the URL may predate a stricter configuration.
+        let url = WebhookUrl::parse(&target.url, self.allow_insecure_http)
+            .map_err(|e| format!("refused: url {e}"))?;
+        let signature = signature_header([&target.secret], msg_id, timestamp, &body);
+        Request::builder()
+            .method(Method::POST)
+            .uri(url.as_str())
+            .header(CONTENT_TYPE, "application/json")
+            .header(USER_AGENT, self.user_agent.clone())
+            .header(WEBHOOK_ID, msg_id)
+            .header(WEBHOOK_TIMESTAMP, timestamp)
+            .header(WEBHOOK_SIGNATURE, signature)
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| format!("cannot build the request: {e}"))
+    }
+
+    /// Fills in the response; `Err` says why the attempt failed.
+    async fn exchange(
+        &self,
+        request: Request<Full<Bytes>>,
+        exchange: &mut HttpExchange,
+    ) -> Result<(), String> {
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| describe(&e))?;
+        let status = response.status();
+        exchange.status = Some(status.as_u16());
+        exchange.headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut body = response.into_body();
+        let mut kept = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.map_err(|e| e.to_string())?.into_data() else {
+                continue;
+            };
+            let room = self.max_response_body - kept.len();
+            kept.extend_from_slice(&data[..data.len().min(room)]);
+            if data.len() > room {
+                exchange.body_truncated = true;
+                break;
+            }
+        }
+        exchange.body = String::from_utf8_lossy(&kept).into_owned();
+        if status.is_success() {
+            Ok(())
+        } else if status.is_redirection() {
+            Err(format!("HTTP {status}: redirects are not followed"))
+        } else {
+            Err(format!("HTTP {status}"))
+        }
+    }
+}
+
+/// The innermost cause of a client error, which names the real problem (refused, reset, TLS...).
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message = format!("{message}: {cause}");
+        source = cause.source();
+    }
+    message
+}

@@ -1,0 +1,67 @@
+//! The ingest application: bound listeners, the publisher and the gRPC service.
+
+use std::net::SocketAddr;
+
+use hookline_common::config::Settings;
+use hookline_common::ops::{Health, OpsServer};
+use hookline_common::topology::Topology;
+use hookline_proto::v1::event_ingest_server::EventIngestServer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::publisher::{AMQP, Publisher};
+use crate::service::IngestService;
+
+/// An ingest service bound to its ports, ready to run.
+pub struct Ingest {
+    grpc: TcpListener,
+    ops: OpsServer,
+    health: Health,
+    settings: Settings,
+}
+
+impl Ingest {
+    pub async fn build(settings: &Settings) -> std::io::Result<Self> {
+        let health = Health::new(&[AMQP]);
+        Ok(Self {
+            grpc: TcpListener::bind(settings.ingest.grpc_listen).await?,
+            ops: OpsServer::bind(settings.ingest.http_listen, health.clone()).await?,
+            health,
+            settings: settings.clone(),
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Connects to the broker in the background and serves until `shutdown` fires.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let topology = Topology::new(
+            &self.settings.amqp.prefix,
+            &self.settings.delivery.retry_schedule,
+        );
+        let publisher = Publisher::start(
+            self.settings.amqp.url.clone(),
+            topology,
+            self.health.clone(),
+            shutdown.clone(),
+        );
+        let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
+        let service = EventIngestServer::new(IngestService::new(
+            publisher,
+            self.settings.ingest.max_data_bytes,
+        ));
+        hookline_common::grpc::serve(self.grpc, service, self.health, shutdown).await?;
+        ops.await??;
+        Ok(())
+    }
+}

@@ -1,0 +1,86 @@
+//! Converting a protobuf `Struct` into the JSON object that becomes `data.object`.
+
+use prost_types::value::Kind;
+use serde_json::{Map, Number, Value};
+
+/// The largest integer a double represents exactly; whole numbers up to it are written without a fraction.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// Why a `Struct` cannot become JSON.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{0}")]
+pub struct InvalidData(pub String);
+
+pub fn to_json(data: prost_types::Struct) -> Result<Map<String, Value>, InvalidData> {
+    data.fields
+        .into_iter()
+        .map(|(k, v)| Ok((k, value(v)?)))
+        .collect()
+}
+
+fn value(v: prost_types::Value) -> Result<Value, InvalidData> {
+    Ok(match v.kind {
+        None | Some(Kind::NullValue(_)) => Value::Null,
+        Some(Kind::BoolValue(b)) => Value::Bool(b),
+        Some(Kind::StringValue(s)) => Value::String(s),
+        Some(Kind::NumberValue(n)) => number(n)?,
+        Some(Kind::StructValue(s)) => Value::Object(to_json(s)?),
+        Some(Kind::ListValue(l)) => {
+            Value::Array(l.values.into_iter().map(value).collect::<Result<_, _>>()?)
+        }
+    })
+}
+
+/// Protobuf numbers are doubles; whole ones are written as integers, as producers wrote them.
+fn number(n: f64) -> Result<Value, InvalidData> {
+    if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER {
+        return Ok(Value::Number((n as i64).into()));
+    }
+    Number::from_f64(n)
+        .map(Value::Number)
+        .ok_or_else(|| InvalidData("numbers must be finite".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost_types::{ListValue, Struct, Value as PValue};
+
+    fn v(kind: Kind) -> PValue {
+        PValue { kind: Some(kind) }
+    }
+
+    #[test]
+    fn converts_nested_values() {
+        let inner = Struct {
+            fields: [("n".to_owned(), v(Kind::NumberValue(2.5)))].into(),
+        };
+        let data = Struct {
+            fields: [
+                ("count".to_owned(), v(Kind::NumberValue(3.0))),
+                ("ok".to_owned(), v(Kind::BoolValue(true))),
+                ("inner".to_owned(), v(Kind::StructValue(inner))),
+                (
+                    "list".to_owned(),
+                    v(Kind::ListValue(ListValue {
+                        values: vec![v(Kind::StringValue("a".into()))],
+                    })),
+                ),
+                ("nothing".to_owned(), v(Kind::NullValue(0))),
+            ]
+            .into(),
+        };
+        assert_eq!(
+            Value::Object(to_json(data).unwrap()),
+            serde_json::json!({"count": 3, "ok": true, "inner": {"n": 2.5}, "list": ["a"], "nothing": null})
+        );
+    }
+
+    #[test]
+    fn rejects_non_finite_numbers() {
+        let data = Struct {
+            fields: [("x".to_owned(), v(Kind::NumberValue(f64::NAN)))].into(),
+        };
+        assert!(to_json(data).is_err());
+    }
+}

@@ -1,0 +1,35 @@
+//! The ingest error type and its mapping onto gRPC status codes.
+
+use hookline_common::amqp::PublishError;
+use tonic::Status;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The event breaks the contract; names the field.
+    #[error("invalid argument: {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    /// The broker did not confirm the event, so it may not be stored.
+    #[error("the event was not accepted; retry later")]
+    Unavailable(#[source] Option<PublishError>),
+}
+
+impl IngestError {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<IngestError> for Status {
+    fn from(err: IngestError) -> Self {
+        match &err {
+            IngestError::Invalid { .. } => Status::invalid_argument(err.to_string()),
+            IngestError::Unavailable(source) => {
+                tracing::warn!(error = ?source, "event not confirmed by the broker");
+                Status::unavailable(err.to_string())
+            }
+        }
+    }
+}

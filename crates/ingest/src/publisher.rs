@@ -1,0 +1,120 @@
+//! The broker side of ingest: one confirmed channel, kept connected by a supervisor task.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use hookline_common::amqp;
+use hookline_common::messages::EventMessage;
+use hookline_common::ops::Health;
+use hookline_common::topology::Topology;
+use lapin::{Channel, Connection};
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::IngestError;
+
+/// The health flag this publisher keeps current.
+pub const AMQP: &str = "amqp";
+/// How often the supervisor checks that the connection is still up.
+const LIVENESS_CHECK: Duration = Duration::from_millis(500);
+
+/// Publishes events with confirms. Cheap to clone.
+#[derive(Clone)]
+pub struct Publisher {
+    channel: Arc<RwLock<Option<Channel>>>,
+    exchange: String,
+}
+
+impl Publisher {
+    /// Starts the supervisor that connects, declares the topology and reconnects with backoff whenever
+    /// the connection drops. Until it is connected, publishes fail fast with `UNAVAILABLE`.
+    pub fn start(
+        url: SecretString,
+        topology: Topology,
+        health: Health,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let publisher = Self {
+            channel: Arc::default(),
+            exchange: topology.events_exchange(),
+        };
+        tokio::spawn(supervise(
+            publisher.channel.clone(),
+            url,
+            topology,
+            health,
+            shutdown,
+        ));
+        publisher
+    }
+
+    /// Publishes `event` persistently and returns once the broker has confirmed it.
+    pub async fn publish(&self, event: &EventMessage) -> Result<(), IngestError> {
+        let channel = self.channel.read().expect("channel lock").clone();
+        let channel = channel
+            .filter(|c| c.status().connected())
+            .ok_or(IngestError::Unavailable(None))?;
+        let body = serde_json::to_vec(event).expect("events always serialise");
+        let properties = amqp::json_properties(&event.id.to_string());
+        amqp::publish_confirmed(&channel, &self.exchange, "", &body, properties)
+            .await
+            .map_err(|e| IngestError::Unavailable(Some(e)))
+    }
+}
+
+async fn supervise(
+    slot: Arc<RwLock<Option<Channel>>>,
+    url: SecretString,
+    topology: Topology,
+    health: Health,
+    shutdown: CancellationToken,
+) {
+    while let Some(connection) = amqp::connect_with_retry(&url, "hookline-ingest", &shutdown).await
+    {
+        match open(&connection, &topology).await {
+            Ok(channel) => {
+                *slot.write().expect("channel lock") = Some(channel);
+                health.set(AMQP, true);
+                tracing::info!("connected to RabbitMQ");
+                wait_until_lost(&connection, &shutdown).await;
+                *slot.write().expect("channel lock") = None;
+                health.set(AMQP, false);
+            }
+            Err(error) => tracing::warn!(%error, "cannot set up the RabbitMQ channel"),
+        }
+        if shutdown.is_cancelled() {
+            let _ = connection.close(200, "shutting down".into()).await;
+            return;
+        }
+        tracing::warn!("RabbitMQ connection lost; reconnecting");
+        tokio::time::sleep(LIVENESS_CHECK).await;
+    }
+}
+
+async fn open(connection: &Connection, topology: &Topology) -> lapin::Result<Channel> {
+    let channel = amqp::confirmed_channel(connection).await?;
+    topology.declare(&channel).await?;
+    Ok(channel)
+}
+
+/// Returns when the connection reports an error or stops being connected, or on shutdown.
+async fn wait_until_lost(connection: &Connection, shutdown: &CancellationToken) {
+    let mut events = connection.events_listener();
+    let mut ticker = tokio::time::interval(LIVENESS_CHECK);
+    loop {
+        tokio::select! {
+            event = events.next() => {
+                if matches!(event, None | Some(lapin::Event::Error(_))) {
+                    return;
+                }
+            }
+            _ = ticker.tick() => {
+                if !connection.status().connected() {
+                    return;
+                }
+            }
+            () = shutdown.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The `hookline.v1.EventIngest` gRPC service.
+
+use hookline_proto::v1;
+use hookline_proto::v1::event_ingest_server::EventIngest;
+use tonic::{Request, Response, Status};
+
+use crate::event;
+use crate::publisher::Publisher;
+
+#[derive(Clone)]
+pub struct IngestService {
+    publisher: Publisher,
+    max_data_bytes: usize,
+}
+
+impl IngestService {
+    pub fn new(publisher: Publisher, max_data_bytes: usize) -> Self {
+        Self {
+            publisher,
+            max_data_bytes,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl EventIngest for IngestService {
+    async fn publish_event(
+        &self,
+        request: Request<v1::PublishEventRequest>,
+    ) -> Result<Response<v1::PublishEventResponse>, Status> {
+        let event = event::parse(request.into_inner(), self.max_data_bytes)?;
+        self.publisher.publish(&event).await?;
+        tracing::debug!(event_id = %event.id, event_type = %event.event_type, "event accepted");
+        Ok(Response::new(v1::PublishEventResponse {
+            event_id: event.id.to_string(),
+        }))
+    }
+}
