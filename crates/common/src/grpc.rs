@@ -42,6 +42,13 @@ where
         .build_v1()
         .expect("the embedded descriptor sets are valid");
 
+    // Not serving until the first check says otherwise (the reporter starts "" as SERVING).
+    reporter
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    reporter
+        .set_service_status(S::NAME, ServingStatus::NotServing)
+        .await;
     let stop = shutdown.clone();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(HEALTH_REFRESH);

@@ -83,8 +83,7 @@ pub async fn fan_out(
     let mut rows = Rows::default();
     for event in events {
         let matching = subscribers.iter().filter(|s| {
-            s.organisation_id == event.organisation_id
-                && s.event_types.iter().any(|t| *t == event.event_type)
+            s.organisation_id == event.organisation_id && s.event_types.contains(&event.event_type)
         });
         for s in matching {
             rows.push(event, s);

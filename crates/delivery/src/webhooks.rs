@@ -19,11 +19,14 @@ pub struct Target {
     pub enabled: bool,
 }
 
-/// Webhook targets by id, each kept for at most `ttl`. `None` entries remember deleted webhooks.
+/// When an entry was read, and what: `None` remembers a deleted webhook.
+type Entry = (Instant, Option<Arc<Target>>);
+
+/// Webhook targets by id, each kept for at most `ttl`.
 pub struct WebhookCache {
     pool: PgPool,
     ttl: Duration,
-    entries: Mutex<HashMap<Uuid, (Instant, Option<Arc<Target>>)>>,
+    entries: Mutex<HashMap<Uuid, Entry>>,
 }
 
 impl WebhookCache {

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs registry, ingest and one delivery worker in the foreground against the local services.
+# Ctrl-C stops all three.
+set -euo pipefail
+bin=${BIN_DIR:-target/debug}
+
+export HOOKLINE__ENDPOINTS__ALLOW_INSECURE_HTTP=${HOOKLINE__ENDPOINTS__ALLOW_INSECURE_HTTP:-true}
+export HOOKLINE__DATABASE__URL=${HOOKLINE__DATABASE__URL:-postgres://postgres@127.0.0.1:5432/hookline}
+
+"$bin/hookline-registry" migrate
+
+pids=()
+stop() { kill -TERM "${pids[@]}" 2>/dev/null || true; wait; }
+trap stop INT TERM EXIT
+
+label() { sed -u "s/^/[$1] /"; }
+"$bin/hookline-registry" serve 2>&1 | label registry & pids+=($!)
+"$bin/hookline-ingest" 2>&1 | label ingest & pids+=($!)
+"$bin/hookline-delivery" 2>&1 | label delivery & pids+=($!)
+
+cat <<'TXT'
+
+Hookline is running: registry on :50051, ingest on :50052 (health on :8081, :8082, :8083).
+Try it (grpcurl needs no proto files; reflection is on):
+
+  grpcurl -plaintext localhost:50051 list
+  grpcurl -plaintext -d '{"organisation_id":"org_demo","name":"Demo","url":"http://127.0.0.1:9000/hooks",
+      "status":"WEBHOOK_STATUS_ENABLED","event_types":["job.completed"]}' \
+      localhost:50051 hookline.v1.WebhookRegistry/CreateWebhook
+  grpcurl -plaintext -d '{"organisation_id":"org_demo","event_type":"job.completed","data":{"jobId":"J-1"}}' \
+      localhost:50052 hookline.v1.EventIngest/PublishEvent
+  grpcurl -plaintext -d '{"organisation_id":"org_demo"}' localhost:50051 hookline.v1.WebhookRegistry/ListDeliveries
+
+Ctrl-C stops everything.
+TXT
+wait -n || true

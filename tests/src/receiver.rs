@@ -1,0 +1,140 @@
+//! A real HTTP webhook endpoint on 127.0.0.1 that records every request and answers as scripted.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+
+/// How the receiver answers one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Reply {
+    pub status: u16,
+    /// Held this long before answering.
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// One request as it arrived.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("webhook bodies are JSON")
+    }
+}
+
+type Script = Arc<dyn Fn(usize) -> Reply + Send + Sync>;
+
+#[derive(Clone)]
+struct Inner {
+    received: Arc<Mutex<Vec<Received>>>,
+    script: Script,
+}
+
+/// A running receiver; it stops when dropped.
+pub struct Receiver {
+    addr: SocketAddr,
+    inner: Inner,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl Receiver {
+    /// Answers the `n`th request (0-based) with `script(n)`.
+    pub async fn start(script: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Self {
+        let inner = Inner {
+            received: Arc::default(),
+            script: Arc::new(script),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding a receiver");
+        let addr = listener.local_addr().expect("receiver address");
+        let app = Router::new()
+            .route("/{*path}", post(record))
+            .route("/", post(record))
+            .with_state(inner.clone());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopped.cancelled_owned())
+                .await
+                .ok();
+        });
+        Self {
+            addr,
+            inner,
+            _stop: stop.drop_guard(),
+        }
+    }
+
+    /// A receiver that always answers `status`.
+    pub async fn always(status: u16) -> Self {
+        Self::start(move |_| Reply::status(status)).await
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hooks", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.received.lock().expect("receiver lock").clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.inner.received.lock().expect("receiver lock").len()
+    }
+
+    /// Waits until at least `n` requests have arrived and returns them all.
+    pub async fn wait_for(&self, n: usize, deadline: Duration) -> Vec<Received> {
+        crate::eventually(
+            &format!("{n} requests at {}", self.url()),
+            deadline,
+            || async {
+                let got = self.received();
+                (got.len() >= n).then_some(got)
+            },
+        )
+        .await
+    }
+}
+
+async fn record(State(inner): State<Inner>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let n = {
+        let mut received = inner.received.lock().expect("receiver lock");
+        received.push(Received {
+            headers,
+            body,
+            at: Instant::now(),
+        });
+        received.len() - 1
+    };
+    let reply = (inner.script)(n);
+    tokio::time::sleep(reply.delay).await;
+    StatusCode::from_u16(reply.status).expect("scripted statuses are valid")
+}

@@ -1,0 +1,333 @@
+//! The whole pipeline in-process: registry, ingest and a delivery worker, isolated by a fresh database
+//! (from `#[sqlx::test]`) and a random queue prefix.
+
+use std::time::Duration;
+
+use hookline_common::config::Settings;
+use hookline_proto::v1;
+use hookline_proto::v1::event_ingest_client::EventIngestClient;
+use hookline_proto::v1::webhook_registry_client::WebhookRegistryClient;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+/// The defaults every test stack overrides: local ports, plain HTTP receivers, and a retry schedule in
+/// seconds instead of minutes.
+const TEST_ENV: &[(&str, &str)] = &[
+    ("HOOKLINE__REGISTRY__GRPC_LISTEN", "127.0.0.1:0"),
+    ("HOOKLINE__REGISTRY__HTTP_LISTEN", "127.0.0.1:0"),
+    ("HOOKLINE__INGEST__GRPC_LISTEN", "127.0.0.1:0"),
+    ("HOOKLINE__INGEST__HTTP_LISTEN", "127.0.0.1:0"),
+    ("HOOKLINE__DELIVERY__HTTP_LISTEN", "127.0.0.1:0"),
+    ("HOOKLINE__ENDPOINTS__ALLOW_INSECURE_HTTP", "true"),
+    ("HOOKLINE__DELIVERY__RETRY_SCHEDULE", "1s,2s"),
+    ("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "2s"),
+    ("HOOKLINE__SHUTDOWN_GRACE", "5s"),
+    ("HOOKLINE__LOG__FILTER", "warn"),
+];
+
+/// A running pipeline. Everything stops when it is dropped.
+pub struct Stack {
+    pub settings: Settings,
+    pub pool: PgPool,
+    pub registry: WebhookRegistryClient<Channel>,
+    pub ingest: EventIngestClient<Channel>,
+    /// The raw channels, for health and reflection clients.
+    pub registry_channel: Channel,
+    pub ingest_channel: Channel,
+    /// Environment that reproduces `settings` for a worker started as a separate process.
+    pub env: Vec<(String, String)>,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The URL of the database `pool` is connected to, on the server named by `DATABASE_URL`.
+pub fn database_url(pool: &PgPool) -> String {
+    let base =
+        std::env::var("DATABASE_URL").expect("DATABASE_URL is set for tests (see the Makefile)");
+    let name = pool
+        .connect_options()
+        .get_database()
+        .expect("test pools name their database")
+        .to_owned();
+    let server = base
+        .rsplit_once('/')
+        .map_or(base.as_str(), |(server, _)| server);
+    format!("{server}/{name}")
+}
+
+/// Test settings for `pool`, with `overrides` (`HOOKLINE__…` pairs) applied last.
+pub fn test_env(pool: &PgPool, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
+    let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let mut env: Vec<(String, String)> = TEST_ENV
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.push(("HOOKLINE__AMQP__PREFIX".into(), prefix));
+    env.push(("HOOKLINE__DATABASE__URL".into(), database_url(pool)));
+    env.extend(
+        overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    env
+}
+
+impl Stack {
+    /// Starts registry, ingest and one delivery worker with the test settings.
+    pub async fn start(pool: PgPool) -> Self {
+        Self::start_with(pool, &[]).await
+    }
+
+    /// Like [`Stack::start`], with setting overrides.
+    pub async fn start_with(pool: PgPool, overrides: &[(&str, &str)]) -> Self {
+        let mut stack = Self::without_worker(pool, overrides).await;
+        stack.spawn_worker();
+        stack
+    }
+
+    /// Registry and ingest only; start workers with [`Stack::spawn_worker`] or as processes.
+    pub async fn without_worker(pool: PgPool, overrides: &[(&str, &str)]) -> Self {
+        let env = test_env(&pool, overrides);
+        let settings = Settings::load_from(None, env.clone()).expect("test settings are valid");
+        hookline_common::telemetry::init(&settings.log);
+        let shutdown = CancellationToken::new();
+
+        let registry = hookline_registry::Registry::build(&settings, pool.clone())
+            .await
+            .expect("registry binds");
+        let registry_addr = registry.grpc_addr();
+        tokio::spawn(registry.run_until_stopped(shutdown.clone()));
+        let ingest = hookline_ingest::Ingest::build(&settings)
+            .await
+            .expect("ingest binds");
+        let ingest_addr = ingest.grpc_addr();
+        tokio::spawn(ingest.run_until_stopped(shutdown.clone()));
+
+        let registry_channel = connect(registry_addr).await;
+        let ingest_channel = connect(ingest_addr).await;
+        let registry = WebhookRegistryClient::new(registry_channel.clone());
+        let ingest = EventIngestClient::new(ingest_channel.clone());
+        let stack = Self {
+            settings,
+            pool,
+            registry,
+            ingest,
+            registry_channel,
+            ingest_channel,
+            env,
+            shutdown,
+        };
+        stack.wait_until_ingest_ready().await;
+        stack
+    }
+
+    /// Starts another in-process delivery worker; returns the token that stops it.
+    pub fn spawn_worker(&mut self) -> CancellationToken {
+        let stop = self.shutdown.child_token();
+        let settings = self.settings.clone();
+        let pool = self.pool.clone();
+        let token = stop.clone();
+        tokio::spawn(async move {
+            let worker = hookline_delivery::Delivery::build(&settings, pool)
+                .await
+                .expect("worker binds");
+            worker.run_until_stopped(token).await
+        });
+        stop
+    }
+
+    /// Ingest answers UNAVAILABLE until its broker connection is up; tests start once it is.
+    async fn wait_until_ingest_ready(&self) {
+        let health =
+            tonic_health::pb::health_client::HealthClient::new(self.ingest_channel.clone());
+        crate::eventually("ingest to be ready", Duration::from_secs(30), || {
+            let mut health = health.clone();
+            async move {
+                let request = tonic_health::pb::HealthCheckRequest {
+                    service: "hookline.v1.EventIngest".into(),
+                };
+                let status = health.check(request).await.ok()?.into_inner().status;
+                (status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
+                    .then_some(())
+            }
+        })
+        .await;
+    }
+
+    /// Registers an enabled webhook of `organisation` for `event_types` at `url`; returns it and its secret.
+    pub async fn webhook(
+        &self,
+        organisation: &str,
+        url: &str,
+        event_types: &[&str],
+    ) -> (v1::Webhook, String) {
+        let response = self
+            .registry
+            .clone()
+            .create_webhook(v1::CreateWebhookRequest {
+                organisation_id: organisation.into(),
+                name: "test webhook".into(),
+                url: url.into(),
+                description: String::new(),
+                status: v1::WebhookStatus::Enabled.into(),
+                event_types: event_types.iter().map(|t| t.to_string()).collect(),
+            })
+            .await
+            .expect("creating a webhook")
+            .into_inner();
+        (
+            response.webhook.expect("a created webhook"),
+            response.secret,
+        )
+    }
+
+    /// Publishes `data` as an event; returns its id.
+    pub async fn publish(
+        &self,
+        organisation: &str,
+        event_type: &str,
+        data: serde_json::Value,
+    ) -> String {
+        self.ingest
+            .clone()
+            .publish_event(publish_request(organisation, event_type, data))
+            .await
+            .expect("publishing an event")
+            .into_inner()
+            .event_id
+    }
+
+    /// The deliveries of `organisation`, newest first.
+    pub async fn deliveries(&self, organisation: &str, webhook_id: &str) -> Vec<v1::Delivery> {
+        self.registry
+            .clone()
+            .list_deliveries(v1::ListDeliveriesRequest {
+                organisation_id: organisation.into(),
+                webhook_id: webhook_id.into(),
+                page_size: 100,
+                page_token: String::new(),
+            })
+            .await
+            .expect("listing deliveries")
+            .into_inner()
+            .deliveries
+    }
+
+    pub async fn delivery(&self, organisation: &str, id: &str) -> v1::GetDeliveryResponse {
+        self.registry
+            .clone()
+            .get_delivery(v1::GetDeliveryRequest {
+                organisation_id: organisation.into(),
+                id: id.into(),
+            })
+            .await
+            .expect("getting a delivery")
+            .into_inner()
+    }
+
+    /// Waits until the only delivery to `webhook_id` has reached `status`, and returns it with its attempts.
+    pub async fn settled(
+        &self,
+        organisation: &str,
+        webhook_id: &str,
+        status: v1::DeliveryStatus,
+        deadline: Duration,
+    ) -> v1::GetDeliveryResponse {
+        let what = format!("a delivery to {webhook_id} to be {status:?}");
+        let delivery = crate::eventually(&what, deadline, || async {
+            let deliveries = self.deliveries(organisation, webhook_id).await;
+            deliveries.into_iter().find(|d| d.status == status as i32)
+        })
+        .await;
+        self.delivery(organisation, &delivery.id).await
+    }
+
+    /// A fresh broker connection, for inspecting queues.
+    pub async fn broker(&self) -> lapin::Channel {
+        let connection = hookline_common::amqp::connect(&self.settings.amqp.url, "hookline-tests")
+            .await
+            .expect("broker");
+        connection.create_channel().await.expect("channel")
+    }
+
+    pub fn topology(&self) -> hookline_common::topology::Topology {
+        hookline_common::topology::Topology::new(
+            &self.settings.amqp.prefix,
+            &self.settings.delivery.retry_schedule,
+        )
+    }
+}
+
+/// A `PublishEventRequest` carrying `data` (a JSON object) as its Struct.
+pub fn publish_request(
+    organisation: &str,
+    event_type: &str,
+    data: serde_json::Value,
+) -> v1::PublishEventRequest {
+    let serde_json::Value::Object(map) = data else {
+        panic!("event data must be a JSON object")
+    };
+    v1::PublishEventRequest {
+        organisation_id: organisation.into(),
+        event_type: event_type.into(),
+        data: Some(to_struct(map)),
+        idempotency_key: String::new(),
+        occurred_at: None,
+    }
+}
+
+fn to_struct(map: serde_json::Map<String, serde_json::Value>) -> prost_types::Struct {
+    prost_types::Struct {
+        fields: map.into_iter().map(|(k, v)| (k, to_value(v))).collect(),
+    }
+}
+
+fn to_value(v: serde_json::Value) -> prost_types::Value {
+    use prost_types::value::Kind;
+    let kind = match v {
+        serde_json::Value::Null => Kind::NullValue(0),
+        serde_json::Value::Bool(b) => Kind::BoolValue(b),
+        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        serde_json::Value::String(s) => Kind::StringValue(s),
+        serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue {
+            values: a.into_iter().map(to_value).collect(),
+        }),
+        serde_json::Value::Object(o) => Kind::StructValue(to_struct(o)),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
+async fn connect(addr: std::net::SocketAddr) -> Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("a valid endpoint")
+        .connect()
+        .await
+        .expect("connecting to a local service")
+}
+
+/// Starts `hookline-delivery` as a separate process with `env`. It is killed when the handle drops.
+/// The binary is built by `make test` (`cargo build --bins`) next to the test executables.
+pub fn spawn_worker_process(env: &[(String, String)]) -> tokio::process::Child {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("hookline-delivery"))
+        .filter(|bin| bin.exists())
+        .expect(
+            "target/<profile>/hookline-delivery exists: run `cargo build --bins` (make test does)",
+        );
+    tokio::process::Command::new(bin)
+        .env_clear()
+        .envs(env.iter().cloned())
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("starting hookline-delivery")
+}

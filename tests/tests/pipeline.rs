@@ -1,0 +1,327 @@
+//! The pipeline end to end: publish through ingest, deliver signed, retry, dead-letter, record.
+
+use std::time::Duration;
+
+use hookline_proto::v1;
+use hookline_tests::stack::publish_request;
+use hookline_tests::{Receiver, Reply, Stack, eventually};
+use lapin::options::{BasicGetOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use sqlx::PgPool;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+const ORG: &str = "org_acme";
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn published_event_reaches_subscribed_webhook_with_a_verifiable_signature(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    let receiver = Receiver::always(200).await;
+    let (webhook, secret) = stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+
+    let event_id = stack
+        .publish(
+            ORG,
+            "job.completed",
+            serde_json::json!({"jobId": "J-1", "total": 12}),
+        )
+        .await;
+    let request = receiver.wait_for(1, DEADLINE).await.remove(0);
+
+    standardwebhooks::Webhook::new(&secret)
+        .expect("the secret is in Standard Webhooks form")
+        .verify(&request.body, &request.headers)
+        .expect("the reference library verifies the signature");
+    assert_eq!(request.header("webhook-id"), event_id);
+    assert_eq!(request.header("content-type"), "application/json");
+    assert!(request.header("user-agent").starts_with("Hookline/"));
+
+    let body = request.json();
+    assert_eq!(body["id"], event_id);
+    assert_eq!(body["webhookId"], webhook.id);
+    assert_eq!(body["organisationId"], ORG);
+    assert_eq!(body["eventType"], "job.completed");
+    assert_eq!(body["version"], 1);
+    assert_eq!(
+        body["data"]["object"],
+        serde_json::json!({"objectType": "job", "jobId": "J-1", "total": 12})
+    );
+    let date_time = body["dateTime"].as_str().expect("dateTime is a string");
+    assert!(
+        date_time.ends_with('Z') && chrono_like(date_time),
+        "{date_time} is RFC 3339 UTC"
+    );
+
+    let delivery = stack
+        .settled(ORG, &webhook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
+        .await;
+    let d = delivery.delivery.expect("a delivery");
+    assert_eq!(
+        (d.event_id.as_str(), d.attempts, d.last_response_status),
+        (event_id.as_str(), 1, 200)
+    );
+    assert_eq!(delivery.attempts.len(), 1);
+    assert!(delivery.attempts[0].success);
+    assert_eq!(
+        delivery.payload.as_bytes(),
+        &request.body[..],
+        "the log keeps the exact bytes sent"
+    );
+}
+
+fn chrono_like(s: &str) -> bool {
+    s.len() >= 20 && s.as_bytes()[4] == b'-' && s.as_bytes()[10] == b'T'
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn disabled_unsubscribed_and_foreign_webhooks_receive_nothing(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    let target = Receiver::always(200).await;
+    let disabled = Receiver::always(200).await;
+    let unsubscribed = Receiver::always(200).await;
+    let foreign = Receiver::always(200).await;
+
+    let (target_hook, _) = stack.webhook(ORG, &target.url(), &["job.completed"]).await;
+    let (disabled_hook, _) = stack
+        .webhook(ORG, &disabled.url(), &["job.completed"])
+        .await;
+    stack
+        .registry
+        .clone()
+        .set_webhook_status(v1::SetWebhookStatusRequest {
+            organisation_id: ORG.into(),
+            id: disabled_hook.id.clone(),
+            status: v1::WebhookStatus::Disabled.into(),
+        })
+        .await
+        .expect("disabling");
+    stack
+        .webhook(ORG, &unsubscribed.url(), &["estimate.updated"])
+        .await;
+    stack
+        .webhook("org_other", &foreign.url(), &["job.completed"])
+        .await;
+
+    stack
+        .publish(ORG, "job.completed", serde_json::json!({"jobId": "J-2"}))
+        .await;
+    target.wait_for(1, DEADLINE).await;
+    stack
+        .settled(
+            ORG,
+            &target_hook.id,
+            v1::DeliveryStatus::Succeeded,
+            DEADLINE,
+        )
+        .await;
+
+    // Fan-out creates every delivery of an event in one transaction, so by now all of them exist.
+    let all = stack.deliveries(ORG, "").await;
+    assert_eq!(
+        all.len(),
+        1,
+        "only the enabled, subscribed webhook gets a delivery: {all:?}"
+    );
+    assert!(stack.deliveries("org_other", "").await.is_empty());
+    assert_eq!(
+        (disabled.count(), unsubscribed.count(), foreign.count()),
+        (0, 0, 0)
+    );
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn failing_endpoint_gets_three_attempts_then_lands_in_the_dead_letter_queue(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    let receiver = Receiver::always(500).await;
+    let (webhook, _) = stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+
+    let event_id = stack
+        .publish(ORG, "job.completed", serde_json::json!({"jobId": "J-3"}))
+        .await;
+    let requests = receiver.wait_for(3, DEADLINE).await;
+    let failed = stack
+        .settled(ORG, &webhook.id, v1::DeliveryStatus::Failed, DEADLINE)
+        .await;
+
+    // The schedule in tests is [1s, 2s].
+    let gaps = [
+        requests[1].at - requests[0].at,
+        requests[2].at - requests[1].at,
+    ];
+    assert!(
+        gaps[0] >= Duration::from_millis(900),
+        "first retry after ~1s, got {:?}",
+        gaps[0]
+    );
+    assert!(
+        gaps[1] >= Duration::from_millis(1900),
+        "second retry after ~2s, got {:?}",
+        gaps[1]
+    );
+    assert!(
+        requests.iter().all(|r| r.header("webhook-id") == event_id),
+        "webhook-id is stable across retries"
+    );
+
+    let codes: Vec<_> = failed
+        .attempts
+        .iter()
+        .map(|a| (a.attempt, a.response_status, a.success))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![(1, 500, false), (2, 500, false), (3, 500, false)]
+    );
+    assert!(failed.attempts.iter().all(|a| a.error.contains("500")));
+    let delivery = failed.delivery.expect("a delivery");
+    assert_eq!(delivery.attempts, 3);
+
+    let broker = stack.broker().await;
+    let topology = stack.topology();
+    let dead = eventually("the dead letter", DEADLINE, || async {
+        broker
+            .basic_get(
+                topology.dead_letter_queue().into(),
+                BasicGetOptions { no_ack: true },
+            )
+            .await
+            .expect("basic.get")
+    })
+    .await;
+    let task: hookline_common::messages::DeliveryTask =
+        serde_json::from_slice(&dead.data).expect("a delivery task");
+    assert_eq!(
+        (task.delivery_id.to_string(), task.attempt),
+        (delivery.id.clone(), 3)
+    );
+
+    // Nothing is scheduled after the third failure: every retry queue is empty.
+    for delay in topology.retry_schedule() {
+        let queue = broker
+            .queue_declare(
+                topology.retry_queue(*delay).into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("retry queue exists");
+        assert_eq!(
+            queue.message_count(),
+            0,
+            "{} is empty",
+            topology.retry_queue(*delay)
+        );
+    }
+    assert_eq!(receiver.count(), 3);
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn endpoint_failing_once_then_succeeding_ends_succeeded_after_two_attempts(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    let receiver = Receiver::start(|n| Reply::status(if n == 0 { 503 } else { 204 })).await;
+    let (webhook, _) = stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+
+    stack
+        .publish(ORG, "job.completed", serde_json::json!({"jobId": "J-4"}))
+        .await;
+    let done = stack
+        .settled(ORG, &webhook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
+        .await;
+
+    let codes: Vec<_> = done
+        .attempts
+        .iter()
+        .map(|a| (a.attempt, a.response_status, a.success))
+        .collect();
+    assert_eq!(codes, vec![(1, 503, false), (2, 204, true)]);
+    assert_eq!(done.delivery.expect("a delivery").attempts, 2);
+    assert_eq!(receiver.count(), 2);
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn slow_endpoint_does_not_hold_back_a_fast_one(pool: PgPool) {
+    let stack = Stack::start_with(pool, &[("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "3s")]).await;
+    let slow = Receiver::start(|_| Reply {
+        status: 200,
+        delay: Duration::from_secs(30),
+    })
+    .await;
+    let fast = Receiver::always(200).await;
+    let (slow_hook, _) = stack
+        .webhook("org_slow", &slow.url(), &["job.completed"])
+        .await;
+    let (fast_hook, _) = stack.webhook(ORG, &fast.url(), &["job.completed"]).await;
+
+    for _ in 0..20 {
+        stack
+            .publish("org_slow", "job.completed", serde_json::json!({}))
+            .await;
+    }
+    slow.wait_for(20, DEADLINE).await;
+    stack
+        .publish(ORG, "job.completed", serde_json::json!({}))
+        .await;
+    fast.wait_for(1, DEADLINE).await;
+
+    // The fast delivery finished while all 20 slow attempts were still waiting for their timeout.
+    stack
+        .settled(ORG, &fast_hook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
+        .await;
+    let slow_deliveries = stack.deliveries("org_slow", &slow_hook.id).await;
+    assert_eq!(slow_deliveries.len(), 20);
+    assert!(
+        slow_deliveries.iter().all(|d| d.attempts == 0),
+        "slow attempts were still in flight"
+    );
+
+    // And the slow ones fail by timeout, to be retried.
+    let retrying = stack
+        .settled(
+            "org_slow",
+            &slow_hook.id,
+            v1::DeliveryStatus::Retrying,
+            DEADLINE,
+        )
+        .await;
+    assert!(
+        retrying.attempts[0].error.contains("timed out"),
+        "{:?}",
+        retrying.attempts[0]
+    );
+    assert_eq!(retrying.attempts[0].response_status, 0);
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn publish_with_the_broker_unreachable_returns_unavailable(pool: PgPool) {
+    let env = hookline_tests::stack::test_env(
+        &pool,
+        &[("HOOKLINE__AMQP__URL", "amqp://guest:guest@127.0.0.1:1/%2f")],
+    );
+    let settings = hookline_common::config::Settings::load_from(None, env).expect("settings");
+    let ingest = hookline_ingest::Ingest::build(&settings)
+        .await
+        .expect("ingest binds");
+    let addr = ingest.grpc_addr();
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(ingest.run_until_stopped(stop.clone()));
+    let mut client = hookline_proto::v1::event_ingest_client::EventIngestClient::connect(format!(
+        "http://{addr}"
+    ))
+    .await
+    .expect("connecting");
+
+    let status = client
+        .publish_event(publish_request(ORG, "job.completed", serde_json::json!({})))
+        .await
+        .expect_err("no broker, no OK");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    stop.cancel();
+}

@@ -1,0 +1,355 @@
+//! The registry's contract: webhook CRUD scoped to an organisation, the secret shown once, validation
+//! errors naming the field, health and reflection.
+
+use hookline_proto::v1;
+use hookline_tests::Stack;
+use sqlx::PgPool;
+use tonic::Code;
+
+const ORG: &str = "org_acme";
+
+fn create(url: &str) -> v1::CreateWebhookRequest {
+    v1::CreateWebhookRequest {
+        organisation_id: ORG.into(),
+        name: "Billing".into(),
+        url: url.into(),
+        description: "Sends invoices".into(),
+        status: v1::WebhookStatus::Unspecified.into(),
+        event_types: vec!["job.completed".into()],
+    }
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn webhooks_can_be_created_read_listed_updated_toggled_and_deleted(pool: PgPool) {
+    let stack = Stack::without_worker(pool, &[]).await;
+    let mut registry = stack.registry.clone();
+
+    let created = registry
+        .create_webhook(create("https://example.com/hooks"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(created.secret.starts_with("whsec_"), "{}", created.secret);
+    hookline_common::signing::SigningSecret::parse(&created.secret)
+        .expect("a Standard Webhooks secret");
+    let webhook = created.webhook.unwrap();
+    assert_eq!(
+        webhook.status,
+        v1::WebhookStatus::Disabled as i32,
+        "new webhooks start disabled"
+    );
+    assert_eq!(
+        (webhook.name.as_str(), webhook.url.as_str()),
+        ("Billing", "https://example.com/hooks")
+    );
+    assert!(webhook.created_at.is_some() && webhook.updated_at.is_some());
+
+    let got = registry
+        .get_webhook(v1::GetWebhookRequest {
+            organisation_id: ORG.into(),
+            id: webhook.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got, webhook);
+
+    let updated = registry
+        .update_webhook(v1::UpdateWebhookRequest {
+            organisation_id: ORG.into(),
+            id: webhook.id.clone(),
+            name: "Billing v2".into(),
+            url: "https://example.com/v2".into(),
+            description: String::new(),
+            status: v1::WebhookStatus::Unspecified.into(),
+            event_types: vec!["job.completed".into(), "estimate.updated".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(updated.name, "Billing v2");
+    assert_eq!(
+        updated.event_types,
+        vec!["job.completed", "estimate.updated"]
+    );
+    assert_eq!(
+        updated.status,
+        v1::WebhookStatus::Disabled as i32,
+        "unspecified status is kept"
+    );
+
+    let enabled = registry
+        .set_webhook_status(v1::SetWebhookStatusRequest {
+            organisation_id: ORG.into(),
+            id: webhook.id.clone(),
+            status: v1::WebhookStatus::Enabled.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(enabled.status, v1::WebhookStatus::Enabled as i32);
+
+    for n in 0..4 {
+        registry
+            .create_webhook(create(&format!("https://example.com/{n}")))
+            .await
+            .unwrap();
+    }
+    let mut listed = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = registry
+            .list_webhooks(v1::ListWebhooksRequest {
+                organisation_id: ORG.into(),
+                page_size: 2,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        listed.extend(page.webhooks);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(listed.len(), 5, "pages of 2 cover all 5 webhooks once");
+    assert_eq!(listed[0].id, webhook.id, "oldest first");
+
+    registry
+        .delete_webhook(v1::DeleteWebhookRequest {
+            organisation_id: ORG.into(),
+            id: webhook.id.clone(),
+        })
+        .await
+        .unwrap();
+    let gone = registry
+        .get_webhook(v1::GetWebhookRequest {
+            organisation_id: ORG.into(),
+            id: webhook.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn another_organisation_cannot_see_or_change_a_webhook(pool: PgPool) {
+    let stack = Stack::without_worker(pool, &[]).await;
+    let mut registry = stack.registry.clone();
+    let webhook = registry
+        .create_webhook(create("https://example.com/h"))
+        .await
+        .unwrap()
+        .into_inner()
+        .webhook
+        .unwrap();
+    let other = "org_other".to_owned();
+
+    let get = registry
+        .get_webhook(v1::GetWebhookRequest {
+            organisation_id: other.clone(),
+            id: webhook.id.clone(),
+        })
+        .await;
+    assert_eq!(get.unwrap_err().code(), Code::NotFound);
+    let delete = registry
+        .delete_webhook(v1::DeleteWebhookRequest {
+            organisation_id: other.clone(),
+            id: webhook.id.clone(),
+        })
+        .await;
+    assert_eq!(delete.unwrap_err().code(), Code::NotFound);
+    let toggle = registry
+        .set_webhook_status(v1::SetWebhookStatusRequest {
+            organisation_id: other.clone(),
+            id: webhook.id.clone(),
+            status: 1,
+        })
+        .await;
+    assert_eq!(toggle.unwrap_err().code(), Code::NotFound);
+    let list = registry
+        .list_webhooks(v1::ListWebhooksRequest {
+            organisation_id: other,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(list.into_inner().webhooks.is_empty());
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn bad_webhook_input_gets_invalid_argument_naming_the_field(pool: PgPool) {
+    let stack = Stack::without_worker(
+        pool,
+        &[("HOOKLINE__ENDPOINTS__ALLOW_INSECURE_HTTP", "false")],
+    )
+    .await;
+    let mut registry = stack.registry.clone();
+    let valid = || create("https://example.com/hooks");
+    let cases: Vec<(&str, v1::CreateWebhookRequest)> = vec![
+        (
+            "name",
+            v1::CreateWebhookRequest {
+                name: String::new(),
+                ..valid()
+            },
+        ),
+        (
+            "name",
+            v1::CreateWebhookRequest {
+                name: "n".repeat(101),
+                ..valid()
+            },
+        ),
+        (
+            "url",
+            v1::CreateWebhookRequest {
+                url: "not a url".into(),
+                ..valid()
+            },
+        ),
+        (
+            "url",
+            v1::CreateWebhookRequest {
+                url: "http://example.com/plain".into(),
+                ..valid()
+            },
+        ),
+        (
+            "description",
+            v1::CreateWebhookRequest {
+                description: "d".repeat(1001),
+                ..valid()
+            },
+        ),
+        (
+            "event_types",
+            v1::CreateWebhookRequest {
+                event_types: vec![],
+                ..valid()
+            },
+        ),
+        (
+            "event_types",
+            v1::CreateWebhookRequest {
+                event_types: vec!["completed".into()],
+                ..valid()
+            },
+        ),
+        (
+            "status",
+            v1::CreateWebhookRequest {
+                status: 9,
+                ..valid()
+            },
+        ),
+        (
+            "organisation_id",
+            v1::CreateWebhookRequest {
+                organisation_id: String::new(),
+                ..valid()
+            },
+        ),
+    ];
+    for (field, request) in cases {
+        let status = registry
+            .create_webhook(request)
+            .await
+            .expect_err("rejected");
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        assert!(
+            status.message().contains(&format!("{field}:")),
+            "{:?} names {field}",
+            status.message()
+        );
+    }
+
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let status = registry
+        .get_webhook(v1::GetWebhookRequest {
+            organisation_id: ORG.into(),
+            id: unknown.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let status = registry
+        .get_delivery(v1::GetDeliveryRequest {
+            organisation_id: ORG.into(),
+            id: unknown,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let status = registry
+        .get_webhook(v1::GetWebhookRequest {
+            organisation_id: ORG.into(),
+            id: "42".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), status.message().contains("id:")),
+        (Code::InvalidArgument, true)
+    );
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn both_servers_offer_health_and_reflection(pool: PgPool) {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let stack = Stack::without_worker(pool, &[]).await;
+    for (channel, service) in [
+        (
+            stack.registry_channel.clone(),
+            "hookline.v1.WebhookRegistry",
+        ),
+        (stack.ingest_channel.clone(), "hookline.v1.EventIngest"),
+    ] {
+        let health =
+            hookline_tests::eventually("SERVING", std::time::Duration::from_secs(10), || {
+                let mut client =
+                    tonic_health::pb::health_client::HealthClient::new(channel.clone());
+                async move {
+                    let request = tonic_health::pb::HealthCheckRequest {
+                        service: service.into(),
+                    };
+                    let status = client.check(request).await.ok()?.into_inner().status;
+                    (status
+                        == tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
+                        .then_some(status)
+                }
+            })
+            .await;
+        assert_eq!(health, 1);
+
+        let mut reflection = ServerReflectionClient::new(channel);
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut responses = reflection
+            .server_reflection_info(futures_util::stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let response = responses
+            .message()
+            .await
+            .unwrap()
+            .expect("a reflection response");
+        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+            panic!("a service list")
+        };
+        let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+        assert!(
+            names.contains(&service.to_owned())
+                && names.contains(&"grpc.health.v1.Health".to_owned()),
+            "{names:?}"
+        );
+    }
+}
