@@ -14,9 +14,10 @@ stop() { kill -TERM "${pids[@]}" 2>/dev/null || true; wait; }
 trap stop INT TERM EXIT
 
 label() { sed -u "s/^/[$1] /"; }
-"$bin/hookline-registry" serve 2>&1 | label registry & pids+=($!)
-"$bin/hookline-ingest" 2>&1 | label ingest & pids+=($!)
-"$bin/hookline-delivery" 2>&1 | label delivery & pids+=($!)
+# Process substitution keeps $! the service's own pid, so the trap signals the services themselves.
+"$bin/hookline-registry" serve > >(label registry) 2>&1 & pids+=($!)
+"$bin/hookline-ingest" > >(label ingest) 2>&1 & pids+=($!)
+"$bin/hookline-delivery" > >(label delivery) 2>&1 & pids+=($!)
 
 cat <<'TXT'
 

@@ -34,7 +34,21 @@ if ! amqp_up; then
   fi
 fi
 wait_for RabbitMQ 120 amqp_up
-if command -v rabbitmqctl >/dev/null; then
-  rabbitmqctl -q await_startup >/dev/null 2>&1 || true
+
+# A listening port is not enough: the broker must answer the AMQP handshake (a method frame, type 1).
+amqp_answers() {
+  timeout -s KILL 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5672; printf "AMQP\x00\x00\x09\x01" >&3;
+    head -c 1 <&3 | od -An -tx1 | grep -q 01' 2>/dev/null
+}
+if ! wait_for "the RabbitMQ handshake" 30 amqp_answers; then
+  if command -v rabbitmq-server >/dev/null; then
+    echo "services: RabbitMQ accepts connections but does not answer; restarting it" >&2
+    timeout -s KILL 30 rabbitmqctl stop >/dev/null 2>&1 || pkill -9 -f beam.smp || true
+    sleep 2
+    rabbitmq-server -detached || true
+    wait_for RabbitMQ 120 amqp_answers
+  else
+    exit 1
+  fi
 fi
 echo "services: PostgreSQL and RabbitMQ are up"

@@ -23,7 +23,7 @@ const TEST_ENV: &[(&str, &str)] = &[
     ("HOOKLINE__DELIVERY__RETRY_SCHEDULE", "1s,2s"),
     ("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "2s"),
     ("HOOKLINE__SHUTDOWN_GRACE", "5s"),
-    ("HOOKLINE__LOG__FILTER", "warn"),
+    ("HOOKLINE__LOG__FILTER", "info"),
 ];
 
 /// A running pipeline. Everything stops when it is dropped.
@@ -41,8 +41,30 @@ pub struct Stack {
 }
 
 impl Drop for Stack {
+    /// Stops the services and deletes the stack's queues, so test runs do not pile up quorum queues on
+    /// the shared broker. The services run on the test's runtime, which this blocks, so none of them can
+    /// declare a queue again while it is being deleted.
     fn drop(&mut self) {
         self.shutdown.cancel();
+        let (url, topology) = (self.settings.amqp.url.clone(), self.topology());
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let connection =
+                    hookline_common::amqp::connect(&url, "hookline-tests-cleanup").await?;
+                topology.delete(&connection.create_channel().await?).await?;
+                connection.close(200, "done".into()).await
+            })
+        });
+        if let Ok(Err(error)) = cleanup.join() {
+            eprintln!(
+                "could not delete the test queues of {}: {error}",
+                self.settings.amqp.prefix
+            );
+        }
     }
 }
 
@@ -312,22 +334,29 @@ async fn connect(addr: std::net::SocketAddr) -> Channel {
 }
 
 /// Starts `hookline-delivery` as a separate process with `env`. It is killed when the handle drops.
-/// The binary is built by `make test` (`cargo build --bins`) next to the test executables.
 pub fn spawn_worker_process(env: &[(String, String)]) -> tokio::process::Child {
+    binary("hookline-delivery", env)
+        .spawn()
+        .expect("starting hookline-delivery")
+}
+
+/// A command running one of the workspace's binaries with exactly `env`. The binaries are built by
+/// `make test` (`cargo build --bins`) next to the test executables.
+pub fn binary(name: &str, env: &[(String, String)]) -> tokio::process::Command {
     let exe = std::env::current_exe().expect("the test executable's path");
     let bin = exe
         .parent()
         .and_then(|deps| deps.parent())
-        .map(|dir| dir.join("hookline-delivery"))
+        .map(|dir| dir.join(name))
         .filter(|bin| bin.exists())
-        .expect(
-            "target/<profile>/hookline-delivery exists: run `cargo build --bins` (make test does)",
-        );
-    tokio::process::Command::new(bin)
+        .unwrap_or_else(|| {
+            panic!("target/<profile>/{name} exists: run `cargo build --bins` (make test does)")
+        });
+    let mut command = tokio::process::Command::new(bin);
+    command
         .env_clear()
         .envs(env.iter().cloned())
         .kill_on_drop(true)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("starting hookline-delivery")
+        .stdout(std::process::Stdio::null());
+    command
 }

@@ -53,3 +53,55 @@ async fn worker_killed_mid_delivery_loses_nothing(pool: PgPool) {
             .any(|a| a.success && a.response_status == 200)
     );
 }
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn worker_process_stops_cleanly_on_sigterm(pool: PgPool) {
+    let stack = Stack::without_worker(pool, &[]).await;
+    let receiver = Receiver::always(200).await;
+    let (webhook, _) = stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+    let mut worker = spawn_worker_process(&stack.env);
+    stack
+        .publish(ORG, "job.completed", serde_json::json!({}))
+        .await;
+    stack
+        .settled(ORG, &webhook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
+        .await;
+
+    let pid = worker.id().expect("a running worker").to_string();
+    let sent = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(sent.success());
+    let status = tokio::time::timeout(DEADLINE, worker.wait())
+        .await
+        .expect("exits within the grace period")
+        .unwrap();
+    assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn registry_migrate_command_applies_and_is_idempotent(pool: PgPool) {
+    let env = hookline_tests::stack::test_env(&pool, &[]);
+    for _ in 0..2 {
+        let status = hookline_tests::stack::binary("hookline-registry", &env)
+            .arg("migrate")
+            .status()
+            .await
+            .expect("running hookline-registry migrate");
+        assert!(status.success());
+    }
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(applied as usize, hookline_registry::MIGRATOR.iter().count());
+    let webhooks: i64 = sqlx::query_scalar("SELECT count(*) FROM webhooks")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(webhooks, 0, "the schema exists");
+}

@@ -31,6 +31,11 @@ impl Topology {
         }
     }
 
+    /// The prefix of every name; it also tells a deployment's broker connections apart.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// Exchange ingest publishes events to.
     pub fn events_exchange(&self) -> String {
         format!("{}.events", self.prefix)
@@ -124,6 +129,31 @@ impl Topology {
         };
         bind(self.events_queue(), self.events_exchange()).await?;
         bind(self.deliveries_queue(), self.deliveries_exchange()).await?;
+        Ok(())
+    }
+}
+
+impl Topology {
+    /// Deletes every queue and exchange of this topology, messages included. For tearing down a test or
+    /// benchmark environment once nothing uses it any more: never while a service may still declare it.
+    pub async fn delete(&self, channel: &Channel) -> lapin::Result<()> {
+        let mut queues = vec![
+            self.events_queue(),
+            self.rejected_events_queue(),
+            self.deliveries_queue(),
+            self.dead_letter_queue(),
+        ];
+        queues.extend(self.retry_schedule.iter().map(|d| self.retry_queue(*d)));
+        for queue in queues {
+            channel
+                .queue_delete(queue.into(), Default::default())
+                .await?;
+        }
+        for exchange in [self.events_exchange(), self.deliveries_exchange()] {
+            channel
+                .exchange_delete(exchange.into(), Default::default())
+                .await?;
+        }
         Ok(())
     }
 }

@@ -79,9 +79,8 @@ impl Delivery {
         ));
         let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
 
-        while let Some(connection) =
-            amqp::connect_with_retry(&s.amqp.url, "hookline-delivery", &shutdown).await
-        {
+        let name = format!("hookline-delivery/{}", s.amqp.prefix);
+        while let Some(connection) = amqp::connect_with_retry(&s.amqp.url, &name, &shutdown).await {
             let result = run_connection(
                 &connection,
                 &topology,

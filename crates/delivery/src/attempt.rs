@@ -118,26 +118,30 @@ impl AttemptStage {
             event_id = %task.event.id,
             attempt = task.attempt,
         );
-        let result = self.attempt(&channel, task).instrument(span.clone()).await;
-        let _enter = span.enter();
-        match result {
-            Ok(()) => {
-                if let Err(error) = message.acker.ack(BasicAckOptions::default()).await {
-                    tracing::warn!(%error, "ack failed; the task will be redelivered");
+        // The span covers the ack too, so its log lines carry the ids; it is never held across an await
+        // by a guard, which would leak it into other tasks.
+        async move {
+            match self.attempt(&channel, task).await {
+                Ok(()) => {
+                    if let Err(error) = message.acker.ack(BasicAckOptions::default()).await {
+                        tracing::warn!(%error, "ack failed; the task will be redelivered");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "outcome not durable; returning the task to the queue");
+                    tokio::time::sleep(REQUEUE_PAUSE).await;
+                    let _ = message
+                        .acker
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            multiple: false,
+                        })
+                        .await;
                 }
             }
-            Err(error) => {
-                tracing::warn!(%error, "outcome not durable; returning the task to the queue");
-                tokio::time::sleep(REQUEUE_PAUSE).await;
-                let _ = message
-                    .acker
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        multiple: false,
-                    })
-                    .await;
-            }
         }
+        .instrument(span)
+        .await;
     }
 
     /// Makes the attempt and makes its outcome durable: recorded, and the retry or dead letter confirmed.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use backon::Retryable;
 use futures_util::future::try_join_all;
+use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt as _, StreamExt as _};
 use hookline_common::amqp::{self, PublishError, reconnect_backoff};
 use hookline_common::messages::{DeliveryTask, EventMessage};
@@ -32,6 +33,9 @@ pub enum FanoutError {
     Interrupted,
 }
 
+/// Batches processed at once: each waits on PostgreSQL and on confirms, so overlapping them keeps both busy.
+const PARALLEL_BATCHES: usize = 4;
+
 pub struct FanoutStage {
     pub topology: Topology,
     pub pool: PgPool,
@@ -45,8 +49,8 @@ impl FanoutStage {
         channel: Channel,
         shutdown: CancellationToken,
     ) -> Result<(), FanoutError> {
-        // Twice the batch, so the next batch is already on its way while one is processed.
-        let prefetch = u16::try_from(self.batch * 2).unwrap_or(u16::MAX);
+        // One more batch than are processed at once, so the next is already on its way.
+        let prefetch = u16::try_from(self.batch * (PARALLEL_BATCHES + 1)).unwrap_or(u16::MAX);
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await?;
@@ -58,25 +62,33 @@ impl FanoutStage {
                 FieldTable::default(),
             )
             .await?;
+        let mut in_flight = FuturesUnordered::new();
         loop {
-            let first = tokio::select! {
-                next = consumer.next() => next,
+            tokio::select! {
+                Some(done) = in_flight.next() => done?,
+                next = consumer.next(), if in_flight.len() < PARALLEL_BATCHES => {
+                    let Some(first) = next else { break };
+                    // Take whatever else has already arrived, without waiting: batches grow with load.
+                    let mut batch = vec![first?];
+                    while batch.len() < self.batch {
+                        match consumer.next().now_or_never() {
+                            Some(Some(message)) => batch.push(message?),
+                            _ => break,
+                        }
+                    }
+                    in_flight.push(self.process(&channel, batch, &shutdown));
+                }
                 () = shutdown.cancelled() => {
                     let _ = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
-                    return Ok(());
-                }
-            };
-            let Some(first) = first else { return Ok(()) };
-            // Take whatever else has already arrived, without waiting: batches grow with load.
-            let mut batch = vec![first?];
-            while batch.len() < self.batch {
-                match consumer.next().now_or_never() {
-                    Some(Some(message)) => batch.push(message?),
-                    _ => break,
+                    break;
                 }
             }
-            self.process(&channel, batch, &shutdown).await?;
         }
+        // Batches already taken are finished (or interrupted) before the stage returns.
+        while let Some(done) = in_flight.next().await {
+            done?;
+        }
+        Ok(())
     }
 
     async fn process(
@@ -110,6 +122,7 @@ impl FanoutStage {
             return Ok(());
         }
 
+        let started = std::time::Instant::now();
         let planned = (|| store::fan_out(&self.pool, &events, &redelivered))
             .retry(reconnect_backoff())
             .when(|_| !shutdown.is_cancelled())
@@ -117,6 +130,7 @@ impl FanoutStage {
             .await
             .map_err(|_| FanoutError::Interrupted)?;
 
+        let recorded = started.elapsed();
         let by_id: HashMap<_, _> = events.iter().map(|e| (e.id, e)).collect();
         let exchange = self.topology.deliveries_exchange();
         try_join_all(planned.iter().map(|p| {
@@ -127,31 +141,26 @@ impl FanoutStage {
                 event: by_id[&p.event_id].clone(),
             };
             let body = serde_json::to_vec(&task).expect("tasks always serialise");
+            let properties = amqp::json_properties(&task.delivery_id.to_string());
             let exchange = exchange.as_str();
-            async move {
-                amqp::publish_confirmed(
-                    channel,
-                    exchange,
-                    "",
-                    &body,
-                    amqp::json_properties(&task.delivery_id.to_string()),
-                )
-                .await
-            }
+            async move { amqp::publish_confirmed(channel, exchange, "", &body, properties).await }
         }))
         .await?;
-        tracing::debug!(
-            events = events.len(),
-            deliveries = planned.len(),
-            "fanned out"
-        );
-
+        let published = started.elapsed();
         try_join_all(
             accepted
                 .iter()
                 .map(|m| m.acker.ack(BasicAckOptions::default())),
         )
         .await?;
+        tracing::debug!(
+            events = events.len(),
+            deliveries = planned.len(),
+            ?recorded,
+            ?published,
+            acked = ?started.elapsed(),
+            "fanned out"
+        );
         Ok(())
     }
 }

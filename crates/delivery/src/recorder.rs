@@ -1,10 +1,12 @@
 //! Batched, durable recording of outcomes. Attempt tasks hand their outcome over and wait until it is
-//! committed; meanwhile one writer turns everything that queued up into a single transaction.
+//! committed; meanwhile a few writers turn everything that queued up into single statements.
 
 use backon::Retryable;
 use hookline_common::amqp::reconnect_backoff;
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::outcome::Outcome;
@@ -43,25 +45,43 @@ impl Recorder {
     }
 }
 
+/// Batches written at once. While they are all busy, outcomes queue up and the next batch grows.
+const PARALLEL_WRITES: usize = 4;
+
 async fn write(
     pool: PgPool,
     mut requests: mpsc::Receiver<Request>,
     batch: usize,
     shutdown: CancellationToken,
 ) {
-    let mut pending = Vec::with_capacity(batch);
-    while requests.recv_many(&mut pending, batch).await > 0 {
-        let outcomes: Vec<&Outcome> = pending.iter().map(|(o, _)| o).collect();
-        let result = (|| store::record(&pool, &outcomes))
-            .retry(reconnect_backoff())
-            .when(|_| !shutdown.is_cancelled())
-            .notify(
-                |error, delay| tracing::warn!(%error, ?delay, "cannot record outcomes; retrying"),
-            )
+    let slots = Arc::new(Semaphore::new(PARALLEL_WRITES));
+    loop {
+        let slot = slots
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|_| NotRecorded);
-        for (_, done) in pending.drain(..) {
-            let _ = done.send(result.as_ref().map(drop).map_err(|_| NotRecorded));
+            .expect("the semaphore is never closed");
+        let mut pending = Vec::with_capacity(batch);
+        if requests.recv_many(&mut pending, batch).await == 0 {
+            return;
         }
+        let (pool, shutdown) = (pool.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            flush(&pool, pending, &shutdown).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn flush(pool: &PgPool, pending: Vec<Request>, shutdown: &CancellationToken) {
+    let outcomes: Vec<&Outcome> = pending.iter().map(|(o, _)| o).collect();
+    let result = (|| store::record(pool, &outcomes))
+        .retry(reconnect_backoff())
+        .when(|_| !shutdown.is_cancelled())
+        .notify(|error, delay| tracing::warn!(%error, ?delay, "cannot record outcomes; retrying"))
+        .await
+        .map_err(|_| NotRecorded);
+    for (_, done) in pending {
+        let _ = done.send(result.as_ref().map(drop).map_err(|_| NotRecorded));
     }
 }

@@ -42,10 +42,10 @@ pub struct Planned {
     pub webhook_id: Uuid,
 }
 
-/// Records `events` and one delivery per enabled, subscribed webhook of the same organisation, in one
-/// transaction, and returns the deliveries whose first task must be published: those created now, and,
-/// for events the broker `redelivered` (a worker may have died between commit and publish), those still
-/// waiting for their first attempt.
+/// Records `events` and one delivery per enabled, subscribed webhook of the same organisation, and returns
+/// the deliveries whose first task must be published: those created now, and, for events the broker
+/// `redelivered` (a worker may have died between recording and publishing), those still waiting for their
+/// first attempt. Events and deliveries are written by one statement, so they land together or not at all.
 pub async fn fan_out(
     pool: &PgPool,
     events: &[EventMessage],
@@ -57,27 +57,12 @@ pub async fn fan_out(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let mut tx = pool.begin().await?;
     let subscribers: Vec<Subscriber> = sqlx::query_as(
         "SELECT id, organisation_id, url, event_types FROM webhooks
          WHERE status = 'enabled' AND organisation_id = ANY($1)",
     )
     .bind(&organisations)
-    .fetch_all(&mut *tx)
-    .await?;
-
-    sqlx::query(
-        "INSERT INTO events (id, organisation_id, event_type, version, occurred_at, data)
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::jsonb[])
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.organisation_id.as_str()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.version as i32).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| Json(&e.data)).collect::<Vec<_>>())
-    .execute(&mut *tx)
+    .fetch_all(pool)
     .await?;
 
     let mut rows = Rows::default();
@@ -90,19 +75,30 @@ pub async fn fan_out(
         }
     }
     let mut planned: Vec<Planned> = sqlx::query_as(
-        "INSERT INTO deliveries (id, event_id, webhook_id, organisation_id, event_type, url, status)
-         SELECT u.*, 'pending' FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[])
-              AS u(id, event_id, webhook_id, organisation_id, event_type, url)
+        "WITH new_events AS (
+             INSERT INTO events (id, organisation_id, event_type, version, occurred_at, data)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::jsonb[])
+             ON CONFLICT (id) DO NOTHING
+         )
+         INSERT INTO deliveries (id, event_id, webhook_id, organisation_id, event_type, url, status)
+         SELECT d.*, 'pending' FROM UNNEST($7::uuid[], $8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::text[])
+              AS d(id, event_id, webhook_id, organisation_id, event_type, url)
          ON CONFLICT (id) DO NOTHING
          RETURNING id, event_id, webhook_id",
     )
+    .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.organisation_id.as_str()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.version as i32).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| Json(&e.data)).collect::<Vec<_>>())
     .bind(&rows.ids)
     .bind(&rows.event_ids)
     .bind(&rows.webhook_ids)
     .bind(&rows.organisations)
     .bind(&rows.event_types)
     .bind(&rows.urls)
-    .fetch_all(&mut *tx)
+    .fetch_all(pool)
     .await?;
 
     if !redelivered.is_empty() {
@@ -111,12 +107,11 @@ pub async fn fan_out(
              WHERE event_id = ANY($1) AND status = 'pending' AND attempts = 0",
         )
         .bind(redelivered)
-        .fetch_all(&mut *tx)
+        .fetch_all(pool)
         .await?;
         let known: HashSet<Planned> = planned.iter().cloned().collect();
         planned.extend(waiting.into_iter().filter(|p| !known.contains(p)));
     }
-    tx.commit().await?;
     Ok(planned)
 }
 
@@ -142,7 +137,7 @@ impl<'a> Rows<'a> {
     }
 }
 
-/// Writes a batch of outcomes in one transaction: the attempts, then each delivery's new state.
+/// Writes a batch of outcomes in one statement: the attempts, and each delivery's new state.
 /// A delivery that already succeeded, or already recorded a later attempt, keeps its state (a duplicate
 /// from a redelivered task cannot move it backwards).
 pub async fn record(pool: &PgPool, outcomes: &[&Outcome]) -> Result<()> {
@@ -150,45 +145,39 @@ pub async fn record(pool: &PgPool, outcomes: &[&Outcome]) -> Result<()> {
         .iter()
         .filter_map(|o| Some((o, o.exchange.as_ref()?)))
         .collect();
-    let mut tx = pool.begin().await?;
-    if !attempts.is_empty() {
-        sqlx::query(
-            "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, response_status,
+    sqlx::query(
+        "WITH new_attempts AS (
+             INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, response_status,
                  response_headers, response_body, response_body_truncated, request_body, error, success)
              SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::timestamptz[], $4::int[], $5::int[], $6::jsonb[],
-                 $7::text[], $8::bool[], $9::text[], $10::text[], $11::bool[])",
-        )
-        .bind(attempts.iter().map(|(o, _)| o.delivery_id).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|(o, _)| o.attempt as i32).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|(_, x)| x.started_at).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|(_, x)| x.duration_ms).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|(_, x)| x.status.map(i32::from)).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|(_, x)| Json(&x.headers)).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|(_, x)| x.body.as_str()).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|(_, x)| x.body_truncated).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|(_, x)| x.request_body.as_str()).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|(_, x)| x.error.as_deref()).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|(_, x)| x.succeeded()).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?;
-    }
-    sqlx::query(
-        "UPDATE deliveries d
+                 $7::text[], $8::bool[], $9::text[], $10::text[], $11::bool[])
+         )
+         UPDATE deliveries d
          SET status = u.status, attempts = u.attempt, next_attempt_at = u.next_attempt_at,
-             last_response_status = COALESCE(u.response_status, CASE WHEN u.has_attempt THEN NULL
-                                                                     ELSE d.last_response_status END),
+             last_response_status = CASE WHEN u.has_attempt THEN u.response_status ELSE d.last_response_status END,
              updated_at = now()
-         FROM UNNEST($1::uuid[], $2::text[], $3::int[], $4::timestamptz[], $5::int[], $6::bool[])
+         FROM UNNEST($12::uuid[], $13::text[], $14::int[], $15::timestamptz[], $16::int[], $17::bool[])
               AS u(id, status, attempt, next_attempt_at, response_status, has_attempt)
          WHERE d.id = u.id AND d.status <> 'succeeded' AND d.attempts <= u.attempt",
     )
+    .bind(attempts.iter().map(|(o, _)| o.delivery_id).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(o, _)| o.attempt as i32).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| x.started_at).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| x.duration_ms).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| x.status.map(i32::from)).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| Json(&x.headers)).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| x.body.as_str()).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| x.body_truncated).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| x.request_body.as_str()).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| x.error.as_deref()).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| x.succeeded()).collect::<Vec<_>>())
     .bind(outcomes.iter().map(|o| o.delivery_id).collect::<Vec<_>>())
     .bind(outcomes.iter().map(|o| o.state.as_db()).collect::<Vec<_>>())
     .bind(outcomes.iter().map(|o| o.attempt as i32).collect::<Vec<_>>())
     .bind(outcomes.iter().map(|o| o.next_attempt_at).collect::<Vec<Option<DateTime<Utc>>>>())
     .bind(outcomes.iter().map(|o| o.exchange.as_ref().and_then(|x| x.status).map(i32::from)).collect::<Vec<_>>())
     .bind(outcomes.iter().map(|o| o.exchange.is_some()).collect::<Vec<_>>())
-    .execute(&mut *tx)
+    .execute(pool)
     .await?;
-    tx.commit().await
+    Ok(())
 }

@@ -70,8 +70,8 @@ async fn supervise(
     health: Health,
     shutdown: CancellationToken,
 ) {
-    while let Some(connection) = amqp::connect_with_retry(&url, "hookline-ingest", &shutdown).await
-    {
+    let name = format!("hookline-ingest/{}", topology.prefix());
+    while let Some(connection) = amqp::connect_with_retry(&url, &name, &shutdown).await {
         match open(&connection, &topology).await {
             Ok(channel) => {
                 *slot.write().expect("channel lock") = Some(channel);

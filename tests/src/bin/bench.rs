@@ -1,0 +1,414 @@
+//! `hookline-bench`: the whole pipeline (ingest → fan-out → attempt → local receiver) on this machine,
+//! beside a baseline of raw RabbitMQ publish-with-confirm plus consume, measured in the same run.
+//!
+//! Prints deliveries per second at saturation, p50/p99 latency from the publish call to receipt at a
+//! fixed moderate rate, and the ratio of saturation throughput to the baseline.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use futures_util::StreamExt as _;
+use hookline_common::amqp;
+use hookline_common::config::Settings;
+use hookline_proto::v1;
+use hookline_tests::stack::publish_request;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use sqlx::Connection as _;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+/// Events published at saturation.
+const SATURATION_EVENTS: usize = 20_000;
+/// Concurrent `PublishEvent` calls at saturation.
+const PUBLISHERS: usize = 256;
+/// The fixed rate of the latency run, and how long it lasts.
+const LATENCY_RATE: u64 = 500;
+const LATENCY_SECONDS: u64 = 10;
+/// Messages in the raw broker baseline, and confirms in flight.
+const BASELINE_MESSAGES: usize = 50_000;
+const BASELINE_WINDOW: usize = 1_000;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let base_url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let prefix = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let database = prefix.replace('-', "_");
+    let server = base_url
+        .rsplit_once('/')
+        .map_or(base_url.as_str(), |(s, _)| s)
+        .to_owned();
+
+    let mut admin = sqlx::PgConnection::connect(&base_url)
+        .await
+        .context("connecting to PostgreSQL")?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+        .execute(&mut admin)
+        .await?;
+    let result = run(&server, &database, &prefix).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {database} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await?;
+    result
+}
+
+async fn run(server: &str, database: &str, prefix: &str) -> anyhow::Result<()> {
+    let env = vec![
+        ("HOOKLINE__AMQP__PREFIX".to_owned(), prefix.to_owned()),
+        (
+            "HOOKLINE__DATABASE__URL".to_owned(),
+            format!("{server}/{database}"),
+        ),
+        (
+            "HOOKLINE__DATABASE__MAX_CONNECTIONS".to_owned(),
+            "20".to_owned(),
+        ),
+        (
+            "HOOKLINE__ENDPOINTS__ALLOW_INSECURE_HTTP".to_owned(),
+            "true".to_owned(),
+        ),
+        ("HOOKLINE__LOG__FILTER".to_owned(), "warn".to_owned()),
+        (
+            "HOOKLINE__REGISTRY__GRPC_LISTEN".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ),
+        (
+            "HOOKLINE__REGISTRY__HTTP_LISTEN".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ),
+        (
+            "HOOKLINE__INGEST__GRPC_LISTEN".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ),
+        (
+            "HOOKLINE__INGEST__HTTP_LISTEN".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ),
+        (
+            "HOOKLINE__DELIVERY__HTTP_LISTEN".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ),
+    ];
+    let settings = Settings::load_from(None, env)?;
+    hookline_common::telemetry::init(&settings.log);
+
+    println!(
+        "baseline: raw RabbitMQ, {BASELINE_MESSAGES} persistent messages to a quorum queue, confirms and acks"
+    );
+    let baseline = raw_broker_baseline(&settings, prefix).await?;
+    println!("  {baseline:.0} msg/s");
+
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(20)
+        .connect(&format!("{server}/{database}"))
+        .await?;
+    hookline_registry::MIGRATOR.run(&pool).await?;
+    let stop = CancellationToken::new();
+    let registry = hookline_registry::Registry::build(&settings, pool.clone()).await?;
+    let registry_addr = registry.grpc_addr();
+    let ingest = hookline_ingest::Ingest::build(&settings).await?;
+    let ingest_addr = ingest.grpc_addr();
+    let worker = hookline_delivery::Delivery::build(&settings, pool.clone()).await?;
+    let services = [
+        tokio::spawn(registry.run_until_stopped(stop.clone())),
+        tokio::spawn(ingest.run_until_stopped(stop.clone())),
+        tokio::spawn(worker.run_until_stopped(stop.clone())),
+    ];
+
+    let receiver = Receiver::start().await?;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{registry_addr}"))?
+        .connect()
+        .await?;
+    let mut registry = v1::webhook_registry_client::WebhookRegistryClient::new(channel);
+    registry
+        .create_webhook(v1::CreateWebhookRequest {
+            organisation_id: "org_bench".into(),
+            name: "bench".into(),
+            url: receiver.url.clone(),
+            description: String::new(),
+            status: v1::WebhookStatus::Enabled.into(),
+            event_types: vec!["job.completed".into()],
+        })
+        .await?;
+    let ingest_channel = tonic::transport::Endpoint::from_shared(format!("http://{ingest_addr}"))?
+        .connect()
+        .await?;
+    let ingest = v1::event_ingest_client::EventIngestClient::new(ingest_channel);
+    wait_until_ready(&ingest, &receiver).await?;
+
+    println!(
+        "saturation: {SATURATION_EVENTS} events, {PUBLISHERS} concurrent PublishEvent calls, one webhook"
+    );
+    let before = receiver.count();
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let publishers: Vec<_> = (0..PUBLISHERS)
+        .map(|_| {
+            let (ingest, next) = (ingest.clone(), next.clone());
+            tokio::spawn(async move {
+                while next.fetch_add(1, Ordering::Relaxed) < SATURATION_EVENTS {
+                    ingest
+                        .clone()
+                        .publish_event(event(0))
+                        .await
+                        .expect("publish");
+                }
+            })
+        })
+        .collect();
+    for p in publishers {
+        p.await?;
+    }
+    let accepted_in = started.elapsed();
+    receiver
+        .wait_for(before + SATURATION_EVENTS, Duration::from_secs(300))
+        .await?;
+    let delivered_in = started.elapsed();
+    let ingest_rate = SATURATION_EVENTS as f64 / accepted_in.as_secs_f64();
+    let delivery_rate = SATURATION_EVENTS as f64 / delivered_in.as_secs_f64();
+    println!("  ingest accepted {ingest_rate:.0} events/s");
+    println!("  delivered {delivery_rate:.0} deliveries/s end to end");
+
+    println!("latency: {LATENCY_RATE} events/s for {LATENCY_SECONDS}s, publish call to receipt");
+    receiver.latencies.lock().await.clear();
+    let origin = Instant::now();
+    *receiver.origin.lock().await = Some(origin);
+    let total = LATENCY_RATE * LATENCY_SECONDS;
+    let before = receiver.count();
+    let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / LATENCY_RATE));
+    for _ in 0..total {
+        ticker.tick().await;
+        let sent_at = origin.elapsed().as_micros() as u64;
+        let ingest = ingest.clone();
+        tokio::spawn(async move {
+            ingest
+                .clone()
+                .publish_event(event(sent_at))
+                .await
+                .expect("publish")
+        });
+    }
+    receiver
+        .wait_for(before + total as usize, Duration::from_secs(120))
+        .await?;
+    let mut latencies = receiver.latencies.lock().await.clone();
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)] as f64 / 1000.0
+    };
+    println!(
+        "  p50 {:.1} ms, p99 {:.1} ms over {} deliveries",
+        pct(0.50),
+        pct(0.99),
+        latencies.len()
+    );
+
+    println!();
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!("| baseline: raw RabbitMQ confirmed publish + consume | {baseline:.0} msg/s |");
+    println!(
+        "| ingest accepted (PublishEvent, {PUBLISHERS} concurrent) | {ingest_rate:.0} events/s |"
+    );
+    println!("| end to end at saturation | {delivery_rate:.0} deliveries/s |");
+    println!(
+        "| end to end ÷ baseline | {:.2} |",
+        delivery_rate / baseline
+    );
+    println!(
+        "| latency at {LATENCY_RATE}/s, p50 / p99 | {:.1} ms / {:.1} ms |",
+        pct(0.50),
+        pct(0.99)
+    );
+    stop.cancel();
+    // Leave nothing behind on the broker once the services have stopped.
+    for service in services {
+        let _ = service.await;
+    }
+    let connection = amqp::connect(&settings.amqp.url, "hookline-bench").await?;
+    let topology = hookline_common::topology::Topology::new(
+        &settings.amqp.prefix,
+        &settings.delivery.retry_schedule,
+    );
+    topology.delete(&connection.create_channel().await?).await?;
+    Ok(())
+}
+
+/// A `job.completed` event carrying `sent_at` (µs since the latency run's origin; 0 outside it).
+fn event(sent_at: u64) -> v1::PublishEventRequest {
+    publish_request(
+        "org_bench",
+        "job.completed",
+        serde_json::json!({"jobId": "J-1", "sentAt": sent_at, "notes": "x".repeat(200)}),
+    )
+}
+
+async fn wait_until_ready(
+    ingest: &v1::event_ingest_client::EventIngestClient<tonic::transport::Channel>,
+    receiver: &Receiver,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ingest.clone().publish_event(event(0)).await.is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "ingest never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    receiver.wait_for(1, Duration::from_secs(30)).await
+}
+
+/// Raw broker throughput: persistent messages through a quorum queue with confirms and acks (one hop).
+async fn raw_broker_baseline(settings: &Settings, prefix: &str) -> anyhow::Result<f64> {
+    let connection = amqp::connect(&settings.amqp.url, "hookline-bench").await?;
+    let publisher = amqp::confirmed_channel(&connection).await?;
+    let consumer_channel = connection.create_channel().await?;
+    let queue = format!("{prefix}.baseline");
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    publisher
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args,
+        )
+        .await?;
+    consumer_channel
+        .basic_qos(1000, BasicQosOptions::default())
+        .await?;
+    let mut consumer = consumer_channel
+        .basic_consume(
+            queue.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let body = serde_json::to_vec(&serde_json::json!({"payload": "x".repeat(400)}))?;
+
+    let started = Instant::now();
+    let consume = tokio::spawn(async move {
+        for _ in 0..BASELINE_MESSAGES {
+            let delivery = consumer
+                .next()
+                .await
+                .expect("a message")
+                .expect("a delivery");
+            delivery
+                .acker
+                .ack(BasicAckOptions::default())
+                .await
+                .expect("ack");
+        }
+    });
+    let mut in_flight = futures_util::stream::FuturesUnordered::new();
+    for n in 0..BASELINE_MESSAGES {
+        if in_flight.len() >= BASELINE_WINDOW {
+            in_flight.next().await.expect("a confirm")?;
+        }
+        let (publisher, queue, body) = (publisher.clone(), queue.clone(), body.clone());
+        in_flight.push(async move {
+            amqp::publish_confirmed(
+                &publisher,
+                "",
+                &queue,
+                &body,
+                amqp::json_properties(&n.to_string()),
+            )
+            .await
+        });
+    }
+    while let Some(confirm) = in_flight.next().await {
+        confirm?;
+    }
+    consume.await?;
+    let rate = BASELINE_MESSAGES as f64 / started.elapsed().as_secs_f64();
+    publisher
+        .queue_delete(queue.as_str().into(), Default::default())
+        .await?;
+    Ok(rate)
+}
+
+/// A minimal endpoint: counts deliveries and, during the latency run, records publish-to-receipt times.
+struct Receiver {
+    url: String,
+    count: Arc<AtomicUsize>,
+    origin: Arc<Mutex<Option<Instant>>>,
+    latencies: Arc<Mutex<Vec<u64>>>,
+}
+
+#[derive(Clone)]
+struct ReceiverState {
+    count: Arc<AtomicUsize>,
+    origin: Arc<Mutex<Option<Instant>>>,
+    latencies: Arc<Mutex<Vec<u64>>>,
+}
+
+impl Receiver {
+    async fn start() -> anyhow::Result<Self> {
+        let state = ReceiverState {
+            count: Arc::default(),
+            origin: Arc::default(),
+            latencies: Arc::default(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/hooks", listener.local_addr()?);
+        let app = Router::new()
+            .route("/hooks", post(receive))
+            .with_state(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Self {
+            url,
+            count: state.count,
+            origin: state.origin,
+            latencies: state.latencies,
+        })
+    }
+
+    fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    async fn wait_for(&self, n: usize, limit: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        while self.count() < n {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "only {} of {n} deliveries arrived",
+                self.count()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+}
+
+async fn receive(State(state): State<ReceiverState>, body: Bytes) -> &'static str {
+    if let Some(origin) = *state.origin.lock().await {
+        let sent_at = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|b| b["data"]["object"]["sentAt"].as_u64());
+        if let Some(sent_at) = sent_at.filter(|s| *s > 0) {
+            let now = origin.elapsed().as_micros() as u64;
+            state
+                .latencies
+                .lock()
+                .await
+                .push(now.saturating_sub(sent_at));
+        }
+    }
+    state.count.fetch_add(1, Ordering::Relaxed);
+    "ok"
+}
