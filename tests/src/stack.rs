@@ -55,7 +55,9 @@ impl Drop for Stack {
             runtime.block_on(async {
                 let connection =
                     hookline_common::amqp::connect(&url, "hookline-tests-cleanup").await?;
-                topology.delete(&connection.create_channel().await?).await?;
+                let channel = connection.create_channel().await?;
+                topology.delete(&channel).await?;
+                hookline_common::amqp::close_channel(channel).await;
                 connection.close(200, "done".into()).await
             })
         });

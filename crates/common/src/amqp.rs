@@ -50,9 +50,11 @@ pub async fn connect_with_retry(
     let retrying = attempt.retry(reconnect_backoff()).notify(
         |err, delay| tracing::warn!(error = %err, ?delay, "RabbitMQ unreachable; retrying"),
     );
+    // Cancellation wins over a connection that happens to be ready at the same moment.
     tokio::select! {
-        conn = retrying => conn.ok(),
+        biased;
         () = cancel.cancelled() => None,
+        conn = retrying => conn.ok(),
     }
 }
 
@@ -63,6 +65,14 @@ pub async fn confirmed_channel(connection: &Connection) -> lapin::Result<Channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
     Ok(channel)
+}
+
+/// Closes `channel` (unacked deliveries return to their queues). Closing channels before their connection,
+/// rather than letting drops race the connection's close, keeps shutdown free of spurious errors.
+pub async fn close_channel(channel: Channel) {
+    if channel.status().connected() {
+        let _ = channel.close(200, "closing".into()).await;
+    }
 }
 
 /// Properties of every Hookline message: persistent JSON with an id.

@@ -23,9 +23,11 @@ pub async fn connect_with_retry(
     let retrying = attempt.retry(reconnect_backoff()).notify(
         |err, delay| tracing::warn!(error = %err, ?delay, "PostgreSQL unreachable; retrying"),
     );
+    // Cancellation wins over a connection that happens to be ready at the same moment.
     tokio::select! {
-        pool = retrying => pool.ok(),
+        biased;
         () = cancel.cancelled() => None,
+        pool = retrying => pool.ok(),
     }
 }
 

@@ -40,6 +40,13 @@ impl Health {
     }
 }
 
+/// Binds `addr`, naming `what` and the address in the error, so a port clash is obvious at start-up.
+pub async fn bind(addr: SocketAddr, what: &str) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot listen for {what} on {addr}: {e}"))
+    })
+}
+
 /// The ops HTTP server, bound and ready to serve.
 pub struct OpsServer {
     listener: TcpListener,
@@ -53,7 +60,7 @@ impl OpsServer {
             .route("/readyz", get(readyz))
             .with_state(health);
         Ok(Self {
-            listener: TcpListener::bind(addr).await?,
+            listener: bind(addr, "/healthz and /readyz").await?,
             router,
         })
     }

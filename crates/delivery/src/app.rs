@@ -115,6 +115,7 @@ async fn run_connection(
 ) -> anyhow::Result<()> {
     let setup = amqp::confirmed_channel(connection).await?;
     topology.declare(&setup).await?;
+    amqp::close_channel(setup).await;
     let fanout_channel = amqp::confirmed_channel(connection).await?;
     let attempt_channel = amqp::confirmed_channel(connection).await?;
     health.set(AMQP, true);
@@ -140,10 +141,12 @@ async fn run_connection(
         }
     };
     let (fanned, attempted, ()) = tokio::join!(
-        fanout.clone().run(fanout_channel, stop.clone()),
-        attempts.clone().run(attempt_channel, stop.clone()),
+        fanout.clone().run(fanout_channel.clone(), stop.clone()),
+        attempts.clone().run(attempt_channel.clone(), stop.clone()),
         lost,
     );
+    amqp::close_channel(fanout_channel).await;
+    amqp::close_channel(attempt_channel).await;
     fanned?;
     attempted?;
     Ok(())

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use hookline_common::config::Settings;
-use hookline_common::ops::{Health, OpsServer};
+use hookline_common::ops::{self, Health, OpsServer};
 use hookline_common::topology::Topology;
 use hookline_proto::v1::event_ingest_server::EventIngestServer;
 use tokio::net::TcpListener;
@@ -24,7 +24,7 @@ impl Ingest {
     pub async fn build(settings: &Settings) -> std::io::Result<Self> {
         let health = Health::new(&[AMQP]);
         Ok(Self {
-            grpc: TcpListener::bind(settings.ingest.grpc_listen).await?,
+            grpc: ops::bind(settings.ingest.grpc_listen, "ingest gRPC").await?,
             ops: OpsServer::bind(settings.ingest.http_listen, health.clone()).await?,
             health,
             settings: settings.clone(),

@@ -78,7 +78,10 @@ async fn supervise(
                 health.set(AMQP, true);
                 tracing::info!("connected to RabbitMQ");
                 wait_until_lost(&connection, &shutdown).await;
-                *slot.write().expect("channel lock") = None;
+                let channel = slot.write().expect("channel lock").take();
+                if let Some(channel) = channel {
+                    amqp::close_channel(channel).await;
+                }
                 health.set(AMQP, false);
             }
             Err(error) => tracing::warn!(%error, "cannot set up the RabbitMQ channel"),

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use hookline_common::config::Settings;
 use hookline_common::db;
-use hookline_common::ops::{Health, OpsServer};
+use hookline_common::ops::{self, Health, OpsServer};
 use hookline_proto::v1::webhook_registry_server::WebhookRegistryServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -26,7 +26,7 @@ impl Registry {
     pub async fn build(settings: &Settings, pool: PgPool) -> std::io::Result<Self> {
         let health = Health::new(&[db::DATABASE]);
         Ok(Self {
-            grpc: TcpListener::bind(settings.registry.grpc_listen).await?,
+            grpc: ops::bind(settings.registry.grpc_listen, "registry gRPC").await?,
             ops: OpsServer::bind(settings.registry.http_listen, health.clone()).await?,
             pool,
             health,

@@ -239,7 +239,10 @@ async fn run(server: &str, database: &str, prefix: &str) -> anyhow::Result<()> {
         &settings.amqp.prefix,
         &settings.delivery.retry_schedule,
     );
-    topology.delete(&connection.create_channel().await?).await?;
+    let channel = connection.create_channel().await?;
+    topology.delete(&channel).await?;
+    amqp::close_channel(channel).await;
+    connection.close(200, "done".into()).await?;
     Ok(())
 }
 
