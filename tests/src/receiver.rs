@@ -16,6 +16,8 @@ pub struct Reply {
     pub status: u16,
     /// Held this long before answering.
     pub delay: Duration,
+    /// Bytes of body sent back (all `x`).
+    pub body_len: usize,
 }
 
 impl Reply {
@@ -23,9 +25,13 @@ impl Reply {
         Self {
             status,
             delay: Duration::ZERO,
+            body_len: 2,
         }
     }
 }
+
+/// The header every receiver answer carries, so tests can find it in the attempt log.
+pub const RECEIVER_HEADER: (&str, &str) = ("x-test-receiver", "hookline-tests");
 
 /// One request as it arrived.
 #[derive(Debug, Clone)]
@@ -124,7 +130,11 @@ impl Receiver {
     }
 }
 
-async fn record(State(inner): State<Inner>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn record(
+    State(inner): State<Inner>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl axum::response::IntoResponse {
     let n = {
         let mut received = inner.received.lock().expect("receiver lock");
         received.push(Received {
@@ -136,5 +146,6 @@ async fn record(State(inner): State<Inner>, headers: HeaderMap, body: Bytes) -> 
     };
     let reply = (inner.script)(n);
     tokio::time::sleep(reply.delay).await;
-    StatusCode::from_u16(reply.status).expect("scripted statuses are valid")
+    let status = StatusCode::from_u16(reply.status).expect("scripted statuses are valid");
+    (status, [RECEIVER_HEADER], "x".repeat(reply.body_len))
 }

@@ -23,7 +23,7 @@ const TEST_ENV: &[(&str, &str)] = &[
     ("HOOKLINE__DELIVERY__RETRY_SCHEDULE", "1s,2s"),
     ("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "2s"),
     ("HOOKLINE__SHUTDOWN_GRACE", "5s"),
-    ("HOOKLINE__LOG__FILTER", "info"),
+    ("HOOKLINE__LOG__FILTER", "warn"),
 ];
 
 /// A running pipeline. Everything stops when it is dropped.

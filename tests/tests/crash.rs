@@ -17,8 +17,8 @@ async fn worker_killed_mid_delivery_loses_nothing(pool: PgPool) {
     // The first request hangs, holding the worker mid-delivery; any later one succeeds.
     let receiver = Receiver::start(|n| match n {
         0 => Reply {
-            status: 200,
             delay: Duration::from_secs(120),
+            ..Reply::status(200)
         },
         _ => Reply::status(200),
     })

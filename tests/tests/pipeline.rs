@@ -250,8 +250,8 @@ async fn endpoint_failing_once_then_succeeding_ends_succeeded_after_two_attempts
 async fn slow_endpoint_does_not_hold_back_a_fast_one(pool: PgPool) {
     let stack = Stack::start_with(pool, &[("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "3s")]).await;
     let slow = Receiver::start(|_| Reply {
-        status: 200,
         delay: Duration::from_secs(30),
+        ..Reply::status(200)
     })
     .await;
     let fast = Receiver::always(200).await;
@@ -324,4 +324,83 @@ async fn publish_with_the_broker_unreachable_returns_unavailable(pool: PgPool) {
         .expect_err("no broker, no OK");
     assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
     stop.cancel();
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn attempt_log_keeps_headers_and_a_capped_body_and_redirects_fail(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    let big = Receiver::start(|_| Reply {
+        body_len: 100_000,
+        ..Reply::status(200)
+    })
+    .await;
+    let redirect = Receiver::always(302).await;
+    let (big_hook, _) = stack.webhook(ORG, &big.url(), &["job.completed"]).await;
+    let (redirect_hook, _) = stack
+        .webhook(ORG, &redirect.url(), &["job.completed"])
+        .await;
+    let (refused_hook, _) = stack
+        .webhook(ORG, "http://127.0.0.1:1/hooks", &["job.completed"])
+        .await;
+
+    stack
+        .publish(ORG, "job.completed", serde_json::json!({}))
+        .await;
+
+    let logged = stack
+        .settled(ORG, &big_hook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
+        .await;
+    let attempt = &logged.attempts[0];
+    assert_eq!(
+        attempt.response_body.len(),
+        65_536,
+        "the body is capped at the default 64 KiB"
+    );
+    assert!(attempt.response_body_truncated);
+    let (name, value) = hookline_tests::receiver::RECEIVER_HEADER;
+    assert_eq!(
+        attempt.response_headers.get(name).map(String::as_str),
+        Some(value)
+    );
+    assert!(attempt.duration_ms < 20_000 && attempt.started_at.is_some());
+
+    let redirected = stack
+        .settled(
+            ORG,
+            &redirect_hook.id,
+            v1::DeliveryStatus::Retrying,
+            DEADLINE,
+        )
+        .await;
+    assert_eq!(redirected.attempts[0].response_status, 302);
+    assert!(
+        redirected.attempts[0]
+            .error
+            .contains("redirects are not followed"),
+        "{:?}",
+        redirected.attempts[0]
+    );
+    assert_eq!(
+        redirect.count(),
+        1,
+        "the redirect was not followed anywhere"
+    );
+
+    let refused = stack
+        .settled(
+            ORG,
+            &refused_hook.id,
+            v1::DeliveryStatus::Retrying,
+            DEADLINE,
+        )
+        .await;
+    assert_eq!(refused.attempts[0].response_status, 0);
+    assert!(
+        refused.attempts[0]
+            .error
+            .to_lowercase()
+            .contains("connection refused"),
+        "{:?}",
+        refused.attempts[0]
+    );
 }
