@@ -193,6 +193,24 @@ async fn failing_endpoint_gets_three_attempts_then_lands_in_the_dead_letter_queu
     .await;
     let task: hookline_common::messages::DeliveryTask =
         serde_json::from_slice(&dead.data).expect("a delivery task");
+    let headers = dead
+        .properties
+        .headers()
+        .clone()
+        .expect("dead letters carry headers");
+    let last_status = headers.inner().get(hookline_common::headers::LAST_STATUS);
+    assert_eq!(last_status, Some(&lapin::types::AMQPValue::LongUInt(500)));
+    let last_error = match headers.inner().get(hookline_common::headers::LAST_ERROR) {
+        Some(lapin::types::AMQPValue::LongString(e)) => {
+            String::from_utf8_lossy(e.as_bytes()).into_owned()
+        }
+        other => panic!("a last-error header, got {other:?}"),
+    };
+    assert!(last_error.contains("HTTP 500"), "{last_error}");
+    assert!(
+        format!("{last_error:?}").contains("HTTP 500"),
+        "{last_error:?}"
+    );
     assert_eq!(
         (task.delivery_id.to_string(), task.attempt),
         (delivery.id.clone(), 3)

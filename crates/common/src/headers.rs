@@ -6,3 +6,8 @@ pub const WEBHOOK_ID: &str = "webhook-id";
 pub const WEBHOOK_TIMESTAMP: &str = "webhook-timestamp";
 /// Standard Webhooks: space-separated `v1,<base64>` signatures.
 pub const WEBHOOK_SIGNATURE: &str = "webhook-signature";
+
+/// Dead letters: the HTTP status of the last attempt (0 when none arrived).
+pub const LAST_STATUS: &str = "x-hookline-last-status";
+/// Dead letters: why the last attempt failed.
+pub const LAST_ERROR: &str = "x-hookline-last-error";

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
 use futures_util::StreamExt as _;
 use hookline_common::amqp::{self, PublishError};
 use hookline_common::envelope::Envelope;
+use hookline_common::headers;
 use hookline_common::messages::DeliveryTask;
 use hookline_common::topology::Topology;
 use lapin::Channel;
@@ -15,7 +17,7 @@ use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
     BasicRejectOptions,
 };
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
@@ -167,9 +169,8 @@ impl AttemptStage {
         let retry = self.topology.retry_queue_after(task.attempt);
         let (state, next_attempt_at) = match (&exchange.error, &retry) {
             (None, _) => (DeliveryState::Succeeded, None),
-            (Some(_), Some((_, delay))) => {
-                (DeliveryState::Retrying, Some(exchange.started_at + *delay))
-            }
+            // The retry queue's TTL starts when the task is published, right after this.
+            (Some(_), Some((_, delay))) => (DeliveryState::Retrying, Some(Utc::now() + *delay)),
             (Some(_), None) => (DeliveryState::Failed, None),
         };
         match &exchange.error {
@@ -182,6 +183,17 @@ impl AttemptStage {
                 tracing::warn!(status = exchange.status, %error, ?next_attempt_at, "attempt failed")
             }
         }
+        // The dead letter says why, so the queue can be read without the database.
+        let last_failure = FieldTable::from(std::collections::BTreeMap::from([
+            (
+                ShortString::from(headers::LAST_STATUS),
+                AMQPValue::LongUInt(exchange.status.unwrap_or(0).into()),
+            ),
+            (
+                ShortString::from(headers::LAST_ERROR),
+                AMQPValue::LongString(exchange.error.clone().unwrap_or_default().into()),
+            ),
+        ]));
         let outcome = Outcome {
             delivery_id: task.delivery_id,
             state,
@@ -197,10 +209,11 @@ impl AttemptStage {
                         attempt: task.attempt + 1,
                         ..task.clone()
                     };
-                    publish(channel, &queue, &next).await
+                    publish(channel, &queue, &next, FieldTable::default()).await
                 }
                 (DeliveryState::Failed, _) => {
-                    publish(channel, &self.topology.dead_letter_queue(), &task).await
+                    let queue = self.topology.dead_letter_queue();
+                    publish(channel, &queue, &task, last_failure).await
                 }
                 _ => Ok(()),
             }
@@ -211,15 +224,14 @@ impl AttemptStage {
     }
 }
 
-/// Publishes `task` straight to `queue` through the default exchange.
-async fn publish(channel: &Channel, queue: &str, task: &DeliveryTask) -> Result<(), PublishError> {
+/// Publishes `task` straight to `queue` through the default exchange, with `headers`.
+async fn publish(
+    channel: &Channel,
+    queue: &str,
+    task: &DeliveryTask,
+    headers: FieldTable,
+) -> Result<(), PublishError> {
     let body = serde_json::to_vec(task).expect("tasks always serialise");
-    amqp::publish_confirmed(
-        channel,
-        "",
-        queue,
-        &body,
-        amqp::json_properties(&task.delivery_id.to_string()),
-    )
-    .await
+    let properties = amqp::json_properties(&task.delivery_id.to_string()).with_headers(headers);
+    amqp::publish_confirmed(channel, "", queue, &body, properties).await
 }
