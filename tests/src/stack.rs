@@ -20,6 +20,8 @@ const TEST_ENV: &[(&str, &str)] = &[
     ("HOOKLINE__INGEST__HTTP_LISTEN", "127.0.0.1:0"),
     ("HOOKLINE__DELIVERY__HTTP_LISTEN", "127.0.0.1:0"),
     ("HOOKLINE__ENDPOINTS__ALLOW_INSECURE_HTTP", "true"),
+    // Test receivers listen on loopback, which deliveries may otherwise never reach.
+    ("HOOKLINE__ENDPOINTS__ALLOWED_CIDRS", "127.0.0.1/32"),
     ("HOOKLINE__DELIVERY__RETRY_SCHEDULE", "1s,2s"),
     ("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "2s"),
     ("HOOKLINE__SHUTDOWN_GRACE", "5s"),

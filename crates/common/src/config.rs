@@ -2,17 +2,23 @@
 //! `HOOKLINE__SECTION__KEY` environment variables, validated once at start-up.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
+use crate::address_policy::{AddressPolicy, Cidr};
+
 /// The documented defaults; the same file ships as the example configuration.
 const DEFAULTS: &str = include_str!("../../../deploy/hookline.toml");
 
 /// Keys whose environment values are comma-separated lists.
-const LIST_KEYS: &[&str] = &["delivery.retry_schedule"];
+const LIST_KEYS: &[&str] = &[
+    "delivery.retry_schedule",
+    "endpoints.allowed_cidrs",
+    "endpoints.extra_root_certificates",
+];
 
 /// Everything any Hookline service can be configured with.
 #[derive(Debug, Clone, Deserialize)]
@@ -44,6 +50,18 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct EndpointPolicy {
     pub allow_insecure_http: bool,
+    /// Exceptions to the refusal of non-public addresses.
+    #[serde(deserialize_with = "cidrs")]
+    pub allowed_cidrs: Vec<Cidr>,
+    /// Extra trusted CA certificates (PEM files).
+    #[serde(deserialize_with = "non_empty")]
+    pub extra_root_certificates: Vec<PathBuf>,
+}
+
+impl EndpointPolicy {
+    pub fn address_policy(&self) -> AddressPolicy {
+        AddressPolicy::new(self.allowed_cidrs.clone())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -171,6 +189,22 @@ fn parse_duration<E: serde::de::Error>(raw: &str) -> Result<Duration, E> {
         .map_err(|e| E::custom(format!("`{raw}` is not a duration: {e}")))
 }
 
+/// A list from the environment may hold one empty item (`HOOKLINE__…=`), meaning none.
+fn non_empty<'de, D: Deserializer<'de>, T: From<String>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Vec::<String>::deserialize(d)?
+        .into_iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(T::from)
+        .collect())
+}
+
+fn cidrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Cidr>, D::Error> {
+    let raw: Vec<String> = non_empty(d)?;
+    raw.iter()
+        .map(|s| s.parse().map_err(serde::de::Error::custom))
+        .collect()
+}
+
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse_duration(&String::deserialize(d)?)
 }
@@ -225,6 +259,28 @@ mod tests {
         assert!(s.endpoints.allow_insecure_http);
         assert_eq!(s.amqp.prefix, "test-1");
         assert_eq!(s.delivery.concurrency, 8);
+    }
+
+    #[test]
+    fn address_allowlists_parse_from_the_environment() {
+        let s = Settings::load_from(
+            None,
+            env(&[(
+                "HOOKLINE__ENDPOINTS__ALLOWED_CIDRS",
+                "127.0.0.1/32,fd00::/8",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(s.endpoints.allowed_cidrs.len(), 2);
+        let s =
+            Settings::load_from(None, env(&[("HOOKLINE__ENDPOINTS__ALLOWED_CIDRS", "")])).unwrap();
+        assert!(s.endpoints.allowed_cidrs.is_empty());
+        let err = Settings::load_from(
+            None,
+            env(&[("HOOKLINE__ENDPOINTS__ALLOWED_CIDRS", "10.0.0.0/99")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("10.0.0.0/99"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What the Hookline services share: configuration, the event and delivery messages, the envelope sent to
 //! webhooks, signing, the RabbitMQ topology, connections, telemetry, shutdown and the ops HTTP server.
 
+pub mod address_policy;
 pub mod amqp;
 pub mod config;
 pub mod db;

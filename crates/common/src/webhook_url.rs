@@ -51,6 +51,15 @@ impl WebhookUrl {
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
+
+    /// The host, when it is written as an IP address rather than a name.
+    pub fn ip(&self) -> Option<std::net::IpAddr> {
+        match self.0.host()? {
+            url::Host::Ipv4(ip) => Some(ip.into()),
+            url::Host::Ipv6(ip) => Some(ip.into()),
+            url::Host::Domain(_) => None,
+        }
+    }
 }
 
 impl fmt::Display for WebhookUrl {

@@ -66,7 +66,7 @@ impl Delivery {
             sender: Sender::new(
                 s.delivery.request_timeout,
                 s.delivery.max_response_body,
-                s.endpoints.allow_insecure_http,
+                &s.endpoints,
             )?,
             recorder: Recorder::start(self.pool.clone(), s.delivery.record_batch, shutdown.clone()),
             concurrency: s.delivery.concurrency,

@@ -10,6 +10,7 @@ mod attempt;
 mod fanout;
 mod outcome;
 mod recorder;
+mod resolver;
 mod sender;
 mod store;
 mod webhooks;

@@ -1,10 +1,14 @@
 //! The HTTP side of an attempt: one signed POST, with a deadline, no redirects followed, and the
 //! response captured up to a size cap.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
+use hookline_common::address_policy::AddressPolicy;
+use hookline_common::config::EndpointPolicy;
 use hookline_common::headers::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
 use hookline_common::signing::signature_header;
 use hookline_common::webhook_url::WebhookUrl;
@@ -15,8 +19,11 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 
 use crate::outcome::HttpExchange;
+use crate::resolver::VettingResolver;
 use crate::webhooks::Target;
 
 /// Idle keep-alive connections kept per endpoint host.
@@ -24,25 +31,44 @@ const MAX_IDLE_PER_HOST: usize = 64;
 
 /// Sends attempts. One per worker, so connections to each endpoint are pooled and reused.
 pub struct Sender {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector<VettingResolver>>, Full<Bytes>>,
+    policy: Arc<AddressPolicy>,
     timeout: Duration,
     max_response_body: usize,
     allow_insecure_http: bool,
     user_agent: HeaderValue,
 }
 
+/// Why the sender cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SenderError {
+    #[error("cannot read the extra root certificate {path}: {source}")]
+    RootCertificate {
+        path: PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("cannot use the extra root certificate {path}: {source}")]
+    UntrustedRoot {
+        path: PathBuf,
+        source: rustls::Error,
+    },
+    #[error("TLS setup: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
 impl Sender {
     pub fn new(
         timeout: Duration,
         max_response_body: usize,
-        allow_insecure_http: bool,
-    ) -> std::io::Result<Self> {
-        let mut http = HttpConnector::new();
+        endpoints: &EndpointPolicy,
+    ) -> Result<Self, SenderError> {
+        let policy = Arc::new(endpoints.address_policy());
+        let mut http = HttpConnector::new_with_resolver(VettingResolver::new(policy.clone()));
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeout));
         http.set_nodelay(true);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())?
+            .with_tls_config(tls_config(&endpoints.extra_root_certificates)?)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
@@ -53,9 +79,10 @@ impl Sender {
             .expect("the version is a valid header value");
         Ok(Self {
             client,
+            policy,
             timeout,
             max_response_body,
-            allow_insecure_http,
+            allow_insecure_http: endpoints.allow_insecure_http,
             user_agent,
         })
     }
@@ -98,6 +125,10 @@ impl Sender {
         // The policy is checked again here: the URL may predate a stricter configuration.
         let url = WebhookUrl::parse(&target.url, self.allow_insecure_http)
             .map_err(|e| format!("refused: url {e}"))?;
+        // Hosts given as addresses never reach the resolver, so they are vetted here.
+        if let Some(ip) = url.ip() {
+            self.policy.check(ip).map_err(|e| e.to_string())?;
+        }
         let signature = signature_header([&target.secret], msg_id, timestamp, &body);
         Request::builder()
             .method(Method::POST)
@@ -167,4 +198,39 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     message
+}
+
+/// The system's roots plus the configured extra ones, with the ring provider every crate here uses.
+fn tls_config(extra_roots: &[PathBuf]) -> Result<rustls::ClientConfig, SenderError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for error in &native.errors {
+        tracing::warn!(%error, "skipping an unreadable system root certificate");
+    }
+    roots.add_parsable_certificates(native.certs);
+    for path in extra_roots {
+        for cert in
+            CertificateDer::pem_file_iter(path).map_err(|source| SenderError::RootCertificate {
+                path: path.clone(),
+                source,
+            })?
+        {
+            let cert = cert.map_err(|source| SenderError::RootCertificate {
+                path: path.clone(),
+                source,
+            })?;
+            roots
+                .add(cert)
+                .map_err(|source| SenderError::UntrustedRoot {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth())
 }

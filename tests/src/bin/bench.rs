@@ -78,6 +78,10 @@ async fn run(server: &str, database: &str, prefix: &str) -> anyhow::Result<()> {
         ),
         ("HOOKLINE__LOG__FILTER".to_owned(), "warn".to_owned()),
         (
+            "HOOKLINE__ENDPOINTS__ALLOWED_CIDRS".to_owned(),
+            "127.0.0.1/32".to_owned(),
+        ),
+        (
             "HOOKLINE__REGISTRY__GRPC_LISTEN".to_owned(),
             "127.0.0.1:0".to_owned(),
         ),
