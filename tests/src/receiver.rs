@@ -99,6 +99,70 @@ impl Receiver {
         }
     }
 
+    /// Like [`Receiver::start`], over HTTPS with a fresh self-signed certificate for `localhost`. Returns the
+    /// receiver and the certificate's PEM, which clients must trust explicitly.
+    pub async fn start_tls(
+        script: impl Fn(usize) -> Reply + Send + Sync + 'static,
+    ) -> (Self, String) {
+        let inner = Inner {
+            received: Arc::default(),
+            script: Arc::new(script),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding a receiver");
+        let addr = listener.local_addr().expect("receiver address");
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .expect("a certificate");
+        let cert_pem = certified.cert.pem();
+        let key = rustls::pki_types::PrivateKeyDer::try_from(certified.signing_key.serialize_der())
+            .expect("a private key");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .expect("a server certificate");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let app = Router::new()
+            .route("/{*path}", post(record))
+            .with_state(inner.clone());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = tokio::select! {
+                    accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },
+                    () = stopped.cancelled() => return,
+                };
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let io = hyper_util::rt::TokioIo::new(tls);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                });
+            }
+        });
+        let receiver = Self {
+            addr,
+            inner,
+            _stop: stop.drop_guard(),
+        };
+        (receiver, cert_pem)
+    }
+
+    /// The `https://localhost:<port>/hooks` URL of a receiver started with [`Receiver::start_tls`].
+    pub fn tls_url(&self) -> String {
+        format!("https://localhost:{}/hooks", self.addr.port())
+    }
+
     /// A receiver that always answers `status`.
     pub async fn always(status: u16) -> Self {
         Self::start(move |_| Reply::status(status)).await
