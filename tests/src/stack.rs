@@ -22,6 +22,11 @@ const TEST_ENV: &[(&str, &str)] = &[
     ("HOOKLINE__ENDPOINTS__ALLOW_INSECURE_HTTP", "true"),
     // Test receivers listen on loopback, which deliveries may otherwise never reach.
     ("HOOKLINE__ENDPOINTS__ALLOWED_CIDRS", "127.0.0.1/32"),
+    // A fixed master key: tests need one, and nothing they seal outlives them.
+    (
+        "HOOKLINE__SECRETS__MASTER_KEYS",
+        "test:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+    ),
     ("HOOKLINE__DELIVERY__RETRY_SCHEDULE", "1s,2s"),
     ("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "2s"),
     ("HOOKLINE__SHUTDOWN_GRACE", "5s"),

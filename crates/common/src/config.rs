@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
 use crate::address_policy::{AddressPolicy, Cidr};
+use crate::secret_box::{MasterKey, SecretBox};
 
 /// The documented defaults; the same file ships as the example configuration.
 const DEFAULTS: &str = include_str!("../../../deploy/hookline.toml");
@@ -18,6 +19,7 @@ const LIST_KEYS: &[&str] = &[
     "delivery.retry_schedule",
     "endpoints.allowed_cidrs",
     "endpoints.extra_root_certificates",
+    "secrets.master_keys",
 ];
 
 /// Everything any Hookline service can be configured with.
@@ -28,6 +30,7 @@ pub struct Settings {
     pub amqp: AmqpSettings,
     pub database: DatabaseSettings,
     pub endpoints: EndpointPolicy,
+    pub secrets: SecretSettings,
     pub log: LogSettings,
     pub registry: RegistrySettings,
     pub ingest: IngestSettings,
@@ -61,6 +64,26 @@ pub struct EndpointPolicy {
 impl EndpointPolicy {
     pub fn address_policy(&self) -> AddressPolicy {
         AddressPolicy::new(self.allowed_cidrs.clone())
+    }
+}
+
+/// How signing secrets are kept.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SecretSettings {
+    #[serde(deserialize_with = "master_keys")]
+    pub master_keys: Vec<MasterKey>,
+    #[serde(deserialize_with = "duration")]
+    pub rotation_overlap: Duration,
+}
+
+impl SecretSettings {
+    /// The secret box, or a start-up error for services that need one.
+    pub fn secret_box(&self) -> Result<SecretBox, ConfigError> {
+        SecretBox::new(&self.master_keys).ok_or_else(|| {
+            ConfigError::Invalid(
+                "secrets.master_keys must hold at least one `<id>:<base64 key>`".into(),
+            )
+        })
     }
 }
 
@@ -112,6 +135,17 @@ pub enum ConfigError {
     Load(#[from] config::ConfigError),
     #[error("invalid configuration: {0}")]
     Invalid(String),
+}
+
+/// Why a service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Setup(String),
 }
 
 impl Settings {
@@ -196,6 +230,13 @@ fn non_empty<'de, D: Deserializer<'de>, T: From<String>>(d: D) -> Result<Vec<T>,
         .filter(|s| !s.trim().is_empty())
         .map(T::from)
         .collect())
+}
+
+fn master_keys<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<MasterKey>, D::Error> {
+    let raw: Vec<String> = non_empty(d)?;
+    raw.iter()
+        .map(|s| s.parse().map_err(serde::de::Error::custom))
+        .collect()
 }
 
 fn cidrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Cidr>, D::Error> {

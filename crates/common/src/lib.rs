@@ -12,6 +12,7 @@ pub mod headers;
 pub mod messages;
 pub mod ops;
 pub mod organisation;
+pub mod secret_box;
 pub mod shutdown;
 pub mod signing;
 pub mod telemetry;

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use hookline_common::config::Settings;
+use hookline_common::config::{Settings, StartError};
 use hookline_common::ops::{Health, OpsServer};
+use hookline_common::secret_box::SecretBox;
 use hookline_common::topology::Topology;
 use hookline_common::{amqp, db};
 use lapin::Connection;
@@ -28,16 +29,18 @@ const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
 /// A worker bound to its ops port, ready to run.
 pub struct Delivery {
     settings: Settings,
+    secrets: SecretBox,
     pool: PgPool,
     ops: OpsServer,
     health: Health,
 }
 
 impl Delivery {
-    pub async fn build(settings: &Settings, pool: PgPool) -> std::io::Result<Self> {
+    pub async fn build(settings: &Settings, pool: PgPool) -> Result<Self, StartError> {
         let health = Health::new(&[AMQP, db::DATABASE]);
         let ops = OpsServer::bind(settings.delivery.http_listen, health.clone()).await?;
         Ok(Self {
+            secrets: settings.secrets.secret_box()?,
             settings: settings.clone(),
             pool,
             ops,
@@ -62,7 +65,11 @@ impl Delivery {
         });
         let attempts = Arc::new(AttemptStage {
             topology: topology.clone(),
-            webhooks: WebhookCache::new(self.pool.clone(), s.delivery.webhook_cache_ttl),
+            webhooks: WebhookCache::new(
+                self.pool.clone(),
+                self.secrets,
+                s.delivery.webhook_cache_ttl,
+            ),
             sender: Sender::new(
                 s.delivery.request_timeout,
                 s.delivery.max_response_body,

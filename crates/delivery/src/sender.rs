@@ -129,7 +129,7 @@ impl Sender {
         if let Some(ip) = url.ip() {
             self.policy.check(ip).map_err(|e| e.to_string())?;
         }
-        let signature = signature_header([&target.secret], msg_id, timestamp, &body);
+        let signature = signature_header(&target.secrets, msg_id, timestamp, &body);
         Request::builder()
             .method(Method::POST)
             .uri(url.as_str())

@@ -12,18 +12,30 @@ use crate::outcome::Outcome;
 
 type Result<T> = std::result::Result<T, sqlx::Error>;
 
+/// A webhook's URL, status and sealed secrets: the current one, and the previous one while its rotation
+/// overlap lasts.
 #[derive(Debug, sqlx::FromRow)]
 pub struct TargetRow {
     pub url: String,
-    pub secret: String,
     pub status: String,
+    pub secret_key_id: Option<String>,
+    pub secret_sealed: Option<Vec<u8>>,
+    pub previous_secret_key_id: Option<String>,
+    pub previous_secret_sealed: Option<Vec<u8>>,
 }
 
 pub async fn webhook_target(pool: &PgPool, id: Uuid) -> Result<Option<TargetRow>> {
-    sqlx::query_as("SELECT url, secret, status FROM webhooks WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as(
+        "SELECT url, status, secret_key_id, secret_sealed,
+                CASE WHEN previous_secret_expires_at > now() THEN previous_secret_key_id END
+                    AS previous_secret_key_id,
+                CASE WHEN previous_secret_expires_at > now() THEN previous_secret_sealed END
+                    AS previous_secret_sealed
+         FROM webhooks WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
 }
 
 #[derive(Debug, sqlx::FromRow)]

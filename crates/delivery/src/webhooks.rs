@@ -5,17 +5,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hookline_common::secret_box::{Sealed, SecretBox};
 use hookline_common::signing::SigningSecret;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::store;
+use crate::store::{self, TargetRow};
 
 /// What the attempt stage needs to know about a webhook.
 #[derive(Debug)]
 pub struct Target {
     pub url: String,
-    pub secret: SigningSecret,
+    /// The current secret first; during a rotation overlap, the previous one after it.
+    pub secrets: Vec<SigningSecret>,
     pub enabled: bool,
 }
 
@@ -25,14 +27,16 @@ type Entry = (Instant, Option<Arc<Target>>);
 /// Webhook targets by id, each kept for at most `ttl`.
 pub struct WebhookCache {
     pool: PgPool,
+    secrets: SecretBox,
     ttl: Duration,
     entries: Mutex<HashMap<Uuid, Entry>>,
 }
 
 impl WebhookCache {
-    pub fn new(pool: PgPool, ttl: Duration) -> Self {
+    pub fn new(pool: PgPool, secrets: SecretBox, ttl: Duration) -> Self {
         Self {
             pool,
+            secrets,
             ttl,
             entries: Mutex::default(),
         }
@@ -45,20 +49,37 @@ impl WebhookCache {
         {
             return Ok(target.clone());
         }
-        let target = store::webhook_target(&self.pool, id).await?.and_then(|row| {
-            match SigningSecret::parse(&row.secret) {
-                Ok(secret) => Some(Arc::new(Target { url: row.url, secret, enabled: row.status == "enabled" })),
-                Err(_) => {
-                    tracing::error!(webhook_id = %id, "stored signing secret is malformed; skipping webhook");
-                    None
-                }
-            }
-        });
+        let target = store::webhook_target(&self.pool, id)
+            .await?
+            .and_then(|row| self.target(id, row));
         let mut entries = self.entries.lock().expect("cache lock");
         if entries.len() > 100_000 {
             entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
         }
         entries.insert(id, (Instant::now(), target.clone()));
         Ok(target)
+    }
+
+    /// Opens the row's sealed secrets. A webhook whose current secret cannot be opened is treated as gone,
+    /// and says so in the log: signing with anything else would fail every receiver's check.
+    fn target(&self, id: Uuid, row: TargetRow) -> Option<Arc<Target>> {
+        let open = |key_id: Option<String>, bytes: Option<Vec<u8>>| {
+            let sealed = Sealed {
+                key_id: key_id?,
+                bytes: bytes?,
+            };
+            let plain = self.secrets.open(&sealed, id.as_bytes()).inspect_err(|error| {
+                tracing::error!(webhook_id = %id, %error, "cannot open the webhook's signing secret");
+            });
+            SigningSecret::parse(std::str::from_utf8(&plain.ok()?).ok()?).ok()
+        };
+        let current = open(row.secret_key_id, row.secret_sealed)?;
+        let previous = open(row.previous_secret_key_id, row.previous_secret_sealed);
+        let secrets = std::iter::once(current).chain(previous).collect();
+        Some(Arc::new(Target {
+            url: row.url,
+            secrets,
+            enabled: row.status == "enabled",
+        }))
     }
 }

@@ -1,15 +1,18 @@
 //! The registry application: bound listeners and the services behind them.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use hookline_common::config::Settings;
+use hookline_common::config::{Settings, StartError};
 use hookline_common::db;
 use hookline_common::ops::{self, Health, OpsServer};
+use hookline_common::secret_box::SecretBox;
 use hookline_proto::v1::webhook_registry_server::WebhookRegistryServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::reseal;
 use crate::service::RegistryService;
 
 /// A registry bound to its ports, ready to run.
@@ -19,13 +22,17 @@ pub struct Registry {
     pool: PgPool,
     health: Health,
     allow_insecure_http: bool,
+    secrets: SecretBox,
+    rotation_overlap: Duration,
 }
 
 impl Registry {
     /// Binds the gRPC and HTTP listeners (port 0 picks a free port, as tests do).
-    pub async fn build(settings: &Settings, pool: PgPool) -> std::io::Result<Self> {
+    pub async fn build(settings: &Settings, pool: PgPool) -> Result<Self, StartError> {
         let health = Health::new(&[db::DATABASE]);
         Ok(Self {
+            secrets: settings.secrets.secret_box()?,
+            rotation_overlap: settings.secrets.rotation_overlap,
             grpc: ops::bind(settings.registry.grpc_listen, "registry gRPC").await?,
             ops: OpsServer::bind(settings.registry.http_listen, health.clone()).await?,
             pool,
@@ -46,16 +53,21 @@ impl Registry {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` fires, then lets in-flight calls finish.
+    /// Re-seals secrets that need it, then serves until `shutdown` fires and lets in-flight calls finish.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        reseal::reseal_all(&self.pool, &self.secrets).await?;
         tokio::spawn(db::watch(
             self.pool.clone(),
             self.health.clone(),
             shutdown.clone(),
         ));
         let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
-        let service =
-            WebhookRegistryServer::new(RegistryService::new(self.pool, self.allow_insecure_http));
+        let service = WebhookRegistryServer::new(RegistryService::new(
+            self.pool,
+            self.allow_insecure_http,
+            self.secrets,
+            self.rotation_overlap,
+        ));
         hookline_common::grpc::serve(self.grpc, service, self.health, shutdown).await?;
         ops.await??;
         Ok(())

@@ -6,6 +6,7 @@ mod convert;
 mod error;
 mod input;
 mod page;
+mod reseal;
 mod service;
 mod store;
 

@@ -2,11 +2,15 @@
 
 use hookline_common::envelope::Envelope;
 use hookline_common::messages::EventMessage;
+use std::time::Duration;
+
+use hookline_common::secret_box::{Sealed, SecretBox};
 use hookline_common::signing::SigningSecret;
 use hookline_proto::v1;
 use hookline_proto::v1::webhook_registry_server::WebhookRegistry;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
 use crate::error::RegistryError;
 use crate::input::{self, RawFields, WebhookFields};
@@ -17,14 +21,30 @@ use crate::{page, store};
 pub struct RegistryService {
     pool: PgPool,
     allow_insecure_http: bool,
+    secrets: SecretBox,
+    rotation_overlap: Duration,
 }
 
 impl RegistryService {
-    pub fn new(pool: PgPool, allow_insecure_http: bool) -> Self {
+    pub fn new(
+        pool: PgPool,
+        allow_insecure_http: bool,
+        secrets: SecretBox,
+        rotation_overlap: Duration,
+    ) -> Self {
         Self {
             pool,
             allow_insecure_http,
+            secrets,
+            rotation_overlap,
         }
+    }
+
+    /// A fresh secret for webhook `id`: its `whsec_…` form for the caller, sealed for storage.
+    fn new_secret(&self, id: Uuid) -> (String, Sealed) {
+        let secret = SigningSecret::generate().encode();
+        let sealed = self.secrets.seal(secret.as_bytes(), id.as_bytes());
+        (secret, sealed)
     }
 }
 
@@ -52,9 +72,10 @@ impl WebhookRegistry for RegistryService {
             },
             self.allow_insecure_http,
         )?;
-        let secret = SigningSecret::generate().encode();
+        let id = Uuid::now_v7();
+        let (secret, sealed) = self.new_secret(id);
         let status = fields.status.unwrap_or(input::Status::Disabled);
-        let row = store::insert_webhook(&self.pool, org.as_str(), &fields, status, &secret)
+        let row = store::insert_webhook(&self.pool, id, org.as_str(), &fields, status, &sealed)
             .await
             .map_err(RegistryError::from)?;
         tracing::info!(webhook_id = %row.id, organisation_id = %org, "webhook created");
@@ -146,6 +167,26 @@ impl WebhookRegistry for RegistryService {
             .await
             .map_err(RegistryError::from)?;
         Ok(Response::new(found(row, "webhook")?.into()))
+    }
+
+    async fn rotate_secret(
+        &self,
+        request: Request<v1::RotateSecretRequest>,
+    ) -> Reply<v1::RotateSecretResponse> {
+        let r = request.into_inner();
+        let org = input::organisation(&r.organisation_id)?;
+        let id = input::id(&r.id, "id")?;
+        let (secret, sealed) = self.new_secret(id);
+        let row =
+            store::rotate_secret(&self.pool, org.as_str(), id, &sealed, self.rotation_overlap)
+                .await
+                .map_err(RegistryError::from)?;
+        let row = found(row, "webhook")?;
+        tracing::info!(webhook_id = %id, organisation_id = %org, overlap = ?self.rotation_overlap, "secret rotated");
+        Ok(Response::new(v1::RotateSecretResponse {
+            webhook: Some(row.into()),
+            secret,
+        }))
     }
 
     async fn list_deliveries(

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use hookline_common::secret_box::Sealed;
+
 use crate::input::{Status, WebhookFields};
 use crate::page::Cursor;
 
@@ -37,25 +39,108 @@ fn type_names(fields: &WebhookFields) -> Vec<String> {
         .collect()
 }
 
+/// Inserts a webhook with its sealed signing secret.
 pub async fn insert_webhook(
     pool: &PgPool,
+    id: Uuid,
     organisation_id: &str,
     fields: &WebhookFields,
     status: Status,
-    secret: &str,
+    secret: &Sealed,
 ) -> Result<WebhookRow> {
-    sqlx::query_as(concat!("INSERT INTO webhooks (id, organisation_id, name, url, description, status, event_types, secret)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ", webhook_columns!()))
-    .bind(Uuid::now_v7())
+    sqlx::query_as(concat!(
+        "INSERT INTO webhooks (id, organisation_id, name, url, description, status, event_types,
+                               secret_key_id, secret_sealed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
+        webhook_columns!()
+    ))
+    .bind(id)
     .bind(organisation_id)
     .bind(&fields.name)
     .bind(fields.url.as_str())
     .bind(&fields.description)
     .bind(status.as_db())
     .bind(type_names(fields))
-    .bind(secret)
+    .bind(&secret.key_id)
+    .bind(&secret.bytes)
     .fetch_one(pool)
     .await
+}
+
+/// Makes `secret` the signing secret. The current one keeps signing until `overlap` has passed; with no
+/// overlap it is dropped at once.
+pub async fn rotate_secret(
+    pool: &PgPool,
+    organisation_id: &str,
+    id: Uuid,
+    secret: &Sealed,
+    overlap: std::time::Duration,
+) -> Result<Option<WebhookRow>> {
+    let keep_previous = !overlap.is_zero();
+    sqlx::query_as(concat!(
+        "UPDATE webhooks SET
+             previous_secret_key_id = CASE WHEN $5 THEN secret_key_id END,
+             previous_secret_sealed = CASE WHEN $5 THEN secret_sealed END,
+             previous_secret_expires_at = CASE WHEN $5 THEN now() + make_interval(secs => $6) END,
+             secret_key_id = $3, secret_sealed = $4, updated_at = now()
+         WHERE organisation_id = $1 AND id = $2 RETURNING ",
+        webhook_columns!()
+    ))
+    .bind(organisation_id)
+    .bind(id)
+    .bind(&secret.key_id)
+    .bind(&secret.bytes)
+    .bind(keep_previous)
+    .bind(overlap.as_secs_f64())
+    .fetch_optional(pool)
+    .await
+}
+
+/// A webhook's secrets as stored, for re-sealing.
+#[derive(Debug, sqlx::FromRow)]
+pub struct StoredSecrets {
+    pub id: Uuid,
+    /// Plaintext from before secrets were sealed.
+    pub secret: Option<String>,
+    pub secret_key_id: Option<String>,
+    pub secret_sealed: Option<Vec<u8>>,
+    pub previous_secret_key_id: Option<String>,
+    pub previous_secret_sealed: Option<Vec<u8>>,
+}
+
+/// Webhooks whose secrets are plaintext or sealed under a key other than `active_key_id`.
+pub async fn secrets_to_reseal(pool: &PgPool, active_key_id: &str) -> Result<Vec<StoredSecrets>> {
+    sqlx::query_as(
+        "SELECT id, secret, secret_key_id, secret_sealed, previous_secret_key_id, previous_secret_sealed
+         FROM webhooks
+         WHERE secret IS NOT NULL OR secret_key_id IS DISTINCT FROM $1
+            OR (previous_secret_key_id IS NOT NULL AND previous_secret_key_id <> $1)",
+    )
+    .bind(active_key_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Stores re-sealed secrets and clears any plaintext.
+pub async fn store_resealed(
+    pool: &PgPool,
+    id: Uuid,
+    current: &Sealed,
+    previous: Option<&Sealed>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE webhooks SET secret = NULL, secret_key_id = $2, secret_sealed = $3,
+                previous_secret_key_id = $4, previous_secret_sealed = $5
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&current.key_id)
+    .bind(&current.bytes)
+    .bind(previous.map(|p| &p.key_id))
+    .bind(previous.map(|p| &p.bytes))
+    .execute(pool)
+    .await
+    .map(drop)
 }
 
 pub async fn get_webhook(

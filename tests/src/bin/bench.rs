@@ -78,6 +78,10 @@ async fn run(server: &str, database: &str, prefix: &str) -> anyhow::Result<()> {
         ),
         ("HOOKLINE__LOG__FILTER".to_owned(), "warn".to_owned()),
         (
+            "HOOKLINE__SECRETS__MASTER_KEYS".to_owned(),
+            "bench:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned(),
+        ),
+        (
             "HOOKLINE__ENDPOINTS__ALLOWED_CIDRS".to_owned(),
             "127.0.0.1/32".to_owned(),
         ),

@@ -1,0 +1,59 @@
+//! Start-up re-sealing: every signing secret still in plaintext (from before secrets were sealed) or
+//! sealed under an older master key is sealed again under the active key, so retired keys can be removed
+//! from configuration.
+
+use hookline_common::secret_box::{Sealed, SecretBox};
+use sqlx::PgPool;
+
+use crate::store::{self, StoredSecrets};
+
+/// Re-seals what needs it; returns how many webhooks were re-sealed. A secret that cannot be opened (its
+/// key is no longer configured) is logged and left as it is.
+pub async fn reseal_all(pool: &PgPool, secrets: &SecretBox) -> Result<usize, sqlx::Error> {
+    let mut resealed = 0;
+    for row in store::secrets_to_reseal(pool, secrets.active_key_id()).await? {
+        match reseal(&row, secrets) {
+            Some((current, previous)) => {
+                store::store_resealed(pool, row.id, &current, previous.as_ref()).await?;
+                resealed += 1;
+            }
+            None => tracing::error!(
+                webhook_id = %row.id,
+                "cannot open this webhook's signing secret with the configured master keys"
+            ),
+        }
+    }
+    if resealed > 0 {
+        tracing::info!(
+            resealed,
+            key_id = secrets.active_key_id(),
+            "re-sealed signing secrets"
+        );
+    }
+    Ok(resealed)
+}
+
+fn reseal(row: &StoredSecrets, secrets: &SecretBox) -> Option<(Sealed, Option<Sealed>)> {
+    let context = row.id.as_bytes();
+    let open = |key_id: &Option<String>, bytes: &Option<Vec<u8>>| -> Option<Option<Vec<u8>>> {
+        match (key_id, bytes) {
+            (Some(key_id), Some(bytes)) => {
+                let sealed = Sealed {
+                    key_id: key_id.clone(),
+                    bytes: bytes.clone(),
+                };
+                secrets.open(&sealed, context).ok().map(Some)
+            }
+            _ => Some(None),
+        }
+    };
+    let current = match &row.secret {
+        Some(plaintext) => plaintext.as_bytes().to_vec(),
+        None => open(&row.secret_key_id, &row.secret_sealed)??,
+    };
+    let previous = open(&row.previous_secret_key_id, &row.previous_secret_sealed)?;
+    Some((
+        secrets.seal(&current, context),
+        previous.map(|p| secrets.seal(&p, context)),
+    ))
+}

@@ -1,0 +1,225 @@
+//! Signing secrets: shown once, sealed at rest, and rotated with an overlap during which both sign.
+
+use std::time::Duration;
+
+use hookline_proto::v1;
+use hookline_tests::{Receiver, Stack, eventually};
+use sqlx::PgPool;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+const ORG: &str = "org_acme";
+
+fn verifies(secret: &str, request: &hookline_tests::receiver::Received) -> bool {
+    standardwebhooks::Webhook::new(secret)
+        .unwrap()
+        .verify(&request.body, &request.headers)
+        .is_ok()
+}
+
+async fn rotate(stack: &Stack, webhook: &v1::Webhook) -> String {
+    let request = v1::RotateSecretRequest {
+        organisation_id: ORG.into(),
+        id: webhook.id.clone(),
+    };
+    stack
+        .registry
+        .clone()
+        .rotate_secret(request)
+        .await
+        .expect("rotating")
+        .into_inner()
+        .secret
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn secrets_are_sealed_at_rest_and_never_read_back(pool: PgPool) {
+    let stack = Stack::without_worker(pool.clone(), &[]).await;
+    let (webhook, secret) = stack
+        .webhook(ORG, "https://example.com/h", &["job.completed"])
+        .await;
+
+    let row: (Option<String>, Option<String>, Option<Vec<u8>>) = sqlx::query_as(
+        "SELECT secret, secret_key_id, secret_sealed FROM webhooks WHERE id = $1::uuid",
+    )
+    .bind(&webhook.id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(row.0, None, "no plaintext column value");
+    assert_eq!(
+        row.1.as_deref(),
+        Some("test"),
+        "the key id travels with the ciphertext"
+    );
+    let sealed = row.2.expect("a sealed secret");
+    let key = secret.strip_prefix("whsec_").unwrap();
+    let dump = String::from_utf8_lossy(&sealed);
+    assert!(
+        !dump.contains(key) && !dump.contains(&secret),
+        "the database holds no trace of the secret"
+    );
+
+    // No read RPC carries the secret (Webhook has no such field); check the responses anyway.
+    let mut registry = stack.registry.clone();
+    let get = v1::GetWebhookRequest {
+        organisation_id: ORG.into(),
+        id: webhook.id.clone(),
+    };
+    let got = format!(
+        "{:?}",
+        registry.get_webhook(get).await.unwrap().into_inner()
+    );
+    let list = v1::ListWebhooksRequest {
+        organisation_id: ORG.into(),
+        ..Default::default()
+    };
+    let listed = format!(
+        "{:?}",
+        registry.list_webhooks(list).await.unwrap().into_inner()
+    );
+    assert!(!got.contains(key) && !listed.contains(key));
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn during_a_rotation_both_secrets_sign_and_afterwards_only_the_new_one(pool: PgPool) {
+    let stack = Stack::start_with(
+        pool,
+        &[
+            ("HOOKLINE__SECRETS__ROTATION_OVERLAP", "3s"),
+            ("HOOKLINE__DELIVERY__WEBHOOK_CACHE_TTL", "0s"),
+        ],
+    )
+    .await;
+    let receiver = Receiver::always(200).await;
+    let (webhook, old) = stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+    let new = rotate(&stack, &webhook).await;
+    assert_ne!(old, new);
+
+    stack
+        .publish(ORG, "job.completed", serde_json::json!({"n": 1}))
+        .await;
+    let during = receiver.wait_for(1, DEADLINE).await.remove(0);
+    assert_eq!(
+        during.header("webhook-signature").split(' ').count(),
+        2,
+        "two signatures during the overlap"
+    );
+    assert!(
+        verifies(&old, &during) && verifies(&new, &during),
+        "either secret verifies"
+    );
+
+    // Once the overlap is over, a delivery carries only the new signature.
+    let after = eventually(
+        "a delivery signed only with the new secret",
+        DEADLINE,
+        || async {
+            let seen = receiver.count();
+            stack
+                .publish(ORG, "job.completed", serde_json::json!({}))
+                .await;
+            let request = receiver.wait_for(seen + 1, DEADLINE).await.pop()?;
+            (request.header("webhook-signature").split(' ').count() == 1).then_some(request)
+        },
+    )
+    .await;
+    assert!(verifies(&new, &after));
+    assert!(!verifies(&old, &after), "the old secret no longer verifies");
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn rotation_without_overlap_drops_the_old_secret_at_once(pool: PgPool) {
+    let stack = Stack::start_with(
+        pool,
+        &[
+            ("HOOKLINE__SECRETS__ROTATION_OVERLAP", "0s"),
+            ("HOOKLINE__DELIVERY__WEBHOOK_CACHE_TTL", "0s"),
+        ],
+    )
+    .await;
+    let receiver = Receiver::always(200).await;
+    let (webhook, old) = stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+    let new = rotate(&stack, &webhook).await;
+
+    stack
+        .publish(ORG, "job.completed", serde_json::json!({}))
+        .await;
+    let request = receiver.wait_for(1, DEADLINE).await.remove(0);
+    assert!(verifies(&new, &request));
+    assert!(!verifies(&old, &request));
+
+    let other = v1::RotateSecretRequest {
+        organisation_id: "org_other".into(),
+        id: webhook.id.clone(),
+    };
+    let status = stack
+        .registry
+        .clone()
+        .rotate_secret(other)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status.code(),
+        tonic::Code::NotFound,
+        "another organisation cannot rotate it"
+    );
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn a_new_master_key_reseals_old_and_plaintext_secrets_at_start_up(pool: PgPool) {
+    const OLD: &str = "old:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    const NEW: &str = "new:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+    let receiver = Receiver::always(200).await;
+    let (sealed_hook, sealed_secret, legacy_hook, legacy_secret) = {
+        let before =
+            Stack::without_worker(pool.clone(), &[("HOOKLINE__SECRETS__MASTER_KEYS", OLD)]).await;
+        let (a, a_secret) = before
+            .webhook(ORG, &receiver.url(), &["job.completed"])
+            .await;
+        let (b, b_secret) = before
+            .webhook(ORG, &receiver.url(), &["job.completed"])
+            .await;
+        (a, a_secret, b, b_secret)
+    };
+    // A row as written before secrets were sealed.
+    sqlx::query("UPDATE webhooks SET secret = $2, secret_key_id = NULL, secret_sealed = NULL WHERE id = $1::uuid")
+        .bind(&legacy_hook.id)
+        .bind(&legacy_secret)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let keys = format!("{NEW},{OLD}");
+    let stack = Stack::start_with(pool.clone(), &[("HOOKLINE__SECRETS__MASTER_KEYS", &keys)]).await;
+    stack
+        .publish(ORG, "job.completed", serde_json::json!({}))
+        .await;
+    let requests = receiver.wait_for(2, DEADLINE).await;
+    for (hook, secret) in [
+        (&sealed_hook, &sealed_secret),
+        (&legacy_hook, &legacy_secret),
+    ] {
+        let request = requests
+            .iter()
+            .find(|r| r.json()["webhookId"] == hook.id.as_str())
+            .expect("delivered");
+        assert!(
+            verifies(secret, request),
+            "the original secret still verifies after re-sealing"
+        );
+    }
+    let rows: Vec<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT secret, secret_key_id FROM webhooks ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        vec![(None, Some("new".to_owned())); 2],
+        "both re-sealed under the new key"
+    );
+}
