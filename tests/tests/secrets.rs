@@ -16,6 +16,36 @@ fn verifies(secret: &str, request: &hookline_tests::receiver::Received) -> bool 
         .is_ok()
 }
 
+/// A stack with one webhook at a local receiver whose secret was just rotated with `overlap`. Workers
+/// re-read webhooks on every attempt, so the rotation shows at once.
+struct Rotated {
+    stack: Stack,
+    receiver: Receiver,
+    webhook: v1::Webhook,
+    old: String,
+    new: String,
+}
+
+async fn rotated(pool: PgPool, overlap: &str) -> Rotated {
+    let settings = [
+        ("HOOKLINE__SECRETS__ROTATION_OVERLAP", overlap),
+        ("HOOKLINE__DELIVERY__WEBHOOK_CACHE_TTL", "0s"),
+    ];
+    let stack = Stack::start_with(pool, &settings).await;
+    let receiver = Receiver::always(200).await;
+    let (webhook, old) = stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+    let new = rotate(&stack, &webhook).await;
+    Rotated {
+        stack,
+        receiver,
+        webhook,
+        old,
+        new,
+    }
+}
+
 async fn rotate(stack: &Stack, webhook: &v1::Webhook) -> String {
     let request = v1::RotateSecretRequest {
         organisation_id: ORG.into(),
@@ -82,19 +112,13 @@ async fn secrets_are_sealed_at_rest_and_never_read_back(pool: PgPool) {
 
 #[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
 async fn during_a_rotation_both_secrets_sign_and_afterwards_only_the_new_one(pool: PgPool) {
-    let stack = Stack::start_with(
-        pool,
-        &[
-            ("HOOKLINE__SECRETS__ROTATION_OVERLAP", "3s"),
-            ("HOOKLINE__DELIVERY__WEBHOOK_CACHE_TTL", "0s"),
-        ],
-    )
-    .await;
-    let receiver = Receiver::always(200).await;
-    let (webhook, old) = stack
-        .webhook(ORG, &receiver.url(), &["job.completed"])
-        .await;
-    let new = rotate(&stack, &webhook).await;
+    let Rotated {
+        stack,
+        receiver,
+        old,
+        new,
+        ..
+    } = rotated(pool, "3s").await;
     assert_ne!(old, new);
 
     stack
@@ -131,19 +155,13 @@ async fn during_a_rotation_both_secrets_sign_and_afterwards_only_the_new_one(poo
 
 #[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
 async fn rotation_without_overlap_drops_the_old_secret_at_once(pool: PgPool) {
-    let stack = Stack::start_with(
-        pool,
-        &[
-            ("HOOKLINE__SECRETS__ROTATION_OVERLAP", "0s"),
-            ("HOOKLINE__DELIVERY__WEBHOOK_CACHE_TTL", "0s"),
-        ],
-    )
-    .await;
-    let receiver = Receiver::always(200).await;
-    let (webhook, old) = stack
-        .webhook(ORG, &receiver.url(), &["job.completed"])
-        .await;
-    let new = rotate(&stack, &webhook).await;
+    let Rotated {
+        stack,
+        receiver,
+        webhook,
+        old,
+        new,
+    } = rotated(pool, "0s").await;
 
     stack
         .publish(ORG, "job.completed", serde_json::json!({}))
