@@ -22,6 +22,8 @@ const TEST_ENV: &[(&str, &str)] = &[
     ("HOOKLINE__ENDPOINTS__ALLOW_INSECURE_HTTP", "true"),
     // Test receivers listen on loopback, which deliveries may otherwise never reach.
     ("HOOKLINE__ENDPOINTS__ALLOWED_CIDRS", "127.0.0.1/32"),
+    // Tests register more webhooks per organisation than production's default of five.
+    ("HOOKLINE__REGISTRY__MAX_WEBHOOKS_PER_ORGANISATION", "100"),
     // A fixed master key: tests need one, and nothing they seal outlives them.
     (
         "HOOKLINE__SECRETS__MASTER_KEYS",

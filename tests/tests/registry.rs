@@ -353,3 +353,55 @@ async fn both_servers_offer_health_and_reflection(pool: PgPool) {
         );
     }
 }
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn an_organisation_cannot_register_more_webhooks_than_its_limit(pool: PgPool) {
+    let stack = Stack::without_worker(
+        pool,
+        &[("HOOKLINE__REGISTRY__MAX_WEBHOOKS_PER_ORGANISATION", "2")],
+    )
+    .await;
+    let mut registry = stack.registry.clone();
+    let first = registry
+        .create_webhook(create("https://example.com/1"))
+        .await
+        .unwrap()
+        .into_inner();
+    registry
+        .create_webhook(create("https://example.com/2"))
+        .await
+        .unwrap();
+
+    let refused = registry
+        .create_webhook(create("https://example.com/3"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("2 webhooks"),
+        "{}",
+        refused.message()
+    );
+
+    let elsewhere = v1::CreateWebhookRequest {
+        organisation_id: "org_other".into(),
+        ..create("https://example.com/x")
+    };
+    registry
+        .create_webhook(elsewhere)
+        .await
+        .expect("the limit is per organisation");
+
+    let id = first.webhook.unwrap().id;
+    registry
+        .delete_webhook(v1::DeleteWebhookRequest {
+            organisation_id: ORG.into(),
+            id,
+        })
+        .await
+        .unwrap();
+    registry
+        .create_webhook(create("https://example.com/3"))
+        .await
+        .expect("room again after a delete");
+}

@@ -104,6 +104,7 @@ pub enum LogFormat {
 pub struct RegistrySettings {
     pub grpc_listen: SocketAddr,
     pub http_listen: SocketAddr,
+    pub max_webhooks_per_organisation: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,7 +1,6 @@
 //! The registry application: bound listeners and the services behind them.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use hookline_common::config::{Settings, StartError};
 use hookline_common::db;
@@ -21,9 +20,8 @@ pub struct Registry {
     ops: OpsServer,
     pool: PgPool,
     health: Health,
-    allow_insecure_http: bool,
+    settings: Settings,
     secrets: SecretBox,
-    rotation_overlap: Duration,
 }
 
 impl Registry {
@@ -32,12 +30,11 @@ impl Registry {
         let health = Health::new(&[db::DATABASE]);
         Ok(Self {
             secrets: settings.secrets.secret_box()?,
-            rotation_overlap: settings.secrets.rotation_overlap,
             grpc: ops::bind(settings.registry.grpc_listen, "registry gRPC").await?,
             ops: OpsServer::bind(settings.registry.http_listen, health.clone()).await?,
             pool,
             health,
-            allow_insecure_http: settings.endpoints.allow_insecure_http,
+            settings: settings.clone(),
         })
     }
 
@@ -64,9 +61,8 @@ impl Registry {
         let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
         let service = WebhookRegistryServer::new(RegistryService::new(
             self.pool,
-            self.allow_insecure_http,
+            &self.settings,
             self.secrets,
-            self.rotation_overlap,
         ));
         hookline_common::grpc::serve(self.grpc, service, self.health, shutdown).await?;
         ops.await??;

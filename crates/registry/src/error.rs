@@ -11,6 +11,11 @@ pub enum RegistryError {
     /// Nothing with this id exists in the caller's organisation.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The organisation already has as many webhooks as it may.
+    #[error(
+        "the organisation already has {0} webhooks, the most it may register; delete one first"
+    )]
+    WebhookLimit(u32),
     #[error("database error")]
     Database(#[from] sqlx::Error),
 }
@@ -34,6 +39,7 @@ impl From<RegistryError> for Status {
         match &err {
             RegistryError::Invalid(_) => Status::invalid_argument(err.to_string()),
             RegistryError::NotFound(_) => Status::not_found(err.to_string()),
+            RegistryError::WebhookLimit(_) => Status::failed_precondition(err.to_string()),
             RegistryError::Database(source) => {
                 // Details stay in the log; the caller learns only that it may retry.
                 tracing::error!(error = %source, "registry database error");

@@ -4,6 +4,7 @@ use hookline_common::envelope::Envelope;
 use hookline_common::messages::EventMessage;
 use std::time::Duration;
 
+use hookline_common::config::Settings;
 use hookline_common::secret_box::{Sealed, SecretBox};
 use hookline_common::signing::SigningSecret;
 use hookline_proto::v1;
@@ -23,20 +24,17 @@ pub struct RegistryService {
     allow_insecure_http: bool,
     secrets: SecretBox,
     rotation_overlap: Duration,
+    max_webhooks: u32,
 }
 
 impl RegistryService {
-    pub fn new(
-        pool: PgPool,
-        allow_insecure_http: bool,
-        secrets: SecretBox,
-        rotation_overlap: Duration,
-    ) -> Self {
+    pub fn new(pool: PgPool, settings: &Settings, secrets: SecretBox) -> Self {
         Self {
             pool,
-            allow_insecure_http,
+            allow_insecure_http: settings.endpoints.allow_insecure_http,
             secrets,
-            rotation_overlap,
+            rotation_overlap: settings.secrets.rotation_overlap,
+            max_webhooks: settings.registry.max_webhooks_per_organisation,
         }
     }
 
@@ -75,9 +73,19 @@ impl WebhookRegistry for RegistryService {
         let id = Uuid::now_v7();
         let (secret, sealed) = self.new_secret(id);
         let status = fields.status.unwrap_or(input::Status::Disabled);
-        let row = store::insert_webhook(&self.pool, id, org.as_str(), &fields, status, &sealed)
-            .await
-            .map_err(RegistryError::from)?;
+        let limit = self.max_webhooks;
+        let row = store::insert_webhook(
+            &self.pool,
+            id,
+            org.as_str(),
+            &fields,
+            status,
+            &sealed,
+            limit,
+        )
+        .await
+        .map_err(RegistryError::from)?
+        .ok_or(RegistryError::WebhookLimit(limit))?;
         tracing::info!(webhook_id = %row.id, organisation_id = %org, "webhook created");
         Ok(Response::new(v1::CreateWebhookResponse {
             webhook: Some(row.into()),

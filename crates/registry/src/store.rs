@@ -39,7 +39,10 @@ fn type_names(fields: &WebhookFields) -> Vec<String> {
         .collect()
 }
 
-/// Inserts a webhook with its sealed signing secret.
+/// Inserts a webhook with its sealed signing secret, unless its organisation already has `limit`
+/// webhooks (then `None`). A per-organisation lock makes the count and the insert one step, so concurrent
+/// creates cannot overshoot the limit.
+#[allow(clippy::too_many_arguments)]
 pub async fn insert_webhook(
     pool: &PgPool,
     id: Uuid,
@@ -47,8 +50,21 @@ pub async fn insert_webhook(
     fields: &WebhookFields,
     status: Status,
     secret: &Sealed,
-) -> Result<WebhookRow> {
-    sqlx::query_as(concat!(
+    limit: u32,
+) -> Result<Option<WebhookRow>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('webhooks:' || $1, 0))")
+        .bind(organisation_id)
+        .execute(&mut *tx)
+        .await?;
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM webhooks WHERE organisation_id = $1")
+        .bind(organisation_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if count >= i64::from(limit) {
+        return Ok(None);
+    }
+    let row = sqlx::query_as(concat!(
         "INSERT INTO webhooks (id, organisation_id, name, url, description, status, event_types,
                                secret_key_id, secret_sealed)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
@@ -63,8 +79,10 @@ pub async fn insert_webhook(
     .bind(type_names(fields))
     .bind(&secret.key_id)
     .bind(&secret.bytes)
-    .fetch_one(pool)
-    .await
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(row))
 }
 
 /// Makes `secret` the signing secret. The current one keeps signing until `overlap` has passed; with no
