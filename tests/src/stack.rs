@@ -200,17 +200,16 @@ impl Stack {
         url: &str,
         event_types: &[&str],
     ) -> (v1::Webhook, String) {
+        self.create(webhook_request(organisation, url, event_types))
+            .await
+    }
+
+    /// Registers the webhook `request` describes; returns it and its secret.
+    pub async fn create(&self, request: v1::CreateWebhookRequest) -> (v1::Webhook, String) {
         let response = self
             .registry
             .clone()
-            .create_webhook(v1::CreateWebhookRequest {
-                organisation_id: organisation.into(),
-                name: "test webhook".into(),
-                url: url.into(),
-                description: String::new(),
-                status: v1::WebhookStatus::Enabled.into(),
-                event_types: event_types.iter().map(|t| t.to_string()).collect(),
-            })
+            .create_webhook(request)
             .await
             .expect("creating a webhook")
             .into_inner();
@@ -294,6 +293,23 @@ impl Stack {
             &self.settings.amqp.prefix,
             &self.settings.delivery.retry_schedule,
         )
+    }
+}
+
+/// A request for an enabled webhook with no endpoint authentication.
+pub fn webhook_request(
+    organisation: &str,
+    url: &str,
+    event_types: &[&str],
+) -> v1::CreateWebhookRequest {
+    v1::CreateWebhookRequest {
+        organisation_id: organisation.into(),
+        name: "test webhook".into(),
+        url: url.into(),
+        description: String::new(),
+        status: v1::WebhookStatus::Enabled.into(),
+        event_types: event_types.iter().map(|t| t.to_string()).collect(),
+        auth: None,
     }
 }
 

@@ -16,6 +16,7 @@ fn create(url: &str) -> v1::CreateWebhookRequest {
         description: "Sends invoices".into(),
         status: v1::WebhookStatus::Unspecified.into(),
         event_types: vec!["job.completed".into()],
+        auth: None,
     }
 }
 
@@ -63,6 +64,7 @@ async fn webhooks_can_be_created_read_listed_updated_toggled_and_deleted(pool: P
             description: String::new(),
             status: v1::WebhookStatus::Unspecified.into(),
             event_types: vec!["job.completed".into(), "estimate.updated".into()],
+            auth: None,
         })
         .await
         .unwrap()

@@ -5,6 +5,7 @@ pub mod address_policy;
 pub mod amqp;
 pub mod config;
 pub mod db;
+pub mod endpoint_auth;
 pub mod envelope;
 pub mod event_type;
 pub mod grpc;

@@ -130,14 +130,18 @@ impl Sender {
             self.policy.check(ip).map_err(|e| e.to_string())?;
         }
         let signature = signature_header(&target.secrets, msg_id, timestamp, &body);
-        Request::builder()
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri(url.as_str())
             .header(CONTENT_TYPE, "application/json")
             .header(USER_AGENT, self.user_agent.clone())
             .header(WEBHOOK_ID, msg_id)
             .header(WEBHOOK_TIMESTAMP, timestamp)
-            .header(WEBHOOK_SIGNATURE, signature)
+            .header(WEBHOOK_SIGNATURE, signature);
+        if let Some((name, value)) = &target.auth {
+            request = request.header(name, value);
+        }
+        request
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| format!("cannot build the request: {e}"))
     }

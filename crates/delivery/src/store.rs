@@ -22,6 +22,8 @@ pub struct TargetRow {
     pub secret_sealed: Option<Vec<u8>>,
     pub previous_secret_key_id: Option<String>,
     pub previous_secret_sealed: Option<Vec<u8>>,
+    pub auth_key_id: Option<String>,
+    pub auth_sealed: Option<Vec<u8>>,
 }
 
 pub async fn webhook_target(pool: &PgPool, id: Uuid) -> Result<Option<TargetRow>> {
@@ -30,7 +32,8 @@ pub async fn webhook_target(pool: &PgPool, id: Uuid) -> Result<Option<TargetRow>
                 CASE WHEN previous_secret_expires_at > now() THEN previous_secret_key_id END
                     AS previous_secret_key_id,
                 CASE WHEN previous_secret_expires_at > now() THEN previous_secret_sealed END
-                    AS previous_secret_sealed
+                    AS previous_secret_sealed,
+                auth_key_id, auth_sealed
          FROM webhooks WHERE id = $1",
     )
     .bind(id)

@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hookline_common::endpoint_auth::{EndpointAuth, seal_context};
 use hookline_common::secret_box::{Sealed, SecretBox};
 use hookline_common::signing::SigningSecret;
+use http::{HeaderName, HeaderValue};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -18,6 +20,8 @@ pub struct Target {
     pub url: String,
     /// The current secret first; during a rotation overlap, the previous one after it.
     pub secrets: Vec<SigningSecret>,
+    /// The endpoint-authentication header, if the webhook has one.
+    pub auth: Option<(HeaderName, HeaderValue)>,
     pub enabled: bool,
 }
 
@@ -63,22 +67,37 @@ impl WebhookCache {
     /// Opens the row's sealed secrets. A webhook whose current secret cannot be opened is treated as gone,
     /// and says so in the log: signing with anything else would fail every receiver's check.
     fn target(&self, id: Uuid, row: TargetRow) -> Option<Arc<Target>> {
-        let open = |key_id: Option<String>, bytes: Option<Vec<u8>>| {
+        let open = |key_id: Option<String>, bytes: Option<Vec<u8>>, context: &[u8]| {
             let sealed = Sealed {
                 key_id: key_id?,
                 bytes: bytes?,
             };
-            let plain = self.secrets.open(&sealed, id.as_bytes()).inspect_err(|error| {
-                tracing::error!(webhook_id = %id, %error, "cannot open the webhook's signing secret");
+            let plain = self.secrets.open(&sealed, context).inspect_err(|error| {
+                tracing::error!(webhook_id = %id, %error, "cannot open the webhook's sealed secrets");
             });
-            SigningSecret::parse(std::str::from_utf8(&plain.ok()?).ok()?).ok()
+            plain.ok()
         };
-        let current = open(row.secret_key_id, row.secret_sealed)?;
-        let previous = open(row.previous_secret_key_id, row.previous_secret_sealed);
+        let signing = |plain: Vec<u8>| SigningSecret::parse(std::str::from_utf8(&plain).ok()?).ok();
+        let current = signing(open(row.secret_key_id, row.secret_sealed, id.as_bytes())?)?;
+        let previous = open(
+            row.previous_secret_key_id,
+            row.previous_secret_sealed,
+            id.as_bytes(),
+        )
+        .and_then(signing);
+        let auth = match (row.auth_key_id, row.auth_sealed) {
+            (None, None) => None,
+            // Credentials that cannot be opened would fail the receiver's check on every attempt.
+            (key_id, bytes) => {
+                let plain = open(key_id, bytes, &seal_context(&id))?;
+                EndpointAuth::from_bytes(&plain)?.to_header()
+            }
+        };
         let secrets = std::iter::once(current).chain(previous).collect();
         Some(Arc::new(Target {
             url: row.url,
             secrets,
+            auth,
             enabled: row.status == "enabled",
         }))
     }

@@ -19,6 +19,14 @@ fn webhook_status(db: &str) -> v1::WebhookStatus {
     }
 }
 
+fn auth_method(db: &str) -> v1::EndpointAuthMethod {
+    match db {
+        "basic" => v1::EndpointAuthMethod::Basic,
+        "header" => v1::EndpointAuthMethod::Header,
+        _ => v1::EndpointAuthMethod::None,
+    }
+}
+
 fn delivery_status(db: &str) -> v1::DeliveryStatus {
     match db {
         "pending" => v1::DeliveryStatus::Pending,
@@ -40,6 +48,7 @@ impl From<WebhookRow> for v1::Webhook {
             description: row.description,
             status: webhook_status(&row.status).into(),
             event_types: row.event_types,
+            auth_method: auth_method(&row.auth_method).into(),
             created_at: Some(timestamp(row.created_at)),
             updated_at: Some(timestamp(row.updated_at)),
         }

@@ -1,8 +1,10 @@
 //! Parsing webhook requests into values deeper code can trust ("parse, don't validate").
 
+use hookline_common::endpoint_auth::EndpointAuth;
 use hookline_common::event_type::EventType;
 use hookline_common::organisation::OrganisationId;
 use hookline_common::webhook_url::WebhookUrl;
+use hookline_proto::v1;
 use hookline_proto::v1::WebhookStatus;
 use uuid::Uuid;
 
@@ -130,6 +132,20 @@ pub fn parse_status(raw: i32) -> Result<Option<Status>, String> {
         Ok(WebhookStatus::Disabled) => Ok(Some(Status::Disabled)),
         Err(_) => Err(format!("{raw} is not a WebhookStatus")),
     }
+}
+
+/// Parses endpoint credentials; `None` when the request carries none (create: no auth; update: keep).
+pub fn auth(raw: Option<v1::EndpointAuth>) -> Result<Option<EndpointAuth>, RegistryError> {
+    use v1::endpoint_auth::Method;
+    let Some(raw) = raw else { return Ok(None) };
+    let parsed = match raw.method {
+        None | Some(Method::None(_)) => Ok(EndpointAuth::None),
+        Some(Method::Basic(b)) => EndpointAuth::basic(&b.username, &b.password),
+        Some(Method::Header(h)) => EndpointAuth::header(&h.name, &h.value),
+    };
+    parsed
+        .map(Some)
+        .map_err(|e| RegistryError::invalid(e.field, e.reason))
 }
 
 pub fn organisation(raw: &str) -> Result<OrganisationId, RegistryError> {

@@ -2,10 +2,11 @@
 //! sealed under an older master key is sealed again under the active key, so retired keys can be removed
 //! from configuration.
 
+use hookline_common::endpoint_auth::seal_context;
 use hookline_common::secret_box::{Sealed, SecretBox};
 use sqlx::PgPool;
 
-use crate::store::{self, StoredSecrets};
+use crate::store::{self, Resealed, StoredSecrets};
 
 /// Re-seals what needs it; returns how many webhooks were re-sealed. A secret that cannot be opened (its
 /// key is no longer configured) is logged and left as it is.
@@ -13,8 +14,8 @@ pub async fn reseal_all(pool: &PgPool, secrets: &SecretBox) -> Result<usize, sql
     let mut resealed = 0;
     for row in store::secrets_to_reseal(pool, secrets.active_key_id()).await? {
         match reseal(&row, secrets) {
-            Some((current, previous)) => {
-                store::store_resealed(pool, row.id, &current, previous.as_ref()).await?;
+            Some(sealed) => {
+                store::store_resealed(pool, row.id, &sealed).await?;
                 resealed += 1;
             }
             None => tracing::error!(
@@ -33,9 +34,14 @@ pub async fn reseal_all(pool: &PgPool, secrets: &SecretBox) -> Result<usize, sql
     Ok(resealed)
 }
 
-fn reseal(row: &StoredSecrets, secrets: &SecretBox) -> Option<(Sealed, Option<Sealed>)> {
-    let context = row.id.as_bytes();
-    let open = |key_id: &Option<String>, bytes: &Option<Vec<u8>>| -> Option<Option<Vec<u8>>> {
+fn reseal(row: &StoredSecrets, secrets: &SecretBox) -> Option<Resealed> {
+    let context = row.id.as_bytes().to_vec();
+    let auth_context = seal_context(&row.id);
+    // `Some(None)`: nothing stored; `None`: stored but cannot be opened.
+    let open = |key_id: &Option<String>,
+                bytes: &Option<Vec<u8>>,
+                context: &[u8]|
+     -> Option<Option<Vec<u8>>> {
         match (key_id, bytes) {
             (Some(key_id), Some(bytes)) => {
                 let sealed = Sealed {
@@ -49,11 +55,17 @@ fn reseal(row: &StoredSecrets, secrets: &SecretBox) -> Option<(Sealed, Option<Se
     };
     let current = match &row.secret {
         Some(plaintext) => plaintext.as_bytes().to_vec(),
-        None => open(&row.secret_key_id, &row.secret_sealed)??,
+        None => open(&row.secret_key_id, &row.secret_sealed, &context)??,
     };
-    let previous = open(&row.previous_secret_key_id, &row.previous_secret_sealed)?;
-    Some((
-        secrets.seal(&current, context),
-        previous.map(|p| secrets.seal(&p, context)),
-    ))
+    let previous = open(
+        &row.previous_secret_key_id,
+        &row.previous_secret_sealed,
+        &context,
+    )?;
+    let auth = open(&row.auth_key_id, &row.auth_sealed, &auth_context)?;
+    Some(Resealed {
+        current: secrets.seal(&current, &context),
+        previous: previous.map(|p| secrets.seal(&p, &context)),
+        auth: auth.map(|a| secrets.seal(&a, &auth_context)),
+    })
 }

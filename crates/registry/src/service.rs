@@ -5,6 +5,7 @@ use hookline_common::messages::EventMessage;
 use std::time::Duration;
 
 use hookline_common::config::Settings;
+use hookline_common::endpoint_auth::{EndpointAuth, seal_context};
 use hookline_common::secret_box::{Sealed, SecretBox};
 use hookline_common::signing::SigningSecret;
 use hookline_proto::v1;
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 use crate::error::RegistryError;
 use crate::input::{self, RawFields, WebhookFields};
+use crate::store::SealedAuth;
 use crate::{page, store};
 
 /// The registry's request handlers.
@@ -36,6 +38,12 @@ impl RegistryService {
             rotation_overlap: settings.secrets.rotation_overlap,
             max_webhooks: settings.registry.max_webhooks_per_organisation,
         }
+    }
+
+    /// Endpoint credentials sealed for storage; `None` for no authentication.
+    fn seal_auth(&self, id: Uuid, auth: &EndpointAuth) -> Option<Sealed> {
+        (*auth != EndpointAuth::None)
+            .then(|| self.secrets.seal(&auth.to_bytes(), &seal_context(&id)))
     }
 
     /// A fresh secret for webhook `id`: its `whsec_…` form for the caller, sealed for storage.
@@ -70,8 +78,10 @@ impl WebhookRegistry for RegistryService {
             },
             self.allow_insecure_http,
         )?;
+        let auth = input::auth(r.auth)?.unwrap_or(EndpointAuth::None);
         let id = Uuid::now_v7();
         let (secret, sealed) = self.new_secret(id);
+        let auth_sealed = self.seal_auth(id, &auth);
         let status = fields.status.unwrap_or(input::Status::Disabled);
         let limit = self.max_webhooks;
         let row = store::insert_webhook(
@@ -81,6 +91,10 @@ impl WebhookRegistry for RegistryService {
             &fields,
             status,
             &sealed,
+            &SealedAuth {
+                method: auth.method(),
+                sealed: auth_sealed.as_ref(),
+            },
             limit,
         )
         .await
@@ -138,7 +152,13 @@ impl WebhookRegistry for RegistryService {
             },
             self.allow_insecure_http,
         )?;
-        let row = store::update_webhook(&self.pool, org.as_str(), id, &fields)
+        let auth = input::auth(r.auth)?;
+        let auth_sealed = auth.as_ref().and_then(|a| self.seal_auth(id, a));
+        let stored = auth.as_ref().map(|a| SealedAuth {
+            method: a.method(),
+            sealed: auth_sealed.as_ref(),
+        });
+        let row = store::update_webhook(&self.pool, org.as_str(), id, &fields, stored.as_ref())
             .await
             .map_err(RegistryError::from)?;
         Ok(Response::new(found(row, "webhook")?.into()))

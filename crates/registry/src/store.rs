@@ -20,6 +20,7 @@ pub struct WebhookRow {
     pub description: String,
     pub status: String,
     pub event_types: Vec<String>,
+    pub auth_method: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -27,7 +28,7 @@ pub struct WebhookRow {
 /// The columns of a [`WebhookRow`], as a macro so statements stay `&'static str` (built with `concat!`).
 macro_rules! webhook_columns {
     () => {
-        "id, organisation_id, name, url, description, status, event_types, created_at, updated_at"
+        "id, organisation_id, name, url, description, status, event_types, auth_method, created_at, updated_at"
     };
 }
 
@@ -37,6 +38,12 @@ fn type_names(fields: &WebhookFields) -> Vec<String> {
         .iter()
         .map(|t| t.as_str().to_owned())
         .collect()
+}
+
+/// Endpoint credentials as stored: the method, and the sealed credentials unless the method is `none`.
+pub struct SealedAuth<'a> {
+    pub method: &'a str,
+    pub sealed: Option<&'a Sealed>,
 }
 
 /// Inserts a webhook with its sealed signing secret, unless its organisation already has `limit`
@@ -50,6 +57,7 @@ pub async fn insert_webhook(
     fields: &WebhookFields,
     status: Status,
     secret: &Sealed,
+    auth: &SealedAuth<'_>,
     limit: u32,
 ) -> Result<Option<WebhookRow>> {
     let mut tx = pool.begin().await?;
@@ -66,8 +74,8 @@ pub async fn insert_webhook(
     }
     let row = sqlx::query_as(concat!(
         "INSERT INTO webhooks (id, organisation_id, name, url, description, status, event_types,
-                               secret_key_id, secret_sealed)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
+                               secret_key_id, secret_sealed, auth_method, auth_key_id, auth_sealed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ",
         webhook_columns!()
     ))
     .bind(id)
@@ -79,6 +87,9 @@ pub async fn insert_webhook(
     .bind(type_names(fields))
     .bind(&secret.key_id)
     .bind(&secret.bytes)
+    .bind(auth.method)
+    .bind(auth.sealed.map(|s| &s.key_id))
+    .bind(auth.sealed.map(|s| &s.bytes))
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -124,38 +135,46 @@ pub struct StoredSecrets {
     pub secret_sealed: Option<Vec<u8>>,
     pub previous_secret_key_id: Option<String>,
     pub previous_secret_sealed: Option<Vec<u8>>,
+    pub auth_key_id: Option<String>,
+    pub auth_sealed: Option<Vec<u8>>,
 }
 
 /// Webhooks whose secrets are plaintext or sealed under a key other than `active_key_id`.
 pub async fn secrets_to_reseal(pool: &PgPool, active_key_id: &str) -> Result<Vec<StoredSecrets>> {
     sqlx::query_as(
-        "SELECT id, secret, secret_key_id, secret_sealed, previous_secret_key_id, previous_secret_sealed
+        "SELECT id, secret, secret_key_id, secret_sealed, previous_secret_key_id, previous_secret_sealed,
+                auth_key_id, auth_sealed
          FROM webhooks
          WHERE secret IS NOT NULL OR secret_key_id IS DISTINCT FROM $1
-            OR (previous_secret_key_id IS NOT NULL AND previous_secret_key_id <> $1)",
+            OR (previous_secret_key_id IS NOT NULL AND previous_secret_key_id <> $1)
+            OR (auth_key_id IS NOT NULL AND auth_key_id <> $1)",
     )
     .bind(active_key_id)
     .fetch_all(pool)
     .await
 }
 
-/// Stores re-sealed secrets and clears any plaintext.
-pub async fn store_resealed(
-    pool: &PgPool,
-    id: Uuid,
-    current: &Sealed,
-    previous: Option<&Sealed>,
-) -> Result<()> {
+/// Re-sealed secrets and credentials of one webhook.
+pub struct Resealed {
+    pub current: Sealed,
+    pub previous: Option<Sealed>,
+    pub auth: Option<Sealed>,
+}
+
+/// Stores re-sealed secrets and credentials, and clears any plaintext.
+pub async fn store_resealed(pool: &PgPool, id: Uuid, resealed: &Resealed) -> Result<()> {
     sqlx::query(
         "UPDATE webhooks SET secret = NULL, secret_key_id = $2, secret_sealed = $3,
-                previous_secret_key_id = $4, previous_secret_sealed = $5
+                previous_secret_key_id = $4, previous_secret_sealed = $5, auth_key_id = $6, auth_sealed = $7
          WHERE id = $1",
     )
     .bind(id)
-    .bind(&current.key_id)
-    .bind(&current.bytes)
-    .bind(previous.map(|p| &p.key_id))
-    .bind(previous.map(|p| &p.bytes))
+    .bind(&resealed.current.key_id)
+    .bind(&resealed.current.bytes)
+    .bind(resealed.previous.as_ref().map(|p| &p.key_id))
+    .bind(resealed.previous.as_ref().map(|p| &p.bytes))
+    .bind(resealed.auth.as_ref().map(|p| &p.key_id))
+    .bind(resealed.auth.as_ref().map(|p| &p.bytes))
     .execute(pool)
     .await
     .map(drop)
@@ -200,16 +219,20 @@ pub async fn list_webhooks(
     .await
 }
 
-/// Replaces the editable fields; a `None` status keeps the current one.
+/// Replaces the editable fields; a `None` status or `None` credentials keep the current ones.
 pub async fn update_webhook(
     pool: &PgPool,
     organisation_id: &str,
     id: Uuid,
     fields: &WebhookFields,
+    auth: Option<&SealedAuth<'_>>,
 ) -> Result<Option<WebhookRow>> {
     sqlx::query_as(concat!(
         "UPDATE webhooks SET name = $3, url = $4, description = $5, status = COALESCE($6, status),
-                event_types = $7, updated_at = now()
+                event_types = $7, updated_at = now(),
+                auth_method = COALESCE($8, auth_method),
+                auth_key_id = CASE WHEN $8 IS NULL THEN auth_key_id ELSE $9 END,
+                auth_sealed = CASE WHEN $8 IS NULL THEN auth_sealed ELSE $10 END
          WHERE organisation_id = $1 AND id = $2 RETURNING ",
         webhook_columns!()
     ))
@@ -220,6 +243,9 @@ pub async fn update_webhook(
     .bind(&fields.description)
     .bind(fields.status.map(Status::as_db))
     .bind(type_names(fields))
+    .bind(auth.map(|a| a.method))
+    .bind(auth.and_then(|a| a.sealed).map(|s| &s.key_id))
+    .bind(auth.and_then(|a| a.sealed).map(|s| &s.bytes))
     .fetch_optional(pool)
     .await
 }

@@ -17,7 +17,7 @@ use futures_util::StreamExt as _;
 use hookline_common::amqp;
 use hookline_common::config::Settings;
 use hookline_proto::v1;
-use hookline_tests::stack::publish_request;
+use hookline_tests::stack::{publish_request, webhook_request};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use sqlx::Connection as _;
@@ -138,14 +138,11 @@ async fn run(server: &str, database: &str, prefix: &str) -> anyhow::Result<()> {
         .await?;
     let mut registry = v1::webhook_registry_client::WebhookRegistryClient::new(channel);
     registry
-        .create_webhook(v1::CreateWebhookRequest {
-            organisation_id: "org_bench".into(),
-            name: "bench".into(),
-            url: receiver.url.clone(),
-            description: String::new(),
-            status: v1::WebhookStatus::Enabled.into(),
-            event_types: vec!["job.completed".into()],
-        })
+        .create_webhook(webhook_request(
+            "org_bench",
+            &receiver.url,
+            &["job.completed"],
+        ))
         .await?;
     let ingest_channel = tonic::transport::Endpoint::from_shared(format!("http://{ingest_addr}"))?
         .connect()
