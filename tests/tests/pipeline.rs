@@ -422,3 +422,36 @@ async fn attempt_log_keeps_headers_and_a_capped_body_and_redirects_fail(pool: Pg
         refused.attempts[0]
     );
 }
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn a_pending_retry_of_a_disabled_webhook_ends_cancelled_not_delivered(pool: PgPool) {
+    let stack = Stack::start_with(pool, &[("HOOKLINE__DELIVERY__WEBHOOK_CACHE_TTL", "0s")]).await;
+    let receiver = Receiver::always(500).await;
+    let (webhook, _) = stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+    stack
+        .publish(ORG, "job.completed", serde_json::json!({}))
+        .await;
+    stack
+        .settled(ORG, &webhook.id, v1::DeliveryStatus::Retrying, DEADLINE)
+        .await;
+
+    let disable = v1::SetWebhookStatusRequest {
+        organisation_id: ORG.into(),
+        id: webhook.id.clone(),
+        status: v1::WebhookStatus::Disabled.into(),
+    };
+    stack
+        .registry
+        .clone()
+        .set_webhook_status(disable)
+        .await
+        .unwrap();
+
+    let cancelled = stack
+        .settled(ORG, &webhook.id, v1::DeliveryStatus::Cancelled, DEADLINE)
+        .await;
+    assert_eq!(cancelled.attempts.len(), 1, "the retry was not attempted");
+    assert_eq!(receiver.count(), 1);
+}

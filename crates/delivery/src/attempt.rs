@@ -150,15 +150,15 @@ impl AttemptStage {
     async fn attempt(&self, channel: &Channel, task: DeliveryTask) -> Result<(), AttemptError> {
         let target = self.webhooks.get(task.webhook_id).await?;
         let Some(target) = target.filter(|t| t.enabled) else {
-            tracing::info!("webhook disabled or deleted; delivery skipped");
-            let skipped = Outcome {
+            tracing::info!("webhook disabled or deleted; delivery cancelled");
+            let cancelled = Outcome {
                 delivery_id: task.delivery_id,
-                state: DeliveryState::Skipped,
+                state: DeliveryState::Cancelled,
                 attempt: task.attempt - 1,
                 next_attempt_at: None,
                 exchange: None,
             };
-            return Ok(self.recorder.record(skipped).await?);
+            return Ok(self.recorder.record(cancelled).await?);
         };
 
         let body = Envelope::new(&task.event, task.webhook_id).to_bytes();

@@ -9,7 +9,8 @@ pub enum DeliveryState {
     Retrying,
     Succeeded,
     Failed,
-    Skipped,
+    /// The webhook was disabled or deleted before this attempt.
+    Cancelled,
 }
 
 impl DeliveryState {
@@ -18,7 +19,7 @@ impl DeliveryState {
             Self::Retrying => "retrying",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
-            Self::Skipped => "skipped",
+            Self::Cancelled => "cancelled",
         }
     }
 }

@@ -34,6 +34,7 @@ fn delivery_status(db: &str) -> v1::DeliveryStatus {
         "succeeded" => v1::DeliveryStatus::Succeeded,
         "failed" => v1::DeliveryStatus::Failed,
         "skipped" => v1::DeliveryStatus::Skipped,
+        "cancelled" => v1::DeliveryStatus::Cancelled,
         _ => v1::DeliveryStatus::Unspecified,
     }
 }
