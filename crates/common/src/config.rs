@@ -33,6 +33,7 @@ pub struct Settings {
     pub secrets: SecretSettings,
     pub log: LogSettings,
     pub registry: RegistrySettings,
+    pub retention: RetentionSettings,
     pub ingest: IngestSettings,
     pub delivery: DeliverySettings,
 }
@@ -105,6 +106,16 @@ pub struct RegistrySettings {
     pub grpc_listen: SocketAddr,
     pub http_listen: SocketAddr,
     pub max_webhooks_per_organisation: u32,
+}
+
+/// How long the delivery log is kept.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetentionSettings {
+    #[serde(deserialize_with = "duration")]
+    pub max_age: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub interval: Duration,
+    pub batch: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -211,6 +222,9 @@ impl Settings {
             .any(|delay| delay.as_millis() == 0 || delay.as_millis() > u32::MAX as u128)
         {
             return invalid("delivery.retry_schedule delays must be between 1ms and 49 days");
+        }
+        if self.retention.batch == 0 || self.retention.interval.is_zero() {
+            return invalid("retention.batch and retention.interval must be positive");
         }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections must be at least 1");

@@ -11,8 +11,8 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::reseal;
 use crate::service::RegistryService;
+use crate::{reseal, retention};
 
 /// A registry bound to its ports, ready to run.
 pub struct Registry {
@@ -56,6 +56,11 @@ impl Registry {
         tokio::spawn(db::watch(
             self.pool.clone(),
             self.health.clone(),
+            shutdown.clone(),
+        ));
+        tokio::spawn(retention::run(
+            self.pool.clone(),
+            self.settings.retention.clone(),
             shutdown.clone(),
         ));
         let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));

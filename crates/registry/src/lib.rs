@@ -7,6 +7,7 @@ mod error;
 mod input;
 mod page;
 mod reseal;
+mod retention;
 mod service;
 mod store;
 
