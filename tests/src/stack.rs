@@ -243,7 +243,7 @@ impl Stack {
                 organisation_id: organisation.into(),
                 webhook_id: webhook_id.into(),
                 page_size: 100,
-                page_token: String::new(),
+                ..Default::default()
             })
             .await
             .expect("listing deliveries")

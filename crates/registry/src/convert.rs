@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use hookline_proto::v1;
 
-use crate::store::{AttemptRow, DeliveryRow, WebhookRow};
+use crate::store::{AttemptRow, DeliveryRow, EventLogRow, WebhookRow};
 
 pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -73,6 +73,45 @@ impl From<DeliveryRow> for v1::Delivery {
             next_attempt_at: row.next_attempt_at.map(timestamp),
         }
     }
+}
+
+impl From<EventLogRow> for v1::Event {
+    fn from(row: EventLogRow) -> Self {
+        Self {
+            id: row.id.to_string(),
+            organisation_id: row.organisation_id,
+            event_type: row.event_type,
+            version: row.version.max(0) as u32,
+            occurred_at: Some(timestamp(row.occurred_at)),
+            received_at: Some(timestamp(row.received_at)),
+            data: row.data.0.to_string(),
+        }
+    }
+}
+
+/// The stored name of a delivery status; `None` for UNSPECIFIED (no filter).
+pub fn delivery_status_db(status: v1::DeliveryStatus) -> Option<&'static str> {
+    Some(match status {
+        v1::DeliveryStatus::Unspecified => return None,
+        v1::DeliveryStatus::Pending => "pending",
+        v1::DeliveryStatus::Retrying => "retrying",
+        v1::DeliveryStatus::Succeeded => "succeeded",
+        v1::DeliveryStatus::Failed => "failed",
+        v1::DeliveryStatus::Skipped => "skipped",
+        v1::DeliveryStatus::Cancelled => "cancelled",
+    })
+}
+
+/// A request's optional time bound.
+pub fn time(
+    ts: Option<prost_types::Timestamp>,
+    field: &'static str,
+) -> Result<Option<DateTime<Utc>>, crate::error::RegistryError> {
+    ts.map(|t| {
+        DateTime::from_timestamp(t.seconds, t.nanos.try_into().unwrap_or(u32::MAX))
+            .ok_or_else(|| crate::error::RegistryError::invalid(field, "is not a valid timestamp"))
+    })
+    .transpose()
 }
 
 impl From<AttemptRow> for v1::DeliveryAttempt {

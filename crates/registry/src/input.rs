@@ -157,6 +157,21 @@ pub fn id(raw: &str, field: &'static str) -> Result<Uuid, RegistryError> {
     Uuid::parse_str(raw).map_err(|_| RegistryError::invalid(field, "must be a UUID"))
 }
 
+/// An optional id filter: empty means none.
+pub fn optional_id(raw: &str, field: &'static str) -> Result<Option<Uuid>, RegistryError> {
+    (!raw.is_empty()).then(|| id(raw, field)).transpose()
+}
+
+/// An optional event-type filter: empty means none.
+pub fn optional_event_type(raw: &str) -> Result<Option<String>, RegistryError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let parsed =
+        EventType::parse(raw).map_err(|e| RegistryError::invalid("event_type", e.to_string()))?;
+    Ok(Some(parsed.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,9 +14,10 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::convert;
 use crate::error::RegistryError;
 use crate::input::{self, RawFields, WebhookFields};
-use crate::store::SealedAuth;
+use crate::store::{DeliveryFilter, EventFilter, SealedAuth};
 use crate::{page, store};
 
 /// The registry's request handlers.
@@ -217,19 +218,49 @@ impl WebhookRegistry for RegistryService {
         }))
     }
 
+    async fn list_events(
+        &self,
+        request: Request<v1::ListEventsRequest>,
+    ) -> Reply<v1::ListEventsResponse> {
+        let r = request.into_inner();
+        let org = input::organisation(&r.organisation_id)?;
+        let filter = EventFilter {
+            event_type: input::optional_event_type(&r.event_type)?,
+            event_id: input::optional_id(&r.event_id, "event_id")?,
+            received_after: convert::time(r.received_after, "received_after")?,
+            received_before: convert::time(r.received_before, "received_before")?,
+        };
+        let limit = page::size(r.page_size);
+        let before = page::decode(&r.page_token)?;
+        let rows = store::list_events(&self.pool, org.as_str(), &filter, before, limit)
+            .await
+            .map_err(RegistryError::from)?;
+        let next_page_token = page::next_token(&rows, limit, |e| (e.received_at, e.id));
+        Ok(Response::new(v1::ListEventsResponse {
+            events: rows.into_iter().map(Into::into).collect(),
+            next_page_token,
+        }))
+    }
+
     async fn list_deliveries(
         &self,
         request: Request<v1::ListDeliveriesRequest>,
     ) -> Reply<v1::ListDeliveriesResponse> {
         let r = request.into_inner();
         let org = input::organisation(&r.organisation_id)?;
-        let webhook = match r.webhook_id.as_str() {
-            "" => None,
-            raw => Some(input::id(raw, "webhook_id")?),
+        let status = v1::DeliveryStatus::try_from(r.status).map_err(|_| {
+            RegistryError::invalid("status", format!("{} is not a DeliveryStatus", r.status))
+        })?;
+        let filter = DeliveryFilter {
+            webhook_id: input::optional_id(&r.webhook_id, "webhook_id")?,
+            event_type: input::optional_event_type(&r.event_type)?,
+            status: convert::delivery_status_db(status),
+            created_after: convert::time(r.created_after, "created_after")?,
+            created_before: convert::time(r.created_before, "created_before")?,
         };
         let limit = page::size(r.page_size);
         let before = page::decode(&r.page_token)?;
-        let rows = store::list_deliveries(&self.pool, org.as_str(), webhook, before, limit)
+        let rows = store::list_deliveries(&self.pool, org.as_str(), &filter, before, limit)
             .await
             .map_err(RegistryError::from)?;
         let next_page_token = page::next_token(&rows, limit, |d| (d.created_at, d.id));

@@ -302,11 +302,21 @@ macro_rules! delivery_columns {
     };
 }
 
-/// Newest first, starting before `before`, optionally for one webhook.
+/// Optional filters of the delivery log; `None` matches everything.
+#[derive(Debug, Default)]
+pub struct DeliveryFilter {
+    pub webhook_id: Option<Uuid>,
+    pub event_type: Option<String>,
+    pub status: Option<&'static str>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+/// Newest first, starting before `before`.
 pub async fn list_deliveries(
     pool: &PgPool,
     organisation_id: &str,
-    webhook_id: Option<Uuid>,
+    filter: &DeliveryFilter,
     before: Option<Cursor>,
     limit: i64,
 ) -> Result<Vec<DeliveryRow>> {
@@ -317,13 +327,67 @@ pub async fn list_deliveries(
         " FROM deliveries
          WHERE organisation_id = $1 AND ($2::uuid IS NULL OR webhook_id = $2)
            AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+           AND ($6::text IS NULL OR event_type = $6) AND ($7::text IS NULL OR status = $7)
+           AND ($8::timestamptz IS NULL OR created_at >= $8) AND ($9::timestamptz IS NULL OR created_at < $9)
          ORDER BY created_at DESC, id DESC LIMIT $5"
     ))
     .bind(organisation_id)
-    .bind(webhook_id)
+    .bind(filter.webhook_id)
     .bind(at)
     .bind(id)
     .bind(limit)
+    .bind(&filter.event_type)
+    .bind(filter.status)
+    .bind(filter.created_after)
+    .bind(filter.created_before)
+    .fetch_all(pool)
+    .await
+}
+
+/// Optional filters of the event log.
+#[derive(Debug, Default)]
+pub struct EventFilter {
+    pub event_type: Option<String>,
+    pub event_id: Option<Uuid>,
+    pub received_after: Option<DateTime<Utc>>,
+    pub received_before: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct EventLogRow {
+    pub id: Uuid,
+    pub organisation_id: String,
+    pub event_type: String,
+    pub version: i32,
+    pub occurred_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub data: sqlx::types::Json<serde_json::Value>,
+}
+
+/// Newest first, starting before `before`.
+pub async fn list_events(
+    pool: &PgPool,
+    organisation_id: &str,
+    filter: &EventFilter,
+    before: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<EventLogRow>> {
+    let (at, id) = before.unzip();
+    sqlx::query_as(
+        "SELECT id, organisation_id, event_type, version, occurred_at, received_at, data FROM events
+         WHERE organisation_id = $1 AND ($2::timestamptz IS NULL OR (received_at, id) < ($2, $3))
+           AND ($5::text IS NULL OR event_type = $5) AND ($6::uuid IS NULL OR id = $6)
+           AND ($7::timestamptz IS NULL OR received_at >= $7) AND ($8::timestamptz IS NULL OR received_at < $8)
+         ORDER BY received_at DESC, id DESC LIMIT $4",
+    )
+    .bind(organisation_id)
+    .bind(at)
+    .bind(id)
+    .bind(limit)
+    .bind(&filter.event_type)
+    .bind(filter.event_id)
+    .bind(filter.received_after)
+    .bind(filter.received_before)
     .fetch_all(pool)
     .await
 }
