@@ -64,6 +64,9 @@ async fn bad_events_get_invalid_argument_naming_the_field(pool: PgPool) {
             "{:?} names {field}",
             status.message()
         );
+        let details =
+            tonic_types::StatusExt::get_details_bad_request(&status).expect("BadRequest details");
+        assert_eq!(details.field_violations[0].field, field);
     }
     stack
         .ingest

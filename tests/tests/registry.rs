@@ -265,6 +265,12 @@ async fn bad_webhook_input_gets_invalid_argument_naming_the_field(pool: PgPool) 
             "{:?} names {field}",
             status.message()
         );
+        let details =
+            tonic_types::StatusExt::get_details_bad_request(&status).expect("BadRequest details");
+        assert!(
+            details.field_violations.iter().any(|v| v.field == field),
+            "{details:?} names {field}"
+        );
     }
 
     let unknown = uuid::Uuid::now_v7().to_string();

@@ -77,3 +77,26 @@ where
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown.cancelled_owned())
         .await
 }
+
+/// `INVALID_ARGUMENT` naming every bad field twice over: in the message, for people and `grpcurl`, and as
+/// `google.rpc.BadRequest` field violations, for programs.
+pub fn invalid_argument<'a>(
+    violations: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> tonic::Status {
+    use tonic_types::{ErrorDetails, FieldViolation, StatusExt as _};
+    let violations: Vec<(&str, &str)> = violations.into_iter().collect();
+    let message = violations
+        .iter()
+        .map(|(f, why)| format!("{f}: {why}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let details = violations
+        .iter()
+        .map(|(f, why)| FieldViolation::new(*f, *why))
+        .collect::<Vec<_>>();
+    tonic::Status::with_error_details(
+        tonic::Code::InvalidArgument,
+        format!("invalid argument: {message}"),
+        ErrorDetails::with_bad_request(details),
+    )
+}

@@ -25,7 +25,9 @@ impl IngestError {
 impl From<IngestError> for Status {
     fn from(err: IngestError) -> Self {
         match &err {
-            IngestError::Invalid { .. } => Status::invalid_argument(err.to_string()),
+            IngestError::Invalid { field, reason } => {
+                hookline_common::grpc::invalid_argument([(*field, reason.as_str())])
+            }
             IngestError::Unavailable(source) => {
                 tracing::warn!(error = ?source, "event not confirmed by the broker");
                 Status::unavailable(err.to_string())

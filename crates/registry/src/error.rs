@@ -37,7 +37,9 @@ impl RegistryError {
 impl From<RegistryError> for Status {
     fn from(err: RegistryError) -> Self {
         match &err {
-            RegistryError::Invalid(_) => Status::invalid_argument(err.to_string()),
+            RegistryError::Invalid(violations) => hookline_common::grpc::invalid_argument(
+                violations.iter().map(|(field, why)| (*field, why.as_str())),
+            ),
             RegistryError::NotFound(_) => Status::not_found(err.to_string()),
             RegistryError::WebhookLimit(_) => Status::failed_precondition(err.to_string()),
             RegistryError::Database(source) => {
