@@ -96,6 +96,14 @@ const FORBIDDEN: &[&str] = &[
     "ff00::/8",        // multicast
 ];
 
+/// [`FORBIDDEN`], parsed once.
+fn forbidden_ranges() -> &'static [Cidr] {
+    static RANGES: std::sync::LazyLock<Vec<Cidr>> = std::sync::LazyLock::new(|| {
+        FORBIDDEN.iter().map(|c| c.parse().expect("the forbidden ranges are valid")).collect()
+    });
+    &RANGES
+}
+
 /// The delivery address policy: the forbidden ranges, minus the operator's allowlist.
 #[derive(Debug, Clone, Default)]
 pub struct AddressPolicy {
@@ -122,10 +130,7 @@ impl AddressPolicy {
         {
             return Ok(());
         }
-        let forbidden = FORBIDDEN
-            .iter()
-            .map(|c| c.parse::<Cidr>().expect("the forbidden ranges are valid"))
-            .any(|c| c.contains(judged));
+        let forbidden = forbidden_ranges().iter().any(|c| c.contains(judged));
         if forbidden {
             Err(Forbidden(ip))
         } else {
