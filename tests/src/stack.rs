@@ -156,7 +156,7 @@ impl Stack {
             env,
             shutdown,
         };
-        stack.wait_until_ingest_ready().await;
+        stack.wait_until_ready().await;
         stack
     }
 
@@ -175,22 +175,32 @@ impl Stack {
         stop
     }
 
-    /// Ingest answers UNAVAILABLE until its broker connection is up; tests start once it is.
-    async fn wait_until_ingest_ready(&self) {
-        let health =
-            tonic_health::pb::health_client::HealthClient::new(self.ingest_channel.clone());
-        crate::eventually("ingest to be ready", Duration::from_secs(30), || {
-            let mut health = health.clone();
-            async move {
-                let request = tonic_health::pb::HealthCheckRequest {
-                    service: "hookline.v1.EventIngest".into(),
-                };
-                let status = health.check(request).await.ok()?.into_inner().status;
-                (status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
-                    .then_some(())
-            }
-        })
-        .await;
+    /// Ingest and the registry answer UNAVAILABLE for broker work until their connections are up; tests
+    /// start once both report SERVING.
+    async fn wait_until_ready(&self) {
+        for (channel, service) in [
+            (&self.ingest_channel, "hookline.v1.EventIngest"),
+            (&self.registry_channel, "hookline.v1.WebhookRegistry"),
+        ] {
+            let health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+            crate::eventually(
+                &format!("{service} to be ready"),
+                Duration::from_secs(30),
+                || {
+                    let mut health = health.clone();
+                    async move {
+                        let request = tonic_health::pb::HealthCheckRequest {
+                            service: service.into(),
+                        };
+                        let status = health.check(request).await.ok()?.into_inner().status;
+                        let serving =
+                            tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+                        (status == serving).then_some(())
+                    }
+                },
+            )
+            .await;
+        }
     }
 
     /// Registers an enabled webhook of `organisation` for `event_types` at `url`; returns it and its secret.

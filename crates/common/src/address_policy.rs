@@ -99,7 +99,10 @@ const FORBIDDEN: &[&str] = &[
 /// [`FORBIDDEN`], parsed once.
 fn forbidden_ranges() -> &'static [Cidr] {
     static RANGES: std::sync::LazyLock<Vec<Cidr>> = std::sync::LazyLock::new(|| {
-        FORBIDDEN.iter().map(|c| c.parse().expect("the forbidden ranges are valid")).collect()
+        FORBIDDEN
+            .iter()
+            .map(|c| c.parse().expect("the forbidden ranges are valid"))
+            .collect()
     });
     &RANGES
 }

@@ -23,7 +23,12 @@ pub enum PublishError {
     Unroutable,
     #[error("no confirm within {0:?}")]
     Timeout(Duration),
+    #[error("not connected to the broker")]
+    NotConnected,
 }
+
+/// The health flag of a service's broker connection.
+pub const AMQP: &str = "amqp";
 
 /// Backoff for every reconnect loop: quick first retries, capped so recovery is noticed within seconds.
 pub fn reconnect_backoff() -> ExponentialBuilder {

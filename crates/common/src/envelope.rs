@@ -62,6 +62,7 @@ mod tests {
             event_type: "job.completed".into(),
             occurred_at: chrono::Utc.with_ymd_and_hms(2024, 10, 5, 0, 0, 0).unwrap(),
             version: 1,
+            webhook_id: None,
             data: serde_json::json!({"objectType": "job"})
                 .as_object()
                 .unwrap()

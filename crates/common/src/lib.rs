@@ -13,6 +13,7 @@ pub mod headers;
 pub mod messages;
 pub mod ops;
 pub mod organisation;
+pub mod publisher;
 pub mod secret_box;
 pub mod shutdown;
 pub mod signing;

@@ -19,7 +19,13 @@ pub struct EventMessage {
     pub version: u32,
     /// The resource snapshot, delivered as `data.object`; carries `objectType`.
     pub data: serde_json::Map<String, serde_json::Value>,
+    /// Set for events addressed to one webhook alone, whatever it subscribes to (its ping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_id: Option<Uuid>,
 }
+
+/// The event a webhook receives when it is switched on, so its owner sees the endpoint works.
+pub const PING_EVENT_TYPE: &str = "webhook.ping";
 
 /// One delivery (an event to one webhook) waiting for its next attempt.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

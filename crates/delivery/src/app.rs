@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
+use hookline_common::amqp::{self, AMQP};
 use hookline_common::config::{Settings, StartError};
+use hookline_common::db;
 use hookline_common::ops::{Health, OpsServer};
 use hookline_common::secret_box::SecretBox;
 use hookline_common::topology::Topology;
-use hookline_common::{amqp, db};
 use lapin::Connection;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -21,8 +22,6 @@ use crate::recorder::Recorder;
 use crate::sender::Sender;
 use crate::webhooks::WebhookCache;
 
-/// The health flag of the broker connection.
-const AMQP: &str = "amqp";
 /// Pause before reconnecting after the connection was lost.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
 

@@ -82,8 +82,13 @@ pub async fn fan_out(
 
     let mut rows = Rows::default();
     for event in events {
+        // An addressed event (a ping) goes to its webhook alone, if enabled; others by subscription.
         let matching = subscribers.iter().filter(|s| {
-            s.organisation_id == event.organisation_id && s.event_types.contains(&event.event_type)
+            s.organisation_id == event.organisation_id
+                && match event.webhook_id {
+                    Some(target) => s.id == target,
+                    None => s.event_types.contains(&event.event_type),
+                }
         });
         for s in matching {
             rows.push(event, s);

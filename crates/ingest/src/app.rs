@@ -9,8 +9,9 @@ use hookline_proto::v1::event_ingest_server::EventIngestServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::publisher::{AMQP, Publisher};
 use crate::service::IngestService;
+use hookline_common::amqp::AMQP;
+use hookline_common::publisher::EventPublisher;
 
 /// An ingest service bound to its ports, ready to run.
 pub struct Ingest {
@@ -49,7 +50,8 @@ impl Ingest {
             &self.settings.amqp.prefix,
             &self.settings.delivery.retry_schedule,
         );
-        let publisher = Publisher::start(
+        let publisher = EventPublisher::start(
+            "hookline-ingest",
             self.settings.amqp.url.clone(),
             topology,
             self.health.clone(),

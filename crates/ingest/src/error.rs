@@ -10,7 +10,7 @@ pub enum IngestError {
     Invalid { field: &'static str, reason: String },
     /// The broker did not confirm the event, so it may not be stored.
     #[error("the event was not accepted; retry later")]
-    Unavailable(#[source] Option<PublishError>),
+    Unavailable(#[source] PublishError),
 }
 
 impl IngestError {

@@ -82,6 +82,7 @@ pub fn parse(
         occurred_at,
         version: EVENT_VERSION,
         data: object,
+        webhook_id: None,
     })
 }
 

@@ -5,8 +5,6 @@ pub mod app;
 mod data;
 mod error;
 mod event;
-mod publisher;
 mod service;
 
 pub use app::Ingest;
-pub use publisher::Publisher;

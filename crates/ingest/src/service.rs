@@ -4,17 +4,18 @@ use hookline_proto::v1;
 use hookline_proto::v1::event_ingest_server::EventIngest;
 use tonic::{Request, Response, Status};
 
+use crate::error::IngestError;
 use crate::event;
-use crate::publisher::Publisher;
+use hookline_common::publisher::EventPublisher;
 
 #[derive(Clone)]
 pub struct IngestService {
-    publisher: Publisher,
+    publisher: EventPublisher,
     max_data_bytes: usize,
 }
 
 impl IngestService {
-    pub fn new(publisher: Publisher, max_data_bytes: usize) -> Self {
+    pub fn new(publisher: EventPublisher, max_data_bytes: usize) -> Self {
         Self {
             publisher,
             max_data_bytes,
@@ -29,7 +30,10 @@ impl EventIngest for IngestService {
         request: Request<v1::PublishEventRequest>,
     ) -> Result<Response<v1::PublishEventResponse>, Status> {
         let event = event::parse(request.into_inner(), self.max_data_bytes)?;
-        self.publisher.publish(&event).await?;
+        self.publisher
+            .publish(&event)
+            .await
+            .map_err(IngestError::Unavailable)?;
         tracing::debug!(event_id = %event.id, event_type = %event.event_type, "event accepted");
         Ok(Response::new(v1::PublishEventResponse {
             event_id: event.id.to_string(),

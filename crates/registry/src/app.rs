@@ -2,10 +2,13 @@
 
 use std::net::SocketAddr;
 
+use hookline_common::amqp::AMQP;
 use hookline_common::config::{Settings, StartError};
 use hookline_common::db;
 use hookline_common::ops::{self, Health, OpsServer};
+use hookline_common::publisher::EventPublisher;
 use hookline_common::secret_box::SecretBox;
+use hookline_common::topology::Topology;
 use hookline_proto::v1::webhook_registry_server::WebhookRegistryServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -27,7 +30,7 @@ pub struct Registry {
 impl Registry {
     /// Binds the gRPC and HTTP listeners (port 0 picks a free port, as tests do).
     pub async fn build(settings: &Settings, pool: PgPool) -> Result<Self, StartError> {
-        let health = Health::new(&[db::DATABASE]);
+        let health = Health::new(&[db::DATABASE, AMQP]);
         Ok(Self {
             secrets: settings.secrets.secret_box()?,
             grpc: ops::bind(settings.registry.grpc_listen, "registry gRPC").await?,
@@ -64,10 +67,22 @@ impl Registry {
             shutdown.clone(),
         ));
         let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
+        let topology = Topology::new(
+            &self.settings.amqp.prefix,
+            &self.settings.delivery.retry_schedule,
+        );
+        let events = EventPublisher::start(
+            "hookline-registry",
+            self.settings.amqp.url.clone(),
+            topology,
+            self.health.clone(),
+            shutdown.clone(),
+        );
         let service = WebhookRegistryServer::new(RegistryService::new(
             self.pool,
             &self.settings,
             self.secrets,
+            events,
         ));
         hookline_common::grpc::serve(self.grpc, service, self.health, shutdown).await?;
         ops.await??;

@@ -1,7 +1,8 @@
 //! The `hookline.v1.WebhookRegistry` gRPC service.
 
 use hookline_common::envelope::Envelope;
-use hookline_common::messages::EventMessage;
+use hookline_common::messages::{EventMessage, PING_EVENT_TYPE};
+use hookline_common::publisher::EventPublisher;
 use std::time::Duration;
 
 use hookline_common::config::Settings;
@@ -28,11 +29,18 @@ pub struct RegistryService {
     secrets: SecretBox,
     rotation_overlap: Duration,
     max_webhooks: u32,
+    events: EventPublisher,
 }
 
 impl RegistryService {
-    pub fn new(pool: PgPool, settings: &Settings, secrets: SecretBox) -> Self {
+    pub fn new(
+        pool: PgPool,
+        settings: &Settings,
+        secrets: SecretBox,
+        events: EventPublisher,
+    ) -> Self {
         Self {
+            events,
             pool,
             allow_insecure_http: settings.endpoints.allow_insecure_http,
             secrets,
@@ -56,6 +64,25 @@ impl RegistryService {
 }
 
 type Reply<T> = Result<Response<T>, Status>;
+
+/// The `webhook.ping` event addressed to `webhook` alone.
+fn ping_event(webhook: &store::WebhookRow) -> EventMessage {
+    let data = serde_json::json!({
+        "objectType": "webhook",
+        "webhookId": webhook.id,
+        "name": webhook.name,
+        "url": webhook.url,
+    });
+    EventMessage {
+        id: Uuid::now_v7(),
+        organisation_id: webhook.organisation_id.clone(),
+        event_type: PING_EVENT_TYPE.to_owned(),
+        occurred_at: chrono::Utc::now(),
+        version: 1,
+        data: data.as_object().cloned().unwrap_or_default(),
+        webhook_id: Some(webhook.id),
+    }
+}
 
 fn found<T>(row: Option<T>, what: &'static str) -> Result<T, RegistryError> {
     row.ok_or(RegistryError::NotFound(what))
@@ -195,7 +222,18 @@ impl WebhookRegistry for RegistryService {
         let row = store::set_status(&self.pool, org.as_str(), id, status)
             .await
             .map_err(RegistryError::from)?;
-        Ok(Response::new(found(row, "webhook")?.into()))
+        let row = found(row, "webhook")?;
+        if status == input::Status::Enabled {
+            // Switching a webhook on pings it, signed and logged like any delivery.
+            let ping = ping_event(&row);
+            self.events.publish(&ping).await.map_err(|error| {
+                tracing::warn!(%error, webhook_id = %id, "ping not sent");
+                Status::unavailable(
+                    "the webhook is enabled, but its ping was not sent; call again to send it",
+                )
+            })?;
+        }
+        Ok(Response::new(row.into()))
     }
 
     async fn rotate_secret(
@@ -298,6 +336,7 @@ impl WebhookRegistry for RegistryService {
                     occurred_at: event.occurred_at,
                     version: event.version.max(0) as u32,
                     data: event.data.0,
+                    webhook_id: None,
                 };
                 String::from_utf8_lossy(&Envelope::new(&message, delivery.webhook_id).to_bytes())
                     .into_owned()

@@ -1,35 +1,34 @@
-//! The broker side of ingest: one confirmed channel, kept connected by a supervisor task.
+//! Publishing events to the events exchange (ingest, and the registry's pings): one confirmed channel,
+//! kept connected by a supervisor task.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::amqp::{self, AMQP, PublishError};
+use crate::messages::EventMessage;
+use crate::ops::Health;
+use crate::topology::Topology;
 use futures_util::StreamExt as _;
-use hookline_common::amqp;
-use hookline_common::messages::EventMessage;
-use hookline_common::ops::Health;
-use hookline_common::topology::Topology;
 use lapin::{Channel, Connection};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::IngestError;
-
-/// The health flag this publisher keeps current.
-pub const AMQP: &str = "amqp";
 /// How often the supervisor checks that the connection is still up.
 const LIVENESS_CHECK: Duration = Duration::from_millis(500);
 
 /// Publishes events with confirms. Cheap to clone.
 #[derive(Clone)]
-pub struct Publisher {
+pub struct EventPublisher {
     channel: Arc<RwLock<Option<Channel>>>,
     exchange: String,
 }
 
-impl Publisher {
+impl EventPublisher {
     /// Starts the supervisor that connects, declares the topology and reconnects with backoff whenever
     /// the connection drops. Until it is connected, publishes fail fast with `UNAVAILABLE`.
+    /// `service` names the connection in RabbitMQ's management UI.
     pub fn start(
+        service: &'static str,
         url: SecretString,
         topology: Topology,
         health: Health,
@@ -40,6 +39,7 @@ impl Publisher {
             exchange: topology.events_exchange(),
         };
         tokio::spawn(supervise(
+            service,
             publisher.channel.clone(),
             url,
             topology,
@@ -50,27 +50,26 @@ impl Publisher {
     }
 
     /// Publishes `event` persistently and returns once the broker has confirmed it.
-    pub async fn publish(&self, event: &EventMessage) -> Result<(), IngestError> {
+    pub async fn publish(&self, event: &EventMessage) -> Result<(), PublishError> {
         let channel = self.channel.read().expect("channel lock").clone();
         let channel = channel
             .filter(|c| c.status().connected())
-            .ok_or(IngestError::Unavailable(None))?;
+            .ok_or(PublishError::NotConnected)?;
         let body = serde_json::to_vec(event).expect("events always serialise");
         let properties = amqp::json_properties(&event.id.to_string());
-        amqp::publish_confirmed(&channel, &self.exchange, "", &body, properties)
-            .await
-            .map_err(|e| IngestError::Unavailable(Some(e)))
+        amqp::publish_confirmed(&channel, &self.exchange, "", &body, properties).await
     }
 }
 
 async fn supervise(
+    service: &'static str,
     slot: Arc<RwLock<Option<Channel>>>,
     url: SecretString,
     topology: Topology,
     health: Health,
     shutdown: CancellationToken,
 ) {
-    let name = format!("hookline-ingest/{}", topology.prefix());
+    let name = format!("{service}/{}", topology.prefix());
     while let Some(connection) = amqp::connect_with_retry(&url, &name, &shutdown).await {
         match open(&connection, &topology).await {
             Ok(channel) => {
