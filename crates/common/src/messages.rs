@@ -32,9 +32,25 @@ pub const PING_EVENT_TYPE: &str = "webhook.ping";
 pub struct DeliveryTask {
     pub delivery_id: Uuid,
     pub webhook_id: Uuid,
-    /// The number of the attempt this task is for, 1 for the first.
+    /// The number of the attempt this task is for, 1 for the first. Numbers keep counting across
+    /// redeliveries, so every attempt in the log has its own.
     pub attempt: u32,
+    /// The attempt that started this chain: 1, or the first attempt of a redelivery. The retry schedule
+    /// counts from here.
+    #[serde(default = "first_attempt")]
+    pub chain_start: u32,
     pub event: EventMessage,
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+impl DeliveryTask {
+    /// Which attempt of its chain this is: 1 for the chain's first.
+    pub fn attempt_in_chain(&self) -> u32 {
+        self.attempt.saturating_sub(self.chain_start) + 1
+    }
 }
 
 /// The namespace of deterministic ids, so a redelivered event fans out to the same delivery ids.

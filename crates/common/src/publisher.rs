@@ -5,13 +5,15 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::amqp::{self, AMQP, PublishError};
-use crate::messages::EventMessage;
+use crate::messages::{DeliveryTask, EventMessage};
 use crate::ops::Health;
 use crate::topology::Topology;
 use futures_util::StreamExt as _;
 use lapin::{Channel, Connection};
 use secrecy::SecretString;
+use serde::Serialize;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 /// How often the supervisor checks that the connection is still up.
 const LIVENESS_CHECK: Duration = Duration::from_millis(500);
@@ -20,7 +22,8 @@ const LIVENESS_CHECK: Duration = Duration::from_millis(500);
 #[derive(Clone)]
 pub struct EventPublisher {
     channel: Arc<RwLock<Option<Channel>>>,
-    exchange: String,
+    events_exchange: String,
+    deliveries_exchange: String,
 }
 
 impl EventPublisher {
@@ -36,7 +39,8 @@ impl EventPublisher {
     ) -> Self {
         let publisher = Self {
             channel: Arc::default(),
-            exchange: topology.events_exchange(),
+            events_exchange: topology.events_exchange(),
+            deliveries_exchange: topology.deliveries_exchange(),
         };
         tokio::spawn(supervise(
             service,
@@ -51,13 +55,34 @@ impl EventPublisher {
 
     /// Publishes `event` persistently and returns once the broker has confirmed it.
     pub async fn publish(&self, event: &EventMessage) -> Result<(), PublishError> {
+        self.confirmed(&self.events_exchange, event.id, event).await
+    }
+
+    /// Publishes a delivery task (a redelivery) straight to the attempt stage, confirmed.
+    pub async fn publish_task(&self, task: &DeliveryTask) -> Result<(), PublishError> {
+        self.confirmed(&self.deliveries_exchange, task.delivery_id, task)
+            .await
+    }
+
+    async fn confirmed(
+        &self,
+        exchange: &str,
+        id: Uuid,
+        message: &impl Serialize,
+    ) -> Result<(), PublishError> {
         let channel = self.channel.read().expect("channel lock").clone();
         let channel = channel
             .filter(|c| c.status().connected())
             .ok_or(PublishError::NotConnected)?;
-        let body = serde_json::to_vec(event).expect("events always serialise");
-        let properties = amqp::json_properties(&event.id.to_string());
-        amqp::publish_confirmed(&channel, &self.exchange, "", &body, properties).await
+        let body = serde_json::to_vec(message).expect("messages always serialise");
+        amqp::publish_confirmed(
+            &channel,
+            exchange,
+            "",
+            &body,
+            amqp::json_properties(&id.to_string()),
+        )
+        .await
     }
 }
 

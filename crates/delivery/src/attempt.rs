@@ -166,7 +166,7 @@ impl AttemptStage {
             .sender
             .send(&target, &task.event.id.to_string(), body)
             .await;
-        let retry = self.topology.retry_queue_after(task.attempt);
+        let retry = self.topology.retry_queue_after(task.attempt_in_chain());
         let (state, next_attempt_at) = match (&exchange.error, &retry) {
             (None, _) => (DeliveryState::Succeeded, None),
             // The retry queue's TTL starts when the task is published, right after this.

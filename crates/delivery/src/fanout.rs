@@ -138,6 +138,7 @@ impl FanoutStage {
                 delivery_id: p.id,
                 webhook_id: p.webhook_id,
                 attempt: 1,
+                chain_start: 1,
                 event: by_id[&p.event_id].clone(),
             };
             let body = serde_json::to_vec(&task).expect("tasks always serialise");

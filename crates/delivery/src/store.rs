@@ -158,8 +158,8 @@ impl<'a> Rows<'a> {
 }
 
 /// Writes a batch of outcomes in one statement: the attempts, and each delivery's new state.
-/// A delivery that already succeeded, or already recorded a later attempt, keeps its state (a duplicate
-/// from a redelivered task cannot move it backwards).
+/// A delivery keeps its state when it already recorded a later attempt, or succeeded on this one (a
+/// duplicate of a redelivered task cannot move it backwards).
 pub async fn record(pool: &PgPool, outcomes: &[&Outcome]) -> Result<()> {
     let attempts: Vec<_> = outcomes
         .iter()
@@ -178,7 +178,8 @@ pub async fn record(pool: &PgPool, outcomes: &[&Outcome]) -> Result<()> {
              updated_at = now()
          FROM UNNEST($12::uuid[], $13::text[], $14::int[], $15::timestamptz[], $16::int[], $17::bool[])
               AS u(id, status, attempt, next_attempt_at, response_status, has_attempt)
-         WHERE d.id = u.id AND d.status <> 'succeeded' AND d.attempts <= u.attempt",
+         WHERE d.id = u.id
+           AND (d.attempts < u.attempt OR (d.attempts = u.attempt AND d.status <> 'succeeded'))",
     )
     .bind(attempts.iter().map(|(o, _)| o.delivery_id).collect::<Vec<_>>())
     .bind(attempts.iter().map(|(o, _)| o.attempt as i32).collect::<Vec<_>>())

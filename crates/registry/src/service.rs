@@ -1,7 +1,7 @@
 //! The `hookline.v1.WebhookRegistry` gRPC service.
 
 use hookline_common::envelope::Envelope;
-use hookline_common::messages::{EventMessage, PING_EVENT_TYPE};
+use hookline_common::messages::{DeliveryTask, EventMessage, PING_EVENT_TYPE};
 use hookline_common::publisher::EventPublisher;
 use std::time::Duration;
 
@@ -308,6 +308,38 @@ impl WebhookRegistry for RegistryService {
         }))
     }
 
+    async fn redeliver(&self, request: Request<v1::RedeliverRequest>) -> Reply<v1::Delivery> {
+        let r = request.into_inner();
+        let org = input::organisation(&r.organisation_id)?;
+        let id = input::id(&r.id, "id")?;
+        let delivery = store::get_delivery(&self.pool, org.as_str(), id)
+            .await
+            .map_err(RegistryError::from)?;
+        let delivery = found(delivery, "delivery")?;
+        let event = store::get_event(&self.pool, org.as_str(), delivery.event_id)
+            .await
+            .map_err(RegistryError::from)?;
+        let next = delivery.attempts.max(0) as u32 + 1;
+        let task = DeliveryTask {
+            delivery_id: delivery.id,
+            webhook_id: delivery.webhook_id,
+            attempt: next,
+            chain_start: next,
+            event: found(event, "event")?.into(),
+        };
+        // Published first, then marked queued: a failed publish leaves the log as it was.
+        self.events.publish_task(&task).await.map_err(|error| {
+            tracing::warn!(%error, delivery_id = %id, "redelivery not queued");
+            Status::unavailable("the redelivery was not queued; retry")
+        })?;
+        let marked = store::mark_redelivered(&self.pool, org.as_str(), id, delivery.attempts)
+            .await
+            .map_err(RegistryError::from)?;
+        tracing::info!(delivery_id = %id, attempt = next, "redelivery queued");
+        // If the attempt was already recorded, the delivery as read is the closest answer.
+        Ok(Response::new(marked.unwrap_or(delivery).into()))
+    }
+
     async fn get_delivery(
         &self,
         request: Request<v1::GetDeliveryRequest>,
@@ -328,16 +360,7 @@ impl WebhookRegistry for RegistryService {
                 let event = store::get_event(&self.pool, org.as_str(), delivery.event_id)
                     .await
                     .map_err(RegistryError::from)?;
-                let event = found(event, "event")?;
-                let message = EventMessage {
-                    id: event.id,
-                    organisation_id: event.organisation_id,
-                    event_type: event.event_type,
-                    occurred_at: event.occurred_at,
-                    version: event.version.max(0) as u32,
-                    data: event.data.0,
-                    webhook_id: None,
-                };
+                let message = EventMessage::from(found(event, "event")?);
                 String::from_utf8_lossy(&Envelope::new(&message, delivery.webhook_id).to_bytes())
                     .into_owned()
             }

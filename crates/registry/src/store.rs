@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use hookline_common::messages::EventMessage;
 use hookline_common::secret_box::Sealed;
 
 use crate::input::{Status, WebhookFields};
@@ -442,6 +443,39 @@ pub struct EventRow {
     pub version: i32,
     pub occurred_at: DateTime<Utc>,
     pub data: sqlx::types::Json<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl From<EventRow> for EventMessage {
+    fn from(row: EventRow) -> Self {
+        Self {
+            id: row.id,
+            organisation_id: row.organisation_id,
+            event_type: row.event_type,
+            occurred_at: row.occurred_at,
+            version: row.version.max(0) as u32,
+            data: row.data.0,
+            webhook_id: None,
+        }
+    }
+}
+
+/// Marks a delivery queued again, unless an attempt was recorded since it was read (`attempts`).
+pub async fn mark_redelivered(
+    pool: &PgPool,
+    organisation_id: &str,
+    id: Uuid,
+    attempts: i32,
+) -> Result<Option<DeliveryRow>> {
+    sqlx::query_as(concat!(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = NULL, updated_at = now()
+         WHERE organisation_id = $1 AND id = $2 AND attempts = $3 RETURNING ",
+        delivery_columns!()
+    ))
+    .bind(organisation_id)
+    .bind(id)
+    .bind(attempts)
+    .fetch_optional(pool)
+    .await
 }
 
 pub async fn get_event(pool: &PgPool, organisation_id: &str, id: Uuid) -> Result<Option<EventRow>> {

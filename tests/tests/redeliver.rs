@@ -1,0 +1,83 @@
+//! Redelivery: a delivery sent again as a new chain of attempts, with the same `webhook-id`, whether it
+//! had failed for good or succeeded.
+
+use std::time::Duration;
+
+use hookline_proto::v1;
+use hookline_tests::{Receiver, Reply, Stack, eventually};
+use sqlx::PgPool;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+const ORG: &str = "org_acme";
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn a_failed_delivery_can_be_redelivered_and_succeeds(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    // The first chain (3 attempts) fails; the endpoint is fixed afterwards.
+    let receiver = Receiver::start(|n| Reply::status(if n < 3 { 500 } else { 200 })).await;
+    let (webhook, _) = stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+    let event_id = stack
+        .publish(ORG, "job.completed", serde_json::json!({}))
+        .await;
+    let failed = stack
+        .settled(ORG, &webhook.id, v1::DeliveryStatus::Failed, DEADLINE)
+        .await;
+    let delivery_id = failed.delivery.unwrap().id;
+
+    let redeliver = || v1::RedeliverRequest {
+        organisation_id: ORG.into(),
+        id: delivery_id.clone(),
+    };
+    stack
+        .registry
+        .clone()
+        .redeliver(redeliver())
+        .await
+        .expect("redelivering");
+    let done = stack
+        .settled(ORG, &webhook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
+        .await;
+    let numbers: Vec<_> = done
+        .attempts
+        .iter()
+        .map(|a| (a.attempt, a.response_status))
+        .collect();
+    assert_eq!(numbers, vec![(1, 500), (2, 500), (3, 500), (4, 200)]);
+
+    // A succeeded delivery can be sent again too.
+    stack
+        .registry
+        .clone()
+        .redeliver(redeliver())
+        .await
+        .expect("redelivering again");
+    let requests = receiver.wait_for(5, DEADLINE).await;
+    assert!(
+        requests.iter().all(|r| r.header("webhook-id") == event_id),
+        "the same webhook-id throughout"
+    );
+    eventually("the fifth attempt to be logged", DEADLINE, || async {
+        let logged = stack.delivery(ORG, &delivery_id).await;
+        (logged.attempts.len() == 5
+            && logged.delivery?.status == v1::DeliveryStatus::Succeeded as i32)
+            .then_some(())
+    })
+    .await;
+
+    let other = v1::RedeliverRequest {
+        organisation_id: "org_other".into(),
+        id: delivery_id.clone(),
+    };
+    assert_eq!(
+        stack
+            .registry
+            .clone()
+            .redeliver(other)
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::NotFound
+    );
+}
