@@ -157,6 +157,14 @@ pub fn id(raw: &str, field: &'static str) -> Result<Uuid, RegistryError> {
     Uuid::parse_str(raw).map_err(|_| RegistryError::invalid(field, "must be a UUID"))
 }
 
+/// The organisation and item id that every single-item request carries.
+pub fn org_and_id(
+    organisation_id: &str,
+    id: &str,
+) -> Result<(OrganisationId, Uuid), RegistryError> {
+    Ok((organisation(organisation_id)?, self::id(id, "id")?))
+}
+
 /// An optional id filter: empty means none.
 pub fn optional_id(raw: &str, field: &'static str) -> Result<Option<Uuid>, RegistryError> {
     (!raw.is_empty()).then(|| id(raw, field)).transpose()

@@ -137,8 +137,7 @@ impl WebhookRegistry for RegistryService {
 
     async fn get_webhook(&self, request: Request<v1::GetWebhookRequest>) -> Reply<v1::Webhook> {
         let r = request.into_inner();
-        let org = input::organisation(&r.organisation_id)?;
-        let id = input::id(&r.id, "id")?;
+        let (org, id) = input::org_and_id(&r.organisation_id, &r.id)?;
         let row = store::get_webhook(&self.pool, org.as_str(), id)
             .await
             .map_err(RegistryError::from)?;
@@ -168,8 +167,7 @@ impl WebhookRegistry for RegistryService {
         request: Request<v1::UpdateWebhookRequest>,
     ) -> Reply<v1::Webhook> {
         let r = request.into_inner();
-        let org = input::organisation(&r.organisation_id)?;
-        let id = input::id(&r.id, "id")?;
+        let (org, id) = input::org_and_id(&r.organisation_id, &r.id)?;
         let fields = WebhookFields::parse(
             RawFields {
                 name: &r.name,
@@ -197,8 +195,7 @@ impl WebhookRegistry for RegistryService {
         request: Request<v1::DeleteWebhookRequest>,
     ) -> Reply<v1::DeleteWebhookResponse> {
         let r = request.into_inner();
-        let org = input::organisation(&r.organisation_id)?;
-        let id = input::id(&r.id, "id")?;
+        let (org, id) = input::org_and_id(&r.organisation_id, &r.id)?;
         let deleted = store::delete_webhook(&self.pool, org.as_str(), id)
             .await
             .map_err(RegistryError::from)?;
@@ -214,8 +211,7 @@ impl WebhookRegistry for RegistryService {
         request: Request<v1::SetWebhookStatusRequest>,
     ) -> Reply<v1::Webhook> {
         let r = request.into_inner();
-        let org = input::organisation(&r.organisation_id)?;
-        let id = input::id(&r.id, "id")?;
+        let (org, id) = input::org_and_id(&r.organisation_id, &r.id)?;
         let status = input::parse_status(r.status)
             .map_err(|why| RegistryError::invalid("status", why))?
             .ok_or_else(|| RegistryError::invalid("status", "must be ENABLED or DISABLED"))?;
@@ -241,8 +237,7 @@ impl WebhookRegistry for RegistryService {
         request: Request<v1::RotateSecretRequest>,
     ) -> Reply<v1::RotateSecretResponse> {
         let r = request.into_inner();
-        let org = input::organisation(&r.organisation_id)?;
-        let id = input::id(&r.id, "id")?;
+        let (org, id) = input::org_and_id(&r.organisation_id, &r.id)?;
         let (secret, sealed) = self.new_secret(id);
         let row =
             store::rotate_secret(&self.pool, org.as_str(), id, &sealed, self.rotation_overlap)
@@ -310,8 +305,7 @@ impl WebhookRegistry for RegistryService {
 
     async fn redeliver(&self, request: Request<v1::RedeliverRequest>) -> Reply<v1::Delivery> {
         let r = request.into_inner();
-        let org = input::organisation(&r.organisation_id)?;
-        let id = input::id(&r.id, "id")?;
+        let (org, id) = input::org_and_id(&r.organisation_id, &r.id)?;
         let delivery = store::get_delivery(&self.pool, org.as_str(), id)
             .await
             .map_err(RegistryError::from)?;
@@ -345,8 +339,7 @@ impl WebhookRegistry for RegistryService {
         request: Request<v1::GetDeliveryRequest>,
     ) -> Reply<v1::GetDeliveryResponse> {
         let r = request.into_inner();
-        let org = input::organisation(&r.organisation_id)?;
-        let id = input::id(&r.id, "id")?;
+        let (org, id) = input::org_and_id(&r.organisation_id, &r.id)?;
         let delivery = store::get_delivery(&self.pool, org.as_str(), id)
             .await
             .map_err(RegistryError::from)?;
