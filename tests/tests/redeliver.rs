@@ -81,3 +81,116 @@ async fn a_failed_delivery_can_be_redelivered_and_succeeds(pool: PgPool) {
         tonic::Code::NotFound
     );
 }
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn dead_letters_are_listed_and_replayed_from_the_queue(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    let receiver = Receiver::start(|n| Reply::status(if n < 3 { 500 } else { 200 })).await;
+    let (webhook, _) = stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+    stack
+        .publish(ORG, "job.completed", serde_json::json!({}))
+        .await;
+    let failed = stack
+        .settled(ORG, &webhook.id, v1::DeliveryStatus::Failed, DEADLINE)
+        .await
+        .delivery
+        .unwrap();
+
+    let mut registry = stack.registry.clone();
+    let list = |org: &str| v1::ListDeadLettersRequest {
+        organisation_id: org.into(),
+        ..Default::default()
+    };
+    let listed = registry
+        .list_dead_letters(list(ORG))
+        .await
+        .unwrap()
+        .into_inner()
+        .deliveries;
+    assert_eq!(
+        listed.iter().map(|d| &d.id).collect::<Vec<_>>(),
+        vec![&failed.id]
+    );
+    assert!(
+        registry
+            .list_dead_letters(list("org_other"))
+            .await
+            .unwrap()
+            .into_inner()
+            .deliveries
+            .is_empty()
+    );
+
+    let replay = |org: &str| v1::ReplayDeadLettersRequest {
+        organisation_id: org.into(),
+        webhook_id: webhook.id.clone(),
+        ..Default::default()
+    };
+    // Another organisation cannot take it out of the queue.
+    let foreign = registry
+        .replay_dead_letters(replay("org_other"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(foreign.replayed, 0);
+    let replayed = eventually("the dead letter to be replayed", DEADLINE, || {
+        let mut registry = registry.clone();
+        let request = replay(ORG);
+        // The dead letter is published just after the delivery is marked FAILED.
+        async move {
+            Some(
+                registry
+                    .replay_dead_letters(request)
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .replayed,
+            )
+            .filter(|n| *n > 0)
+        }
+    })
+    .await;
+    assert_eq!(replayed, 1);
+
+    let done = stack
+        .settled(ORG, &webhook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
+        .await;
+    assert_eq!(
+        done.attempts.last().map(|a| (a.attempt, a.response_status)),
+        Some((4, 200))
+    );
+    assert_eq!(
+        registry
+            .replay_dead_letters(replay(ORG))
+            .await
+            .unwrap()
+            .into_inner()
+            .replayed,
+        0,
+        "the queue is empty"
+    );
+    assert!(
+        registry
+            .list_dead_letters(list(ORG))
+            .await
+            .unwrap()
+            .into_inner()
+            .deliveries
+            .is_empty()
+    );
+
+    let nothing = v1::ReplayDeadLettersRequest {
+        organisation_id: ORG.into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        registry
+            .replay_dead_letters(nothing)
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::InvalidArgument
+    );
+}

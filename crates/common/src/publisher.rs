@@ -64,16 +64,21 @@ impl EventPublisher {
             .await
     }
 
+    /// The connected, confirm-mode channel, for work beyond publishing (reading the dead-letter queue).
+    pub fn channel(&self) -> Result<Channel, PublishError> {
+        let channel = self.channel.read().expect("channel lock").clone();
+        channel
+            .filter(|c| c.status().connected())
+            .ok_or(PublishError::NotConnected)
+    }
+
     async fn confirmed(
         &self,
         exchange: &str,
         id: Uuid,
         message: &impl Serialize,
     ) -> Result<(), PublishError> {
-        let channel = self.channel.read().expect("channel lock").clone();
-        let channel = channel
-            .filter(|c| c.status().connected())
-            .ok_or(PublishError::NotConnected)?;
+        let channel = self.channel()?;
         let body = serde_json::to_vec(message).expect("messages always serialise");
         amqp::publish_confirmed(
             &channel,

@@ -3,6 +3,7 @@
 
 pub mod app;
 mod convert;
+mod dead_letters;
 mod error;
 mod input;
 mod page;

@@ -1,8 +1,10 @@
 //! The `hookline.v1.WebhookRegistry` gRPC service.
 
+use hookline_common::amqp::PublishError;
 use hookline_common::envelope::Envelope;
 use hookline_common::messages::{DeliveryTask, EventMessage, PING_EVENT_TYPE};
 use hookline_common::publisher::EventPublisher;
+use hookline_common::topology::Topology;
 use std::time::Duration;
 
 use hookline_common::config::Settings;
@@ -15,10 +17,12 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::convert;
+use std::collections::HashSet;
+
 use crate::error::RegistryError;
 use crate::input::{self, RawFields, WebhookFields};
 use crate::store::{DeliveryFilter, EventFilter, SealedAuth};
+use crate::{convert, dead_letters};
 use crate::{page, store};
 
 /// The registry's request handlers.
@@ -30,6 +34,7 @@ pub struct RegistryService {
     rotation_overlap: Duration,
     max_webhooks: u32,
     events: EventPublisher,
+    topology: Topology,
 }
 
 impl RegistryService {
@@ -41,6 +46,7 @@ impl RegistryService {
     ) -> Self {
         Self {
             events,
+            topology: Topology::new(&settings.amqp.prefix, &settings.delivery.retry_schedule),
             pool,
             allow_insecure_http: settings.endpoints.allow_insecure_http,
             secrets,
@@ -332,6 +338,70 @@ impl WebhookRegistry for RegistryService {
         tracing::info!(delivery_id = %id, attempt = next, "redelivery queued");
         // If the attempt was already recorded, the delivery as read is the closest answer.
         Ok(Response::new(marked.unwrap_or(delivery).into()))
+    }
+
+    async fn list_dead_letters(
+        &self,
+        request: Request<v1::ListDeadLettersRequest>,
+    ) -> Reply<v1::ListDeadLettersResponse> {
+        let r = request.into_inner();
+        let org = input::organisation(&r.organisation_id)?;
+        let filter = DeliveryFilter {
+            webhook_id: input::optional_id(&r.webhook_id, "webhook_id")?,
+            status: convert::delivery_status_db(v1::DeliveryStatus::Failed),
+            ..DeliveryFilter::default()
+        };
+        let limit = page::size(r.page_size);
+        let before = page::decode(&r.page_token)?;
+        let rows = store::list_deliveries(&self.pool, org.as_str(), &filter, before, limit)
+            .await
+            .map_err(RegistryError::from)?;
+        let next_page_token = page::next_token(&rows, limit, |d| (d.created_at, d.id));
+        Ok(Response::new(v1::ListDeadLettersResponse {
+            deliveries: rows.into_iter().map(Into::into).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn replay_dead_letters(
+        &self,
+        request: Request<v1::ReplayDeadLettersRequest>,
+    ) -> Reply<v1::ReplayDeadLettersResponse> {
+        let r = request.into_inner();
+        let org = input::organisation(&r.organisation_id)?;
+        let deliveries = r
+            .delivery_ids
+            .iter()
+            .map(|id| input::id(id, "delivery_ids"))
+            .collect::<Result<HashSet<_>, _>>()?;
+        let webhook_id = input::optional_id(&r.webhook_id, "webhook_id")?;
+        if deliveries.is_empty() && webhook_id.is_none() {
+            return Err(RegistryError::invalid(
+                "delivery_ids",
+                "give delivery ids or a webhook_id",
+            )
+            .into());
+        }
+        let selection = dead_letters::Selection {
+            organisation_id: org.to_string(),
+            deliveries,
+            webhook_id,
+        };
+        let unavailable = |error: PublishError| {
+            tracing::warn!(%error, "dead-letter replay stopped");
+            Status::unavailable("the dead-letter queue could not be replayed; retry")
+        };
+        let channel = self.events.channel().map_err(unavailable)?;
+        let replayed = dead_letters::replay(&channel, &self.topology, &selection)
+            .await
+            .map_err(unavailable)?;
+        store::mark_replayed(&self.pool, org.as_str(), &replayed)
+            .await
+            .map_err(RegistryError::from)?;
+        tracing::info!(organisation_id = %org, replayed = replayed.len(), "dead letters replayed");
+        Ok(Response::new(v1::ReplayDeadLettersResponse {
+            replayed: replayed.len() as u32,
+        }))
     }
 
     async fn get_delivery(

@@ -478,6 +478,19 @@ pub async fn mark_redelivered(
     .await
 }
 
+/// Marks replayed dead letters as queued again.
+pub async fn mark_replayed(pool: &PgPool, organisation_id: &str, ids: &[Uuid]) -> Result<()> {
+    sqlx::query(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = NULL, updated_at = now()
+         WHERE organisation_id = $1 AND id = ANY($2) AND status = 'failed'",
+    )
+    .bind(organisation_id)
+    .bind(ids)
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
 pub async fn get_event(pool: &PgPool, organisation_id: &str, id: Uuid) -> Result<Option<EventRow>> {
     sqlx::query_as(
         "SELECT id, organisation_id, event_type, version, occurred_at, data

@@ -1,0 +1,89 @@
+//! Replaying dead letters: taking chosen delivery tasks out of the dead-letter queue and sending them back
+//! to the attempt stage as a new chain of attempts.
+
+use std::collections::HashSet;
+
+use hookline_common::amqp::{self, PublishError};
+use hookline_common::messages::DeliveryTask;
+use hookline_common::topology::Topology;
+use lapin::Channel;
+use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions};
+use uuid::Uuid;
+
+/// The most dead letters one replay call looks at, so a huge queue cannot make a call run unbounded.
+pub const MAX_SCANNED: usize = 10_000;
+
+/// Which dead letters a replay takes.
+pub struct Selection {
+    pub organisation_id: String,
+    pub deliveries: HashSet<Uuid>,
+    pub webhook_id: Option<Uuid>,
+}
+
+impl Selection {
+    fn takes(&self, task: &DeliveryTask) -> bool {
+        task.event.organisation_id == self.organisation_id
+            && (self.deliveries.contains(&task.delivery_id)
+                || self.webhook_id == Some(task.webhook_id))
+    }
+}
+
+/// Replays the selected dead letters and returns their delivery ids. Each is republished (confirmed)
+/// before its dead letter is acked, so a failure part-way leaves it in the queue rather than losing it;
+/// letters not selected go back to the queue untouched.
+pub async fn replay(
+    channel: &Channel,
+    topology: &Topology,
+    selection: &Selection,
+) -> Result<Vec<Uuid>, PublishError> {
+    let queue = topology.dead_letter_queue();
+    let mut replayed = Vec::new();
+    let mut passed_over = Vec::new();
+    let result = async {
+        while replayed.len() + passed_over.len() < MAX_SCANNED {
+            let Some(message) = channel
+                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
+                .await?
+            else {
+                break;
+            };
+            let task = serde_json::from_slice::<DeliveryTask>(&message.data)
+                .ok()
+                .filter(|t| selection.takes(t));
+            let Some(task) = task else {
+                passed_over.push(message);
+                continue;
+            };
+            let next = task.attempt + 1;
+            let retry = DeliveryTask {
+                attempt: next,
+                chain_start: next,
+                ..task
+            };
+            let body = serde_json::to_vec(&retry).expect("tasks always serialise");
+            let properties = amqp::json_properties(&retry.delivery_id.to_string());
+            amqp::publish_confirmed(
+                channel,
+                &topology.deliveries_exchange(),
+                "",
+                &body,
+                properties,
+            )
+            .await?;
+            message.acker.ack(BasicAckOptions::default()).await?;
+            replayed.push(retry.delivery_id);
+        }
+        Ok::<_, PublishError>(())
+    }
+    .await;
+    for message in passed_over {
+        let _ = message
+            .acker
+            .nack(BasicNackOptions {
+                requeue: true,
+                multiple: false,
+            })
+            .await;
+    }
+    result.map(|()| replayed)
+}
