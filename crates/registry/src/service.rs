@@ -55,6 +55,22 @@ impl RegistryService {
         }
     }
 
+    /// One page of the delivery log, and the token of the next.
+    async fn delivery_page(
+        &self,
+        organisation_id: &str,
+        filter: &DeliveryFilter,
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<(Vec<v1::Delivery>, String), RegistryError> {
+        let limit = page::size(page_size);
+        let before = page::decode(page_token)?;
+        let rows =
+            store::list_deliveries(&self.pool, organisation_id, filter, before, limit).await?;
+        let next_page_token = page::next_token(&rows, limit, |d| (d.created_at, d.id));
+        Ok((rows.into_iter().map(Into::into).collect(), next_page_token))
+    }
+
     /// Endpoint credentials sealed for storage; `None` for no authentication.
     fn seal_auth(&self, id: Uuid, auth: &EndpointAuth) -> Option<Sealed> {
         (*auth != EndpointAuth::None)
@@ -297,14 +313,11 @@ impl WebhookRegistry for RegistryService {
             created_after: convert::time(r.created_after, "created_after")?,
             created_before: convert::time(r.created_before, "created_before")?,
         };
-        let limit = page::size(r.page_size);
-        let before = page::decode(&r.page_token)?;
-        let rows = store::list_deliveries(&self.pool, org.as_str(), &filter, before, limit)
-            .await
-            .map_err(RegistryError::from)?;
-        let next_page_token = page::next_token(&rows, limit, |d| (d.created_at, d.id));
+        let (deliveries, next_page_token) = self
+            .delivery_page(org.as_str(), &filter, r.page_size, &r.page_token)
+            .await?;
         Ok(Response::new(v1::ListDeliveriesResponse {
-            deliveries: rows.into_iter().map(Into::into).collect(),
+            deliveries,
             next_page_token,
         }))
     }
@@ -351,14 +364,11 @@ impl WebhookRegistry for RegistryService {
             status: convert::delivery_status_db(v1::DeliveryStatus::Failed),
             ..DeliveryFilter::default()
         };
-        let limit = page::size(r.page_size);
-        let before = page::decode(&r.page_token)?;
-        let rows = store::list_deliveries(&self.pool, org.as_str(), &filter, before, limit)
-            .await
-            .map_err(RegistryError::from)?;
-        let next_page_token = page::next_token(&rows, limit, |d| (d.created_at, d.id));
+        let (deliveries, next_page_token) = self
+            .delivery_page(org.as_str(), &filter, r.page_size, &r.page_token)
+            .await?;
         Ok(Response::new(v1::ListDeadLettersResponse {
-            deliveries: rows.into_iter().map(Into::into).collect(),
+            deliveries,
             next_page_token,
         }))
     }
