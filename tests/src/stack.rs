@@ -55,20 +55,13 @@ impl Drop for Stack {
     /// declare a queue again while it is being deleted.
     fn drop(&mut self) {
         self.shutdown.cancel();
-        let (url, topology) = (self.settings.amqp.url.clone(), self.topology());
+        let settings = self.settings.clone();
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("a runtime");
-            runtime.block_on(async {
-                let connection =
-                    hookline_common::amqp::connect(&url, "hookline-tests-cleanup").await?;
-                let channel = connection.create_channel().await?;
-                topology.delete(&channel).await?;
-                hookline_common::amqp::close_channel(channel).await;
-                connection.close(200, "done".into()).await
-            })
+            runtime.block_on(delete_queues(&settings))
         });
         if let Ok(Err(error)) = cleanup.join() {
             eprintln!(
@@ -77,6 +70,20 @@ impl Drop for Stack {
             );
         }
     }
+}
+
+/// Deletes every queue and exchange of `settings`' prefix. Call it only once nothing can declare them.
+pub async fn delete_queues(settings: &Settings) -> lapin::Result<()> {
+    let topology = hookline_common::topology::Topology::new(
+        &settings.amqp.prefix,
+        &settings.delivery.retry_schedule,
+    );
+    let connection =
+        hookline_common::amqp::connect(&settings.amqp.url, "hookline-tests-cleanup").await?;
+    let channel = connection.create_channel().await?;
+    topology.delete(&channel).await?;
+    hookline_common::amqp::close_channel(channel).await;
+    connection.close(200, "done".into()).await
 }
 
 /// The URL of the database `pool` is connected to, on the server named by `DATABASE_URL`.

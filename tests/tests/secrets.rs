@@ -241,3 +241,82 @@ async fn a_new_master_key_reseals_old_and_plaintext_secrets_at_start_up(pool: Pg
         "both re-sealed under the new key"
     );
 }
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn no_log_line_contains_a_secret_even_at_trace_level(pool: PgPool) {
+    // A registry process of its own, logging everything, so its whole output can be searched.
+    let env = hookline_tests::stack::test_env(
+        &pool,
+        &[
+            ("HOOKLINE__LOG__FILTER", "trace"),
+            ("HOOKLINE__LOG__FORMAT", "json"),
+            ("HOOKLINE__REGISTRY__GRPC_LISTEN", "127.0.0.1:0"),
+        ],
+    );
+    let log = std::env::temp_dir().join(format!(
+        "hookline-registry-{}.log",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let out = std::fs::File::create(&log).unwrap();
+    let mut registry = hookline_tests::stack::binary("hookline-registry", &env)
+        .arg("serve")
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("starting hookline-registry");
+
+    // The gRPC port is chosen by the OS; the start-up line names it.
+    let addr = eventually("the registry to listen", DEADLINE, || async {
+        let text = std::fs::read_to_string(&log).ok()?;
+        let line = text.lines().find(|l| l.contains("registry listening"))?;
+        let json: serde_json::Value = serde_json::from_str(line).ok()?;
+        Some(json["grpc"].as_str()?.to_owned())
+    })
+    .await;
+    let mut client = eventually("a connection", DEADLINE, || async {
+        v1::webhook_registry_client::WebhookRegistryClient::connect(format!("http://{addr}"))
+            .await
+            .ok()
+    })
+    .await;
+    let created = eventually("the registry to serve", DEADLINE, || {
+        let mut client = client.clone();
+        async move {
+            let request = hookline_tests::stack::webhook_request(
+                ORG,
+                "https://example.com/h",
+                &["job.completed"],
+            );
+            client
+                .create_webhook(request)
+                .await
+                .ok()
+                .map(|r| r.into_inner())
+        }
+    })
+    .await;
+    let id = created.webhook.unwrap().id;
+    let rotated = client
+        .rotate_secret(v1::RotateSecretRequest {
+            organisation_id: ORG.into(),
+            id,
+        })
+        .await
+        .unwrap();
+    registry.kill().await.unwrap();
+    let settings = hookline_common::config::Settings::load_from(None, env).unwrap();
+    hookline_tests::stack::delete_queues(&settings)
+        .await
+        .expect("deleting the registry's queues");
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    assert!(
+        text.contains("webhook created") && text.contains("secret rotated"),
+        "the log was captured"
+    );
+    for secret in [created.secret, rotated.into_inner().secret] {
+        let key = secret.strip_prefix("whsec_").unwrap().to_owned();
+        assert!(!text.contains(&key), "a secret appeared in the log");
+    }
+}
