@@ -149,13 +149,19 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// Why a service could not start.
+/// Why a service could not start, or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error("gRPC server: {0}")]
+    Serve(#[from] tonic::transport::Error),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("a service task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     #[error("{0}")]
     Setup(String),
 }

@@ -17,10 +17,19 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::attempt::AttemptStage;
-use crate::fanout::FanoutStage;
+use crate::fanout::{FanoutError, FanoutStage};
 use crate::recorder::Recorder;
 use crate::sender::Sender;
 use crate::webhooks::WebhookCache;
+
+/// Why a connection's stages stopped before shutdown; the worker reconnects.
+#[derive(Debug, thiserror::Error)]
+enum StageError {
+    #[error("broker: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("fan-out: {0}")]
+    Fanout(#[from] FanoutError),
+}
 
 /// Pause before reconnecting after the connection was lost.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
@@ -54,7 +63,7 @@ impl Delivery {
     }
 
     /// Consumes until `shutdown` fires, then finishes in-flight work within the grace period.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), StartError> {
         let s = &self.settings;
         let topology = Topology::new(&s.amqp.prefix, &s.delivery.retry_schedule);
         let fanout = Arc::new(FanoutStage {
@@ -73,7 +82,8 @@ impl Delivery {
                 s.delivery.request_timeout,
                 s.delivery.max_response_body,
                 &s.endpoints,
-            )?,
+            )
+            .map_err(|e| StartError::Setup(e.to_string()))?,
             recorder: Recorder::start(self.pool.clone(), s.delivery.record_batch, shutdown.clone()),
             concurrency: s.delivery.concurrency,
             grace: s.shutdown_grace,
@@ -118,7 +128,7 @@ async fn run_connection(
     attempts: &Arc<AttemptStage>,
     health: &Health,
     shutdown: &CancellationToken,
-) -> anyhow::Result<()> {
+) -> Result<(), StageError> {
     let setup = amqp::confirmed_channel(connection).await?;
     topology.declare(&setup).await?;
     amqp::close_channel(setup).await;

@@ -29,5 +29,5 @@ async fn main() -> anyhow::Result<()> {
     };
     let worker = hookline_delivery::Delivery::build(&settings, pool).await?;
     tracing::info!(http = %worker.ops_addr(), "delivery worker starting");
-    worker.run_until_stopped(stop).await
+    Ok(worker.run_until_stopped(stop).await?)
 }

@@ -21,5 +21,5 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(&settings.log);
     let ingest = hookline_ingest::Ingest::build(&settings).await?;
     tracing::info!(grpc = %ingest.grpc_addr(), http = %ingest.ops_addr(), "ingest listening");
-    ingest.run_until_stopped(shutdown::on_signal()).await
+    Ok(ingest.run_until_stopped(shutdown::on_signal()).await?)
 }

@@ -54,7 +54,7 @@ impl Registry {
     }
 
     /// Re-seals secrets that need it, then serves until `shutdown` fires and lets in-flight calls finish.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), StartError> {
         reseal::reseal_all(&self.pool, &self.secrets).await?;
         tokio::spawn(db::watch(
             self.pool.clone(),
