@@ -3,6 +3,7 @@
 
 pub mod address_policy;
 pub mod amqp;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod endpoint_auth;

@@ -1,10 +1,8 @@
 //! `hookline-delivery`: a delivery worker. Run as many as the load needs; they compete for the queues.
 
-use std::path::PathBuf;
-
 use clap::Parser;
-use hookline_common::config::Settings;
-use hookline_common::{db, shutdown, telemetry};
+use hookline_common::cli::ConfigArgs;
+use hookline_common::{db, shutdown};
 
 #[derive(Parser)]
 #[command(
@@ -13,16 +11,14 @@ use hookline_common::{db, shutdown, telemetry};
     about = "Hookline delivery worker"
 )]
 struct Cli {
-    /// Configuration file (TOML), layered over the built-in defaults and under HOOKLINE__* variables.
-    #[arg(long, env = "HOOKLINE_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = Settings::load(cli.config.as_deref())?;
-    telemetry::init(&settings.log);
+    let settings = cli.config.load()?;
     let stop = shutdown::on_signal();
     let Some(pool) = db::connect_with_retry(&settings.database, &stop).await else {
         return Ok(());

@@ -1,11 +1,9 @@
 //! `hookline-registry`: serve the WebhookRegistry gRPC API, or apply the database migrations.
 
-use std::path::PathBuf;
-
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use hookline_common::config::Settings;
-use hookline_common::{db, shutdown, telemetry};
+use hookline_common::cli::ConfigArgs;
+use hookline_common::{db, shutdown};
 
 #[derive(Parser)]
 #[command(
@@ -14,9 +12,8 @@ use hookline_common::{db, shutdown, telemetry};
     about = "Hookline webhook registry"
 )]
 struct Cli {
-    /// Configuration file (TOML), layered over the built-in defaults and under HOOKLINE__* variables.
-    #[arg(long, env = "HOOKLINE_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -32,8 +29,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = Settings::load(cli.config.as_deref())?;
-    telemetry::init(&settings.log);
+    let settings = cli.config.load()?;
     let stop = shutdown::on_signal();
     let Some(pool) = db::connect_with_retry(&settings.database, &stop).await else {
         return Ok(());
