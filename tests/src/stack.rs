@@ -74,10 +74,7 @@ impl Drop for Stack {
 
 /// Deletes every queue and exchange of `settings`' prefix. Call it only once nothing can declare them.
 pub async fn delete_queues(settings: &Settings) -> lapin::Result<()> {
-    let topology = hookline_common::topology::Topology::new(
-        &settings.amqp.prefix,
-        &settings.delivery.retry_schedule,
-    );
+    let topology = settings.topology();
     let connection =
         hookline_common::amqp::connect(&settings.amqp.url, "hookline-tests-cleanup").await?;
     let channel = connection.create_channel().await?;
@@ -306,10 +303,7 @@ impl Stack {
     }
 
     pub fn topology(&self) -> hookline_common::topology::Topology {
-        hookline_common::topology::Topology::new(
-            &self.settings.amqp.prefix,
-            &self.settings.delivery.retry_schedule,
-        )
+        self.settings.topology()
     }
 }
 

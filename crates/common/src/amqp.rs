@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use futures_util::StreamExt as _;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
@@ -132,5 +133,32 @@ async fn publish_and_confirm(
         Confirmation::Ack(None) => Ok(()),
         Confirmation::Ack(Some(_returned)) => Err(PublishError::Unroutable),
         Confirmation::Nack(_) | Confirmation::NotRequested => Err(PublishError::Nacked),
+    }
+}
+
+/// Pause before reconnecting after a connection was lost (on top of the backoff of failed attempts).
+pub const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
+
+/// How often [`wait_until_lost`] double-checks the connection's state.
+const LIVENESS_CHECK: Duration = Duration::from_millis(500);
+
+/// Returns when `connection` reports an error or stops being connected, or when `stop` fires.
+pub async fn wait_until_lost(connection: &Connection, stop: &CancellationToken) {
+    let mut events = connection.events_listener();
+    let mut ticker = tokio::time::interval(LIVENESS_CHECK);
+    loop {
+        tokio::select! {
+            event = events.next() => {
+                if matches!(event, None | Some(lapin::Event::Error(_))) {
+                    return;
+                }
+            }
+            _ = ticker.tick() => {
+                if !connection.status().connected() {
+                    return;
+                }
+            }
+            () = stop.cancelled() => return,
+        }
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::address_policy::{AddressPolicy, Cidr};
 use crate::secret_box::{MasterKey, SecretBox};
+use crate::topology::Topology;
 
 /// The documented defaults; the same file ships as the example configuration.
 const DEFAULTS: &str = include_str!("../../../deploy/hookline.toml");
@@ -167,6 +168,11 @@ pub enum StartError {
 }
 
 impl Settings {
+    /// The exchange and queue names of this deployment.
+    pub fn topology(&self) -> Topology {
+        Topology::new(&self.amqp.prefix, &self.delivery.retry_schedule)
+    }
+
     /// Loads the defaults, then `file` if given, then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         Self::load_from(file, std::env::vars())

@@ -2,21 +2,16 @@
 //! kept connected by a supervisor task.
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use crate::amqp::{self, AMQP, PublishError};
 use crate::messages::{DeliveryTask, EventMessage};
 use crate::ops::Health;
 use crate::topology::Topology;
-use futures_util::StreamExt as _;
 use lapin::{Channel, Connection};
 use secrecy::SecretString;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-/// How often the supervisor checks that the connection is still up.
-const LIVENESS_CHECK: Duration = Duration::from_millis(500);
 
 /// Publishes events with confirms. Cheap to clone.
 #[derive(Clone)]
@@ -106,7 +101,7 @@ async fn supervise(
                 *slot.write().expect("channel lock") = Some(channel);
                 health.set(AMQP, true);
                 tracing::info!("connected to RabbitMQ");
-                wait_until_lost(&connection, &shutdown).await;
+                amqp::wait_until_lost(&connection, &shutdown).await;
                 let channel = slot.write().expect("channel lock").take();
                 if let Some(channel) = channel {
                     amqp::close_channel(channel).await;
@@ -120,7 +115,7 @@ async fn supervise(
             return;
         }
         tracing::warn!("RabbitMQ connection lost; reconnecting");
-        tokio::time::sleep(LIVENESS_CHECK).await;
+        tokio::time::sleep(amqp::RECONNECT_PAUSE).await;
     }
 }
 
@@ -128,25 +123,4 @@ async fn open(connection: &Connection, topology: &Topology) -> lapin::Result<Cha
     let channel = amqp::confirmed_channel(connection).await?;
     topology.declare(&channel).await?;
     Ok(channel)
-}
-
-/// Returns when the connection reports an error or stops being connected, or on shutdown.
-async fn wait_until_lost(connection: &Connection, shutdown: &CancellationToken) {
-    let mut events = connection.events_listener();
-    let mut ticker = tokio::time::interval(LIVENESS_CHECK);
-    loop {
-        tokio::select! {
-            event = events.next() => {
-                if matches!(event, None | Some(lapin::Event::Error(_))) {
-                    return;
-                }
-            }
-            _ = ticker.tick() => {
-                if !connection.status().connected() {
-                    return;
-                }
-            }
-            () = shutdown.cancelled() => return,
-        }
-    }
 }

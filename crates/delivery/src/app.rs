@@ -3,9 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use hookline_common::amqp::{self, AMQP};
 use hookline_common::config::{Settings, StartError};
 use hookline_common::db;
@@ -30,9 +28,6 @@ enum StageError {
     #[error("fan-out: {0}")]
     Fanout(#[from] FanoutError),
 }
-
-/// Pause before reconnecting after the connection was lost.
-const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
 
 /// A worker bound to its ops port, ready to run.
 pub struct Delivery {
@@ -65,7 +60,7 @@ impl Delivery {
     /// Consumes until `shutdown` fires, then finishes in-flight work within the grace period.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), StartError> {
         let s = &self.settings;
-        let topology = Topology::new(&s.amqp.prefix, &s.delivery.retry_schedule);
+        let topology = s.topology();
         let fanout = Arc::new(FanoutStage {
             topology: topology.clone(),
             pool: self.pool.clone(),
@@ -113,7 +108,7 @@ impl Delivery {
                 Ok(()) => tracing::warn!("RabbitMQ connection lost; reconnecting"),
                 Err(error) => tracing::warn!(%error, "delivery stage stopped; reconnecting"),
             }
-            tokio::time::sleep(RECONNECT_PAUSE).await;
+            tokio::time::sleep(amqp::RECONNECT_PAUSE).await;
         }
         ops.await??;
         Ok(())
@@ -139,22 +134,9 @@ async fn run_connection(
 
     // Stages stop on shutdown or when the connection is lost, whichever comes first.
     let stop = shutdown.child_token();
-    let lost = {
-        let stop = stop.clone();
-        let mut events = connection.events_listener();
-        async move {
-            loop {
-                tokio::select! {
-                    event = events.next() => {
-                        if matches!(event, None | Some(lapin::Event::Error(_))) {
-                            break;
-                        }
-                    }
-                    () = stop.cancelled() => break,
-                }
-            }
-            stop.cancel();
-        }
+    let lost = async {
+        amqp::wait_until_lost(connection, &stop).await;
+        stop.cancel();
     };
     let (fanned, attempted, ()) = tokio::join!(
         fanout.clone().run(fanout_channel.clone(), stop.clone()),

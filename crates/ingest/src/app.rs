@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 
 use hookline_common::config::{Settings, StartError};
 use hookline_common::ops::{self, Health, OpsServer};
-use hookline_common::topology::Topology;
 use hookline_proto::v1::event_ingest_server::EventIngestServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -46,10 +45,7 @@ impl Ingest {
 
     /// Connects to the broker in the background and serves until `shutdown` fires.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), StartError> {
-        let topology = Topology::new(
-            &self.settings.amqp.prefix,
-            &self.settings.delivery.retry_schedule,
-        );
+        let topology = self.settings.topology();
         let publisher = EventPublisher::start(
             "hookline-ingest",
             self.settings.amqp.url.clone(),

@@ -8,7 +8,6 @@ use hookline_common::db;
 use hookline_common::ops::{self, Health, OpsServer};
 use hookline_common::publisher::EventPublisher;
 use hookline_common::secret_box::SecretBox;
-use hookline_common::topology::Topology;
 use hookline_proto::v1::webhook_registry_server::WebhookRegistryServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -67,10 +66,7 @@ impl Registry {
             shutdown.clone(),
         ));
         let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
-        let topology = Topology::new(
-            &self.settings.amqp.prefix,
-            &self.settings.delivery.retry_schedule,
-        );
+        let topology = self.settings.topology();
         let events = EventPublisher::start(
             "hookline-registry",
             self.settings.amqp.url.clone(),

@@ -46,7 +46,7 @@ impl RegistryService {
     ) -> Self {
         Self {
             events,
-            topology: Topology::new(&settings.amqp.prefix, &settings.delivery.retry_schedule),
+            topology: settings.topology(),
             pool,
             allow_insecure_http: settings.endpoints.allow_insecure_http,
             secrets,

@@ -240,10 +240,7 @@ async fn run(server: &str, database: &str, prefix: &str) -> anyhow::Result<()> {
         let _ = service.await;
     }
     let connection = amqp::connect(&settings.amqp.url, "hookline-bench").await?;
-    let topology = hookline_common::topology::Topology::new(
-        &settings.amqp.prefix,
-        &settings.delivery.retry_schedule,
-    );
+    let topology = settings.topology();
     let channel = connection.create_channel().await?;
     topology.delete(&channel).await?;
     amqp::close_channel(channel).await;
