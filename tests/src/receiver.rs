@@ -72,6 +72,26 @@ pub struct Receiver {
 impl Receiver {
     /// Answers the `n`th request (0-based) with `script(n)`.
     pub async fn start(script: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Self {
+        let (listener, app, receiver, stop) = Self::prepare(script).await;
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+                .ok();
+        });
+        receiver
+    }
+
+    /// The parts both kinds of receiver share: a loopback listener, the recording app, the receiver, and
+    /// the token its drop cancels.
+    async fn prepare(
+        script: impl Fn(usize) -> Reply + Send + Sync + 'static,
+    ) -> (
+        tokio::net::TcpListener,
+        Router,
+        Self,
+        tokio_util::sync::CancellationToken,
+    ) {
         let inner = Inner {
             received: Arc::default(),
             script: Arc::new(script),
@@ -85,18 +105,12 @@ impl Receiver {
             .route("/", post(record))
             .with_state(inner.clone());
         let stop = tokio_util::sync::CancellationToken::new();
-        let stopped = stop.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stopped.cancelled_owned())
-                .await
-                .ok();
-        });
-        Self {
+        let receiver = Self {
             addr,
             inner,
-            _stop: stop.drop_guard(),
-        }
+            _stop: stop.clone().drop_guard(),
+        };
+        (listener, app, receiver, stop)
     }
 
     /// Like [`Receiver::start`], over HTTPS with a fresh self-signed certificate for `localhost`. Returns the
@@ -104,14 +118,7 @@ impl Receiver {
     pub async fn start_tls(
         script: impl Fn(usize) -> Reply + Send + Sync + 'static,
     ) -> (Self, String) {
-        let inner = Inner {
-            received: Arc::default(),
-            script: Arc::new(script),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding a receiver");
-        let addr = listener.local_addr().expect("receiver address");
+        let (listener, app, receiver, stopped) = Self::prepare(script).await;
         let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
             .expect("a certificate");
         let cert_pem = certified.cert.pem();
@@ -126,11 +133,6 @@ impl Receiver {
         .with_single_cert(vec![certified.cert.der().clone()], key)
         .expect("a server certificate");
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let app = Router::new()
-            .route("/{*path}", post(record))
-            .with_state(inner.clone());
-        let stop = tokio_util::sync::CancellationToken::new();
-        let stopped = stop.clone();
         tokio::spawn(async move {
             loop {
                 let (tcp, _) = tokio::select! {
@@ -150,11 +152,6 @@ impl Receiver {
                 });
             }
         });
-        let receiver = Self {
-            addr,
-            inner,
-            _stop: stop.drop_guard(),
-        };
         (receiver, cert_pem)
     }
 
