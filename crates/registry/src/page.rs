@@ -48,8 +48,18 @@ pub fn decode(token: &str) -> Result<Option<Cursor>, RegistryError> {
     Ok(Some((at, Uuid::parse_str(id).map_err(|_| bad())?)))
 }
 
+/// The page's items converted for the response, and the token of the next page.
+pub fn finish<R, T: From<R>>(
+    rows: Vec<R>,
+    limit: i64,
+    cursor: impl Fn(&R) -> Cursor,
+) -> (Vec<T>, String) {
+    let next = next_token(&rows, limit, cursor);
+    (rows.into_iter().map(Into::into).collect(), next)
+}
+
 /// The token for the page after `rows`, or empty when `rows` was not a full page.
-pub fn next_token<T>(rows: &[T], limit: i64, cursor: impl Fn(&T) -> Cursor) -> String {
+fn next_token<T>(rows: &[T], limit: i64, cursor: impl Fn(&T) -> Cursor) -> String {
     match rows.last() {
         Some(last) if rows.len() as i64 == limit => encode(cursor(last)),
         _ => String::new(),

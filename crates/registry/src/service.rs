@@ -67,8 +67,7 @@ impl RegistryService {
         let before = page::decode(page_token)?;
         let rows =
             store::list_deliveries(&self.pool, organisation_id, filter, before, limit).await?;
-        let next_page_token = page::next_token(&rows, limit, |d| (d.created_at, d.id));
-        Ok((rows.into_iter().map(Into::into).collect(), next_page_token))
+        Ok(page::finish(rows, limit, |d| (d.created_at, d.id)))
     }
 
     /// Endpoint credentials sealed for storage; `None` for no authentication.
@@ -177,9 +176,9 @@ impl WebhookRegistry for RegistryService {
         let rows = store::list_webhooks(&self.pool, org.as_str(), after, limit)
             .await
             .map_err(RegistryError::from)?;
-        let next_page_token = page::next_token(&rows, limit, |w| (w.created_at, w.id));
+        let (webhooks, next_page_token) = page::finish(rows, limit, |w| (w.created_at, w.id));
         Ok(Response::new(v1::ListWebhooksResponse {
-            webhooks: rows.into_iter().map(Into::into).collect(),
+            webhooks,
             next_page_token,
         }))
     }
@@ -290,9 +289,9 @@ impl WebhookRegistry for RegistryService {
         let rows = store::list_events(&self.pool, org.as_str(), &filter, before, limit)
             .await
             .map_err(RegistryError::from)?;
-        let next_page_token = page::next_token(&rows, limit, |e| (e.received_at, e.id));
+        let (events, next_page_token) = page::finish(rows, limit, |e| (e.received_at, e.id));
         Ok(Response::new(v1::ListEventsResponse {
-            events: rows.into_iter().map(Into::into).collect(),
+            events,
             next_page_token,
         }))
     }
