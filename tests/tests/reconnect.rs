@@ -86,3 +86,96 @@ async fn services_reconnect_after_the_broker_drops_them_and_lose_nothing(pool: P
     .await;
     assert_eq!(deliveries.len(), 2);
 }
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn workers_survive_postgresql_dropping_their_connections(pool: PgPool) {
+    let stack = Stack::start(pool.clone()).await;
+    let receiver = Receiver::always(200).await;
+    let (webhook, _) = stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+    stack
+        .publish(ORG, "job.completed", serde_json::json!({"n": 1}))
+        .await;
+    receiver.wait_for(1, DEADLINE).await;
+
+    // PostgreSQL ends every other session of this test's database, as a restart would.
+    let database = hookline_tests::stack::database_url(&pool);
+    let name = database.rsplit('/').next().unwrap().to_owned();
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&name)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(!ended.is_empty(), "the services had connections to end");
+
+    stack
+        .publish(ORG, "job.completed", serde_json::json!({"n": 2}))
+        .await;
+    receiver.wait_for(2, DEADLINE).await;
+    eventually(
+        "both deliveries to be recorded as succeeded",
+        DEADLINE,
+        || async {
+            let all = stack.deliveries(ORG, &webhook.id).await;
+            (all.len() == 2
+                && all
+                    .iter()
+                    .all(|d| d.status == v1::DeliveryStatus::Succeeded as i32))
+            .then_some(())
+        },
+    )
+    .await;
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn a_worker_without_its_database_retries_instead_of_exiting(pool: PgPool) {
+    let env = hookline_tests::stack::test_env(
+        &pool,
+        &[
+            (
+                "HOOKLINE__DATABASE__URL",
+                "postgres://postgres@127.0.0.1:1/nowhere",
+            ),
+            ("HOOKLINE__LOG__FORMAT", "json"),
+        ],
+    );
+    let log = std::env::temp_dir().join(format!(
+        "hookline-delivery-{}.log",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let out = std::fs::File::create(&log).unwrap();
+    let mut worker = hookline_tests::stack::binary("hookline-delivery", &env)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("starting hookline-delivery");
+
+    eventually("three retries with backoff", DEADLINE, || async {
+        let text = std::fs::read_to_string(&log).ok()?;
+        (text.matches("PostgreSQL unreachable; retrying").count() >= 3).then_some(())
+    })
+    .await;
+    assert!(
+        worker.try_wait().unwrap().is_none(),
+        "still running, not crash-looping"
+    );
+
+    let pid = worker.id().unwrap().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    let status = tokio::time::timeout(DEADLINE, worker.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let _ = std::fs::remove_file(&log);
+    assert!(
+        status.success(),
+        "SIGTERM during the retries stops it cleanly: {status:?}"
+    );
+}

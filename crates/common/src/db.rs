@@ -9,6 +9,10 @@ use tokio_util::sync::CancellationToken;
 use crate::amqp::reconnect_backoff;
 use crate::config::DatabaseSettings;
 
+/// How long getting a connection may take before the caller is told; sqlx's 30 s default would hide an
+/// outage behind long stalls, while the callers here retry with their own backoff.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Opens a pool, retrying with backoff until the database answers or `cancel` fires (then `None`).
 /// Once open, the pool replaces broken connections by itself.
 pub async fn connect_with_retry(
@@ -18,6 +22,7 @@ pub async fn connect_with_retry(
     let attempt = || {
         PgPoolOptions::new()
             .max_connections(settings.max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(settings.url.expose_secret())
     };
     let retrying = attempt.retry(reconnect_backoff()).notify(
