@@ -9,6 +9,9 @@ export HOOKLINE__ENDPOINTS__ALLOW_INSECURE_HTTP=${HOOKLINE__ENDPOINTS__ALLOW_INS
 export HOOKLINE__SECRETS__MASTER_KEYS=${HOOKLINE__SECRETS__MASTER_KEYS:-dev:ZGV2ZWxvcG1lbnQtb25seS1tYXN0ZXIta2V5LTAwMDA=}
 # Local receivers listen on loopback, which deliveries may otherwise never reach.
 export HOOKLINE__ENDPOINTS__ALLOWED_CIDRS=${HOOKLINE__ENDPOINTS__ALLOWED_CIDRS:-127.0.0.1/32,::1/128}
+# A fixed development secret for HS256 tokens (`hookline token mint`). Production verifies tokens with
+# public keys instead (auth.public_keys).
+export HOOKLINE__AUTH__HS256_SECRET=${HOOKLINE__AUTH__HS256_SECRET:-hookline-development-secret-never-in-production}
 export HOOKLINE__DATABASE__URL=${HOOKLINE__DATABASE__URL:-postgres://postgres@127.0.0.1:5432/hookline}
 
 "$bin/hookline-registry" migrate
@@ -23,19 +26,26 @@ label() { sed -u "s/^/[$1] /"; }
 "$bin/hookline-ingest" > >(label ingest) 2>&1 & pids+=($!)
 "$bin/hookline-delivery" > >(label delivery) 2>&1 & pids+=($!)
 
-cat <<'TXT'
+admin=$("$bin/hookline" token mint --org org_demo --role org_admin --role publisher --sub demo-admin)
+
+cat <<TXT
 
 Hookline is running: registry on :50051, ingest on :50052 (health on :8081, :8082, :8083).
+A development token for org_demo (org_admin and publisher, valid 12 h):
+
+  export TOKEN=$admin
+
 Try it (grpcurl needs no proto files; reflection is on):
 
   grpcurl -plaintext localhost:50051 list
-  grpcurl -plaintext -d '{"organisation_id":"org_demo","name":"Demo","url":"http://127.0.0.1:9000/hooks",
+  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" -d '{"name":"Demo","url":"http://127.0.0.1:9000/hooks",
       "status":"WEBHOOK_STATUS_ENABLED","event_types":["job.completed"]}' \
       localhost:50051 hookline.v1.WebhookRegistry/CreateWebhook
-  grpcurl -plaintext -d '{"organisation_id":"org_demo","event_type":"job.completed","data":{"jobId":"J-1"}}' \
+  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" -d '{"event_type":"job.completed","data":{"jobId":"J-1"}}' \
       localhost:50052 hookline.v1.EventIngest/PublishEvent
-  grpcurl -plaintext -d '{"organisation_id":"org_demo"}' localhost:50051 hookline.v1.WebhookRegistry/ListDeliveries
+  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" -d '{}' localhost:50051 hookline.v1.WebhookRegistry/ListDeliveries
 
+Other tokens: $bin/hookline token mint --org <org> --role <super_admin|org_admin|publisher|viewer>
 Ctrl-C stops everything.
 TXT
 wait -n || true

@@ -1,6 +1,7 @@
 //! Test support: the three services started in-process against a fresh database and a fresh queue
 //! prefix, webhook receivers that record what they get, and polling with deadlines.
 
+pub mod auth;
 pub mod receiver;
 pub mod stack;
 pub mod wait;

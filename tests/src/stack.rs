@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
+use crate::auth::{IngestClient, RegistryClient, ingest_client, registry_client};
 use hookline_common::config::Settings;
 use hookline_proto::v1;
-use hookline_proto::v1::event_ingest_client::EventIngestClient;
-use hookline_proto::v1::webhook_registry_client::WebhookRegistryClient;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -33,14 +32,19 @@ const TEST_ENV: &[(&str, &str)] = &[
     ("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "2s"),
     ("HOOKLINE__SHUTDOWN_GRACE", "5s"),
     ("HOOKLINE__LOG__FILTER", "warn"),
+    (
+        "HOOKLINE__AUTH__HS256_SECRET",
+        crate::auth::TEST_HS256_SECRET,
+    ),
 ];
 
 /// A running pipeline. Everything stops when it is dropped.
 pub struct Stack {
     pub settings: Settings,
     pub pool: PgPool,
-    pub registry: WebhookRegistryClient<Channel>,
-    pub ingest: EventIngestClient<Channel>,
+    /// Clients acting as a super_admin, who may do anything in any organisation it names.
+    pub registry: RegistryClient,
+    pub ingest: IngestClient,
     /// The raw channels, for health and reflection clients.
     pub registry_channel: Channel,
     pub ingest_channel: Channel,
@@ -148,8 +152,9 @@ impl Stack {
 
         let registry_channel = connect(registry_addr).await;
         let ingest_channel = connect(ingest_addr).await;
-        let registry = WebhookRegistryClient::new(registry_channel.clone());
-        let ingest = EventIngestClient::new(ingest_channel.clone());
+        let admin = crate::auth::super_admin();
+        let registry = registry_client(registry_channel.clone(), &admin);
+        let ingest = ingest_client(ingest_channel.clone(), &admin);
         let stack = Self {
             settings,
             pool,
@@ -162,6 +167,16 @@ impl Stack {
         };
         stack.wait_until_ready().await;
         stack
+    }
+
+    /// A registry client that sends `token`.
+    pub fn registry_as(&self, token: &str) -> RegistryClient {
+        registry_client(self.registry_channel.clone(), token)
+    }
+
+    /// An ingest client that sends `token`.
+    pub fn ingest_as(&self, token: &str) -> IngestClient {
+        ingest_client(self.ingest_channel.clone(), token)
     }
 
     /// Starts another in-process delivery worker; returns the token that stops it.

@@ -330,11 +330,13 @@ async fn publish_with_the_broker_unreachable_returns_unavailable(pool: PgPool) {
     let addr = ingest.grpc_addr();
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(ingest.run_until_stopped(stop.clone()));
-    let mut client = hookline_proto::v1::event_ingest_client::EventIngestClient::connect(format!(
-        "http://{addr}"
-    ))
-    .await
-    .expect("connecting");
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("an endpoint")
+        .connect()
+        .await
+        .expect("connecting");
+    let mut client =
+        hookline_tests::auth::ingest_client(channel, &hookline_tests::auth::super_admin());
 
     let status = client
         .publish_event(publish_request(ORG, "job.completed", serde_json::json!({})))

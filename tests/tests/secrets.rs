@@ -274,9 +274,15 @@ async fn no_log_line_contains_a_secret_even_at_trace_level(pool: PgPool) {
     })
     .await;
     let mut client = eventually("a connection", DEADLINE, || async {
-        v1::webhook_registry_client::WebhookRegistryClient::connect(format!("http://{addr}"))
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .ok()?
+            .connect()
             .await
-            .ok()
+            .ok()?;
+        Some(hookline_tests::auth::registry_client(
+            channel,
+            &hookline_tests::auth::super_admin(),
+        ))
     })
     .await;
     let created = eventually("the registry to serve", DEADLINE, || {

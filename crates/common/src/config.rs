@@ -21,6 +21,7 @@ const LIST_KEYS: &[&str] = &[
     "endpoints.allowed_cidrs",
     "endpoints.extra_root_certificates",
     "secrets.master_keys",
+    "auth.public_keys",
 ];
 
 /// Everything any Hookline service can be configured with.
@@ -32,6 +33,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub endpoints: EndpointPolicy,
     pub secrets: SecretSettings,
+    pub auth: AuthSettings,
     pub log: LogSettings,
     pub registry: RegistrySettings,
     pub retention: RetentionSettings,
@@ -86,6 +88,29 @@ impl SecretSettings {
                 "secrets.master_keys must hold at least one `<id>:<base64 key>`".into(),
             )
         })
+    }
+}
+
+/// How callers of the gRPC APIs are authenticated.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// The shared HS256 secret of development tokens; empty for none.
+    pub hs256_secret: SecretString,
+    /// PEM public keys (RSA, Ed25519 or P-256) that production tokens are signed with.
+    #[serde(deserialize_with = "non_empty")]
+    pub public_keys: Vec<PathBuf>,
+    /// Required `iss` and `aud` claims; empty to accept any.
+    pub issuer: String,
+    pub audience: String,
+    /// Clock skew allowed on `exp` and `nbf`.
+    #[serde(deserialize_with = "duration")]
+    pub leeway: Duration,
+}
+
+impl AuthSettings {
+    /// The token verifier, or a start-up error for services that need one.
+    pub fn verifier(&self) -> Result<crate::auth::Verifier, ConfigError> {
+        crate::auth::Verifier::from_settings(self)
     }
 }
 

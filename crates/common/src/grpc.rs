@@ -24,15 +24,13 @@ pub async fn serve<S>(
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error>
 where
-    S: tower_service::Service<
-            http::Request<Body>,
-            Response = http::Response<Body>,
-            Error = Infallible,
-        > + NamedService
+    S: tower_service::Service<http::Request<Body>, Error = Infallible>
+        + NamedService
         + Clone
         + Send
         + Sync
         + 'static,
+    S::Response: axum::response::IntoResponse,
     S::Future: Send + 'static,
 {
     let (reporter, health_service) = tonic_health::server::health_reporter();

@@ -3,6 +3,7 @@
 
 pub mod address_policy;
 pub mod amqp;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::service::IngestService;
 use hookline_common::amqp::AMQP;
+use hookline_common::auth::Verifier;
 use hookline_common::publisher::EventPublisher;
 
 /// An ingest service bound to its ports, ready to run.
@@ -18,12 +19,14 @@ pub struct Ingest {
     ops: OpsServer,
     health: Health,
     settings: Settings,
+    verifier: Verifier,
 }
 
 impl Ingest {
-    pub async fn build(settings: &Settings) -> std::io::Result<Self> {
+    pub async fn build(settings: &Settings) -> Result<Self, StartError> {
         let health = Health::new(&[AMQP]);
         Ok(Self {
+            verifier: settings.auth.verifier()?,
             grpc: ops::bind(settings.ingest.grpc_listen, "ingest gRPC").await?,
             ops: OpsServer::bind(settings.ingest.http_listen, health.clone()).await?,
             health,
@@ -54,10 +57,10 @@ impl Ingest {
             shutdown.clone(),
         );
         let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
-        let service = EventIngestServer::new(IngestService::new(
-            publisher,
-            self.settings.ingest.max_data_bytes,
-        ));
+        let service = EventIngestServer::with_interceptor(
+            IngestService::new(publisher, self.settings.ingest.max_data_bytes),
+            self.verifier.interceptor(),
+        );
         hookline_common::grpc::serve(self.grpc, service, self.health, shutdown).await?;
         ops.await??;
         Ok(())

@@ -18,13 +18,13 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// The key of `data.object` that names the resource.
 const OBJECT_TYPE: &str = "objectType";
 
-/// Validates `request` and builds the event, with its id and `objectType` set.
+/// Validates `request` for `organisation` (already authorised) and builds the event, with its id and
+/// `objectType` set.
 pub fn parse(
     request: PublishEventRequest,
+    organisation: OrganisationId,
     max_data_bytes: usize,
 ) -> Result<EventMessage, IngestError> {
-    let organisation = OrganisationId::parse(&request.organisation_id)
-        .map_err(|e| IngestError::invalid("organisation_id", e.to_string()))?;
     let event_type = EventType::parse(&request.event_type)
         .map_err(|e| IngestError::invalid("event_type", e.to_string()))?;
     if request.idempotency_key.chars().count() > MAX_IDEMPOTENCY_KEY {
@@ -113,6 +113,10 @@ mod tests {
         }
     }
 
+    fn org() -> OrganisationId {
+        OrganisationId::parse("org_1").unwrap()
+    }
+
     fn field_of(err: IngestError) -> &'static str {
         match err {
             IngestError::Invalid { field, .. } => field,
@@ -122,7 +126,7 @@ mod tests {
 
     #[test]
     fn stamps_object_type_and_id() {
-        let event = parse(request(serde_json::json!({"jobId": "j1"})), 1024).unwrap();
+        let event = parse(request(serde_json::json!({"jobId": "j1"})), org(), 1024).unwrap();
         assert_eq!(event.data["objectType"], "job");
         assert_eq!(event.id.get_version_num(), 7);
     }
@@ -131,24 +135,24 @@ mod tests {
     fn idempotency_keys_give_stable_ids() {
         let mut a = request(serde_json::json!({}));
         a.idempotency_key = "k-1".into();
-        let first = parse(a.clone(), 1024).unwrap().id;
-        assert_eq!(parse(a, 1024).unwrap().id, first);
+        let first = parse(a.clone(), org(), 1024).unwrap().id;
+        assert_eq!(parse(a, org(), 1024).unwrap().id, first);
     }
 
     #[test]
     fn names_the_bad_field() {
         let mut r = request(serde_json::json!({}));
         r.event_type = "completed".into();
-        assert_eq!(field_of(parse(r, 1024).unwrap_err()), "event_type");
+        assert_eq!(field_of(parse(r, org(), 1024).unwrap_err()), "event_type");
         let mut r = request(serde_json::json!({}));
         r.data = None;
-        assert_eq!(field_of(parse(r, 1024).unwrap_err()), "data");
-        let mut r = request(serde_json::json!({}));
-        r.organisation_id = String::new();
-        assert_eq!(field_of(parse(r, 1024).unwrap_err()), "organisation_id");
+        assert_eq!(field_of(parse(r, org(), 1024).unwrap_err()), "data");
         let r = request(serde_json::json!({"objectType": "estimate"}));
-        assert_eq!(field_of(parse(r, 1024).unwrap_err()), "data.objectType");
+        assert_eq!(
+            field_of(parse(r, org(), 1024).unwrap_err()),
+            "data.objectType"
+        );
         let r = request(serde_json::json!({"blob": "x".repeat(2000)}));
-        assert_eq!(field_of(parse(r, 1024).unwrap_err()), "data");
+        assert_eq!(field_of(parse(r, org(), 1024).unwrap_err()), "data");
     }
 }

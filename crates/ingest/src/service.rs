@@ -6,6 +6,7 @@ use tonic::{Request, Response, Status};
 
 use crate::error::IngestError;
 use crate::event;
+use hookline_common::auth::{Action, Caller};
 use hookline_common::publisher::EventPublisher;
 
 #[derive(Clone)]
@@ -29,7 +30,9 @@ impl EventIngest for IngestService {
         &self,
         request: Request<v1::PublishEventRequest>,
     ) -> Result<Response<v1::PublishEventResponse>, Status> {
-        let event = event::parse(request.into_inner(), self.max_data_bytes)?;
+        let organisation =
+            Caller::of(&request)?.authorize(Action::Publish, &request.get_ref().organisation_id)?;
+        let event = event::parse(request.into_inner(), organisation, self.max_data_bytes)?;
         self.publisher
             .publish(&event)
             .await

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use hookline_common::amqp::AMQP;
+use hookline_common::auth::Verifier;
 use hookline_common::config::{Settings, StartError};
 use hookline_common::db;
 use hookline_common::ops::{self, Health, OpsServer};
@@ -24,6 +25,7 @@ pub struct Registry {
     health: Health,
     settings: Settings,
     secrets: SecretBox,
+    verifier: Verifier,
 }
 
 impl Registry {
@@ -32,6 +34,7 @@ impl Registry {
         let health = Health::new(&[db::DATABASE, AMQP]);
         Ok(Self {
             secrets: settings.secrets.secret_box()?,
+            verifier: settings.auth.verifier()?,
             grpc: ops::bind(settings.registry.grpc_listen, "registry gRPC").await?,
             ops: OpsServer::bind(settings.registry.http_listen, health.clone()).await?,
             pool,
@@ -74,12 +77,10 @@ impl Registry {
             self.health.clone(),
             shutdown.clone(),
         );
-        let service = WebhookRegistryServer::new(RegistryService::new(
-            self.pool,
-            &self.settings,
-            self.secrets,
-            events,
-        ));
+        let service = WebhookRegistryServer::with_interceptor(
+            RegistryService::new(self.pool, &self.settings, self.secrets, events),
+            self.verifier.interceptor(),
+        );
         hookline_common::grpc::serve(self.grpc, service, self.health, shutdown).await?;
         ops.await??;
         Ok(())

@@ -2,7 +2,6 @@
 
 use hookline_common::endpoint_auth::EndpointAuth;
 use hookline_common::event_type::EventType;
-use hookline_common::organisation::OrganisationId;
 use hookline_common::webhook_url::WebhookUrl;
 use hookline_proto::v1;
 use hookline_proto::v1::WebhookStatus;
@@ -148,21 +147,9 @@ pub fn auth(raw: Option<v1::EndpointAuth>) -> Result<Option<EndpointAuth>, Regis
         .map_err(|e| RegistryError::invalid(e.field, e.reason))
 }
 
-pub fn organisation(raw: &str) -> Result<OrganisationId, RegistryError> {
-    OrganisationId::parse(raw).map_err(|e| RegistryError::invalid("organisation_id", e.to_string()))
-}
-
 /// Parses an id field; an id that cannot exist is reported as not found, like one that does not.
 pub fn id(raw: &str, field: &'static str) -> Result<Uuid, RegistryError> {
     Uuid::parse_str(raw).map_err(|_| RegistryError::invalid(field, "must be a UUID"))
-}
-
-/// The organisation and item id that every single-item request carries.
-pub fn org_and_id(
-    organisation_id: &str,
-    id: &str,
-) -> Result<(OrganisationId, Uuid), RegistryError> {
-    Ok((organisation(organisation_id)?, self::id(id, "id")?))
 }
 
 /// An optional id filter: empty means none.

@@ -7,8 +7,10 @@ use hookline_common::publisher::EventPublisher;
 use hookline_common::topology::Topology;
 use std::time::Duration;
 
+use hookline_common::auth::{Action, Caller};
 use hookline_common::config::Settings;
 use hookline_common::endpoint_auth::{EndpointAuth, seal_context};
+use hookline_common::organisation::OrganisationId;
 use hookline_common::secret_box::{Sealed, SecretBox};
 use hookline_common::signing::SigningSecret;
 use hookline_proto::v1;
@@ -86,6 +88,46 @@ impl RegistryService {
 
 type Reply<T> = Result<Response<T>, Status>;
 
+/// The request's message and the organisation in which its caller may do `action`.
+fn authorize<T: OrganisationScoped>(
+    request: Request<T>,
+    action: Action,
+) -> Result<(OrganisationId, T), Status> {
+    let org = Caller::of(&request)?.authorize(action, request.get_ref().organisation_id())?;
+    Ok((org, request.into_inner()))
+}
+
+/// A request that names the organisation it acts in.
+trait OrganisationScoped {
+    fn organisation_id(&self) -> &str;
+}
+
+macro_rules! organisation_scoped {
+    ($($request:ident),* $(,)?) => {$(
+        impl OrganisationScoped for v1::$request {
+            fn organisation_id(&self) -> &str {
+                &self.organisation_id
+            }
+        }
+    )*};
+}
+
+organisation_scoped!(
+    CreateWebhookRequest,
+    GetWebhookRequest,
+    ListWebhooksRequest,
+    UpdateWebhookRequest,
+    DeleteWebhookRequest,
+    SetWebhookStatusRequest,
+    RotateSecretRequest,
+    ListEventsRequest,
+    ListDeliveriesRequest,
+    GetDeliveryRequest,
+    RedeliverRequest,
+    ListDeadLettersRequest,
+    ReplayDeadLettersRequest,
+);
+
 /// The `webhook.ping` event addressed to `webhook` alone.
 fn ping_event(webhook: &store::WebhookRow) -> EventMessage {
     let data = serde_json::json!({
@@ -115,8 +157,7 @@ impl WebhookRegistry for RegistryService {
         &self,
         request: Request<v1::CreateWebhookRequest>,
     ) -> Reply<v1::CreateWebhookResponse> {
-        let r = request.into_inner();
-        let org = input::organisation(&r.organisation_id)?;
+        let (org, r) = authorize(request, Action::ManageWebhooks)?;
         let fields = WebhookFields::parse(
             RawFields {
                 name: &r.name,
@@ -157,8 +198,8 @@ impl WebhookRegistry for RegistryService {
     }
 
     async fn get_webhook(&self, request: Request<v1::GetWebhookRequest>) -> Reply<v1::Webhook> {
-        let r = request.into_inner();
-        let (org, id) = input::org_and_id(&r.organisation_id, &r.id)?;
+        let (org, r) = authorize(request, Action::ManageWebhooks)?;
+        let id = input::id(&r.id, "id")?;
         let row = store::get_webhook(&self.pool, org.as_str(), id)
             .await
             .map_err(RegistryError::from)?;
@@ -169,8 +210,7 @@ impl WebhookRegistry for RegistryService {
         &self,
         request: Request<v1::ListWebhooksRequest>,
     ) -> Reply<v1::ListWebhooksResponse> {
-        let r = request.into_inner();
-        let org = input::organisation(&r.organisation_id)?;
+        let (org, r) = authorize(request, Action::ManageWebhooks)?;
         let limit = page::size(r.page_size);
         let after = page::decode(&r.page_token)?;
         let rows = store::list_webhooks(&self.pool, org.as_str(), after, limit)
@@ -187,8 +227,8 @@ impl WebhookRegistry for RegistryService {
         &self,
         request: Request<v1::UpdateWebhookRequest>,
     ) -> Reply<v1::Webhook> {
-        let r = request.into_inner();
-        let (org, id) = input::org_and_id(&r.organisation_id, &r.id)?;
+        let (org, r) = authorize(request, Action::ManageWebhooks)?;
+        let id = input::id(&r.id, "id")?;
         let fields = WebhookFields::parse(
             RawFields {
                 name: &r.name,
@@ -215,8 +255,8 @@ impl WebhookRegistry for RegistryService {
         &self,
         request: Request<v1::DeleteWebhookRequest>,
     ) -> Reply<v1::DeleteWebhookResponse> {
-        let r = request.into_inner();
-        let (org, id) = input::org_and_id(&r.organisation_id, &r.id)?;
+        let (org, r) = authorize(request, Action::ManageWebhooks)?;
+        let id = input::id(&r.id, "id")?;
         let deleted = store::delete_webhook(&self.pool, org.as_str(), id)
             .await
             .map_err(RegistryError::from)?;
@@ -231,8 +271,8 @@ impl WebhookRegistry for RegistryService {
         &self,
         request: Request<v1::SetWebhookStatusRequest>,
     ) -> Reply<v1::Webhook> {
-        let r = request.into_inner();
-        let (org, id) = input::org_and_id(&r.organisation_id, &r.id)?;
+        let (org, r) = authorize(request, Action::ManageWebhooks)?;
+        let id = input::id(&r.id, "id")?;
         let status = input::parse_status(r.status)
             .map_err(|why| RegistryError::invalid("status", why))?
             .ok_or_else(|| RegistryError::invalid("status", "must be ENABLED or DISABLED"))?;
@@ -257,8 +297,8 @@ impl WebhookRegistry for RegistryService {
         &self,
         request: Request<v1::RotateSecretRequest>,
     ) -> Reply<v1::RotateSecretResponse> {
-        let r = request.into_inner();
-        let (org, id) = input::org_and_id(&r.organisation_id, &r.id)?;
+        let (org, r) = authorize(request, Action::ManageWebhooks)?;
+        let id = input::id(&r.id, "id")?;
         let (secret, sealed) = self.new_secret(id);
         let row =
             store::rotate_secret(&self.pool, org.as_str(), id, &sealed, self.rotation_overlap)
@@ -276,8 +316,7 @@ impl WebhookRegistry for RegistryService {
         &self,
         request: Request<v1::ListEventsRequest>,
     ) -> Reply<v1::ListEventsResponse> {
-        let r = request.into_inner();
-        let org = input::organisation(&r.organisation_id)?;
+        let (org, r) = authorize(request, Action::ReadLog)?;
         let filter = EventFilter {
             event_type: input::optional_event_type(&r.event_type)?,
             event_id: input::optional_id(&r.event_id, "event_id")?,
@@ -300,8 +339,7 @@ impl WebhookRegistry for RegistryService {
         &self,
         request: Request<v1::ListDeliveriesRequest>,
     ) -> Reply<v1::ListDeliveriesResponse> {
-        let r = request.into_inner();
-        let org = input::organisation(&r.organisation_id)?;
+        let (org, r) = authorize(request, Action::ReadLog)?;
         let status = v1::DeliveryStatus::try_from(r.status).map_err(|_| {
             RegistryError::invalid("status", format!("{} is not a DeliveryStatus", r.status))
         })?;
@@ -322,8 +360,8 @@ impl WebhookRegistry for RegistryService {
     }
 
     async fn redeliver(&self, request: Request<v1::RedeliverRequest>) -> Reply<v1::Delivery> {
-        let r = request.into_inner();
-        let (org, id) = input::org_and_id(&r.organisation_id, &r.id)?;
+        let (org, r) = authorize(request, Action::Redeliver)?;
+        let id = input::id(&r.id, "id")?;
         let delivery = store::get_delivery(&self.pool, org.as_str(), id)
             .await
             .map_err(RegistryError::from)?;
@@ -356,8 +394,7 @@ impl WebhookRegistry for RegistryService {
         &self,
         request: Request<v1::ListDeadLettersRequest>,
     ) -> Reply<v1::ListDeadLettersResponse> {
-        let r = request.into_inner();
-        let org = input::organisation(&r.organisation_id)?;
+        let (org, r) = authorize(request, Action::ReadLog)?;
         let filter = DeliveryFilter {
             webhook_id: input::optional_id(&r.webhook_id, "webhook_id")?,
             status: convert::delivery_status_db(v1::DeliveryStatus::Failed),
@@ -376,8 +413,7 @@ impl WebhookRegistry for RegistryService {
         &self,
         request: Request<v1::ReplayDeadLettersRequest>,
     ) -> Reply<v1::ReplayDeadLettersResponse> {
-        let r = request.into_inner();
-        let org = input::organisation(&r.organisation_id)?;
+        let (org, r) = authorize(request, Action::Redeliver)?;
         let deliveries = r
             .delivery_ids
             .iter()
@@ -417,8 +453,8 @@ impl WebhookRegistry for RegistryService {
         &self,
         request: Request<v1::GetDeliveryRequest>,
     ) -> Reply<v1::GetDeliveryResponse> {
-        let r = request.into_inner();
-        let (org, id) = input::org_and_id(&r.organisation_id, &r.id)?;
+        let (org, r) = authorize(request, Action::ReadLog)?;
+        let id = input::id(&r.id, "id")?;
         let delivery = store::get_delivery(&self.pool, org.as_str(), id)
             .await
             .map_err(RegistryError::from)?;

@@ -78,6 +78,10 @@ async fn run(server: &str, database: &str, prefix: &str) -> anyhow::Result<()> {
         ),
         ("HOOKLINE__LOG__FILTER".to_owned(), "warn".to_owned()),
         (
+            "HOOKLINE__AUTH__HS256_SECRET".to_owned(),
+            hookline_tests::auth::TEST_HS256_SECRET.to_owned(),
+        ),
+        (
             "HOOKLINE__SECRETS__MASTER_KEYS".to_owned(),
             "bench:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned(),
         ),
@@ -136,7 +140,8 @@ async fn run(server: &str, database: &str, prefix: &str) -> anyhow::Result<()> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{registry_addr}"))?
         .connect()
         .await?;
-    let mut registry = v1::webhook_registry_client::WebhookRegistryClient::new(channel);
+    let admin = hookline_tests::auth::super_admin();
+    let mut registry = hookline_tests::auth::registry_client(channel, &admin);
     registry
         .create_webhook(webhook_request(
             "org_bench",
@@ -147,7 +152,7 @@ async fn run(server: &str, database: &str, prefix: &str) -> anyhow::Result<()> {
     let ingest_channel = tonic::transport::Endpoint::from_shared(format!("http://{ingest_addr}"))?
         .connect()
         .await?;
-    let ingest = v1::event_ingest_client::EventIngestClient::new(ingest_channel);
+    let ingest = hookline_tests::auth::ingest_client(ingest_channel, &admin);
     wait_until_ready(&ingest, &receiver).await?;
 
     println!(
@@ -258,7 +263,7 @@ fn event(sent_at: u64) -> v1::PublishEventRequest {
 }
 
 async fn wait_until_ready(
-    ingest: &v1::event_ingest_client::EventIngestClient<tonic::transport::Channel>,
+    ingest: &hookline_tests::auth::IngestClient,
     receiver: &Receiver,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);

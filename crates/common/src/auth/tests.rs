@@ -1,0 +1,142 @@
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use super::*;
+use crate::config::AuthSettings;
+
+const SECRET: &str = "a-development-secret-of-enough-length";
+
+fn settings() -> AuthSettings {
+    AuthSettings {
+        hs256_secret: SecretString::from(SECRET),
+        public_keys: vec![],
+        issuer: String::new(),
+        audience: String::new(),
+        leeway: Duration::ZERO,
+    }
+}
+
+fn claims(org: Option<&str>, roles: &[Role], permissions: &[&str]) -> Claims {
+    Claims {
+        sub: "user-1".into(),
+        org: org.map(str::to_owned),
+        roles: roles.to_vec(),
+        permissions: permissions.iter().map(|p| p.to_string()).collect(),
+        exp: jsonwebtoken::get_current_timestamp() + 600,
+        iss: None,
+        aud: None,
+    }
+}
+
+fn caller(org: Option<&str>, roles: &[Role], permissions: &[&str]) -> Caller {
+    let token = mint_hs256(
+        &SecretString::from(SECRET),
+        &claims(org, roles, permissions),
+    )
+    .unwrap();
+    Verifier::from_settings(&settings())
+        .unwrap()
+        .verify(&token)
+        .unwrap()
+}
+
+#[test]
+fn tokens_signed_elsewhere_or_expired_are_refused() {
+    let verifier = Verifier::from_settings(&settings()).unwrap();
+    let forged = mint_hs256(
+        &SecretString::from("another-secret"),
+        &claims(Some("org_a"), &[Role::OrgAdmin], &[]),
+    )
+    .unwrap();
+    assert!(matches!(
+        verifier.verify(&forged),
+        Err(AuthError::Unauthenticated(_))
+    ));
+    let mut old = claims(Some("org_a"), &[Role::OrgAdmin], &[]);
+    old.exp = jsonwebtoken::get_current_timestamp() - 120;
+    let expired = mint_hs256(&SecretString::from(SECRET), &old).unwrap();
+    assert_eq!(
+        verifier.verify(&expired).unwrap_err(),
+        AuthError::Unauthenticated("the token has expired".into())
+    );
+    assert!(verifier.verify("not.a.token").is_err());
+}
+
+#[test]
+fn a_token_with_the_wrong_issuer_or_audience_is_refused() {
+    let mut s = settings();
+    s.issuer = "hookline".into();
+    s.audience = "hookline-api".into();
+    let verifier = Verifier::from_settings(&s).unwrap();
+    let mut c = claims(Some("org_a"), &[Role::OrgAdmin], &[]);
+    let token = |c: &Claims| mint_hs256(&SecretString::from(SECRET), c).unwrap();
+    assert!(verifier.verify(&token(&c)).is_err());
+    c.iss = Some("hookline".into());
+    c.aud = Some("hookline-api".into());
+    assert!(verifier.verify(&token(&c)).is_ok());
+}
+
+#[test]
+fn no_key_configured_is_a_start_up_error() {
+    let mut s = settings();
+    s.hs256_secret = SecretString::from("");
+    assert!(Verifier::from_settings(&s).is_err());
+}
+
+#[test]
+fn org_admins_and_the_webhooks_permission_manage_only_their_organisation() {
+    for c in [
+        caller(Some("org_a"), &[Role::OrgAdmin], &[]),
+        caller(Some("org_a"), &[], &[WEBHOOKS_PERMISSION]),
+    ] {
+        assert_eq!(
+            c.authorize(Action::ManageWebhooks, "org_a")
+                .unwrap()
+                .as_str(),
+            "org_a"
+        );
+        assert_eq!(
+            c.authorize(Action::ManageWebhooks, "").unwrap().as_str(),
+            "org_a"
+        );
+        assert!(matches!(
+            c.authorize(Action::ManageWebhooks, "org_b"),
+            Err(AuthError::PermissionDenied(_))
+        ));
+        assert!(c.authorize_global(Action::ManageCatalog).is_err());
+    }
+}
+
+#[test]
+fn super_admins_act_anywhere_but_must_name_the_organisation() {
+    let c = caller(None, &[Role::SuperAdmin], &[]);
+    assert!(c.authorize(Action::ManageWebhooks, "org_b").is_ok());
+    assert!(c.authorize_global(Action::ManageCatalog).is_ok());
+    assert!(matches!(
+        c.authorize(Action::ManageWebhooks, ""),
+        Err(AuthError::Organisation(_))
+    ));
+}
+
+#[test]
+fn roles_grant_only_their_own_actions() {
+    let viewer = caller(Some("org_a"), &[Role::Viewer], &[]);
+    assert!(viewer.authorize(Action::ReadLog, "org_a").is_ok());
+    assert!(viewer.authorize(Action::ManageWebhooks, "org_a").is_err());
+    assert!(viewer.authorize(Action::Publish, "org_a").is_err());
+    let publisher = caller(Some("org_a"), &[Role::Publisher], &[]);
+    assert!(publisher.authorize(Action::Publish, "org_a").is_ok());
+    assert!(publisher.authorize(Action::ReadLog, "org_a").is_err());
+    let service = caller(Some(ANY_ORGANISATION), &[Role::Publisher], &[]);
+    assert!(service.authorize(Action::Publish, "org_z").is_ok());
+}
+
+#[test]
+fn a_token_without_an_organisation_acts_for_none() {
+    let c = caller(None, &[Role::OrgAdmin], &[]);
+    assert!(matches!(
+        c.authorize(Action::ManageWebhooks, "org_a"),
+        Err(AuthError::PermissionDenied(_))
+    ));
+}
