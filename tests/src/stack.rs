@@ -351,34 +351,14 @@ pub fn publish_request(
     v1::PublishEventRequest {
         organisation_id: organisation.into(),
         event_type: event_type.into(),
-        data: Some(to_struct(map)),
+        data: Some(hookline_common::json_struct::from_json(map)),
         idempotency_key: String::new(),
         occurred_at: None,
     }
 }
 
-fn to_struct(map: serde_json::Map<String, serde_json::Value>) -> prost_types::Struct {
-    prost_types::Struct {
-        fields: map.into_iter().map(|(k, v)| (k, to_value(v))).collect(),
-    }
-}
-
-fn to_value(v: serde_json::Value) -> prost_types::Value {
-    use prost_types::value::Kind;
-    let kind = match v {
-        serde_json::Value::Null => Kind::NullValue(0),
-        serde_json::Value::Bool(b) => Kind::BoolValue(b),
-        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
-        serde_json::Value::String(s) => Kind::StringValue(s),
-        serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue {
-            values: a.into_iter().map(to_value).collect(),
-        }),
-        serde_json::Value::Object(o) => Kind::StructValue(to_struct(o)),
-    };
-    prost_types::Value { kind: Some(kind) }
-}
-
-async fn connect(addr: std::net::SocketAddr) -> Channel {
+/// A gRPC channel to a local service.
+pub async fn connect(addr: std::net::SocketAddr) -> Channel {
     tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .expect("a valid endpoint")
         .connect()

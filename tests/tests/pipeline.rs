@@ -330,11 +330,7 @@ async fn publish_with_the_broker_unreachable_returns_unavailable(pool: PgPool) {
     let addr = ingest.grpc_addr();
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(ingest.run_until_stopped(stop.clone()));
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("an endpoint")
-        .connect()
-        .await
-        .expect("connecting");
+    let channel = hookline_tests::stack::connect(addr).await;
     let mut client =
         hookline_tests::auth::ingest_client(channel, &hookline_tests::auth::super_admin());
 

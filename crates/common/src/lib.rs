@@ -4,6 +4,7 @@
 pub mod address_policy;
 pub mod amqp;
 pub mod auth;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -12,6 +13,7 @@ pub mod envelope;
 pub mod event_type;
 pub mod grpc;
 pub mod headers;
+pub mod json_struct;
 pub mod messages;
 pub mod ops;
 pub mod organisation;

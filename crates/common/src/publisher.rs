@@ -4,6 +4,7 @@
 use std::sync::{Arc, RwLock};
 
 use crate::amqp::{self, AMQP, PublishError};
+use crate::catalog::CatalogSnapshot;
 use crate::messages::{DeliveryTask, EventMessage};
 use crate::ops::Health;
 use crate::topology::Topology;
@@ -19,6 +20,7 @@ pub struct EventPublisher {
     channel: Arc<RwLock<Option<Channel>>>,
     events_exchange: String,
     deliveries_exchange: String,
+    catalog_stream: String,
 }
 
 impl EventPublisher {
@@ -36,6 +38,7 @@ impl EventPublisher {
             channel: Arc::default(),
             events_exchange: topology.events_exchange(),
             deliveries_exchange: topology.deliveries_exchange(),
+            catalog_stream: topology.catalog_stream(),
         };
         tokio::spawn(supervise(
             service,
@@ -50,12 +53,19 @@ impl EventPublisher {
 
     /// Publishes `event` persistently and returns once the broker has confirmed it.
     pub async fn publish(&self, event: &EventMessage) -> Result<(), PublishError> {
-        self.confirmed(&self.events_exchange, event.id, event).await
+        self.confirmed(&self.events_exchange, "", event.id, event)
+            .await
+    }
+
+    /// Appends the registered event types to the catalog stream, confirmed.
+    pub async fn publish_catalog(&self, snapshot: &CatalogSnapshot) -> Result<(), PublishError> {
+        self.confirmed("", &self.catalog_stream, Uuid::now_v7(), snapshot)
+            .await
     }
 
     /// Publishes a delivery task (a redelivery) straight to the attempt stage, confirmed.
     pub async fn publish_task(&self, task: &DeliveryTask) -> Result<(), PublishError> {
-        self.confirmed(&self.deliveries_exchange, task.delivery_id, task)
+        self.confirmed(&self.deliveries_exchange, "", task.delivery_id, task)
             .await
     }
 
@@ -70,6 +80,7 @@ impl EventPublisher {
     async fn confirmed(
         &self,
         exchange: &str,
+        routing_key: &str,
         id: Uuid,
         message: &impl Serialize,
     ) -> Result<(), PublishError> {
@@ -78,7 +89,7 @@ impl EventPublisher {
         amqp::publish_confirmed(
             &channel,
             exchange,
-            "",
+            routing_key,
             &body,
             amqp::json_properties(&id.to_string()),
         )

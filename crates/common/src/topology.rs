@@ -67,6 +67,11 @@ impl Topology {
     }
 
     /// The retry schedule this topology was built for.
+    /// The stream of catalog snapshots the registry publishes and every ingest replica reads.
+    pub fn catalog_stream(&self) -> String {
+        format!("{}.catalog", self.prefix)
+    }
+
     pub fn retry_schedule(&self) -> &[Duration] {
         &self.retry_schedule
     }
@@ -100,6 +105,7 @@ impl Topology {
                 .await?;
         }
 
+        declare_queue(channel, &self.catalog_stream(), stream()).await?;
         declare_queue(channel, &self.rejected_events_queue(), quorum()).await?;
         declare_queue(channel, &self.dead_letter_queue(), quorum()).await?;
         let events = dead_lettering(quorum(), "", Some(&self.rejected_events_queue()));
@@ -138,6 +144,7 @@ impl Topology {
     /// benchmark environment once nothing uses it any more: never while a service may still declare it.
     pub async fn delete(&self, channel: &Channel) -> lapin::Result<()> {
         let mut queues = vec![
+            self.catalog_stream(),
             self.events_queue(),
             self.rejected_events_queue(),
             self.deliveries_queue(),
@@ -168,6 +175,25 @@ fn quorum() -> FieldTable {
 }
 
 /// Adds at-least-once dead-lettering to `exchange` (with `routing_key`, if given).
+/// A stream: messages stay after they are read, so a replica that starts later still reads the latest
+/// snapshot. Small segments and a size cap keep old snapshots from piling up.
+fn stream() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("stream".into()),
+    );
+    args.insert(
+        "x-max-length-bytes".into(),
+        AMQPValue::LongLongInt(64 * 1024 * 1024),
+    );
+    args.insert(
+        "x-stream-max-segment-size-bytes".into(),
+        AMQPValue::LongLongInt(4 * 1024 * 1024),
+    );
+    args
+}
+
 fn dead_lettering(mut args: FieldTable, exchange: &str, routing_key: Option<&str>) -> FieldTable {
     args.insert(
         "x-dead-letter-exchange".into(),

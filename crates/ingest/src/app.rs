@@ -8,6 +8,7 @@ use hookline_proto::v1::event_ingest_server::EventIngestServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::catalog::{self, LiveCatalog};
 use crate::service::IngestService;
 use hookline_common::amqp::AMQP;
 use hookline_common::auth::Verifier;
@@ -56,9 +57,16 @@ impl Ingest {
             self.health.clone(),
             shutdown.clone(),
         );
+        let catalog = LiveCatalog::new();
+        tokio::spawn(catalog::follow(
+            self.settings.amqp.url.clone(),
+            self.settings.topology(),
+            catalog.clone(),
+            shutdown.clone(),
+        ));
         let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
         let service = EventIngestServer::with_interceptor(
-            IngestService::new(publisher, self.settings.ingest.max_data_bytes),
+            IngestService::new(publisher, catalog, self.settings.ingest.max_data_bytes),
             self.verifier.interceptor(),
         );
         hookline_common::grpc::serve(self.grpc, service, self.health, shutdown).await?;

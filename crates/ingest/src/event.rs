@@ -8,21 +8,21 @@ use hookline_proto::v1::PublishEventRequest;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::data;
 use crate::error::IngestError;
+use hookline_common::catalog::{self, Catalog, CatalogError};
+use hookline_common::json_struct;
 
 /// The payload version of events published through `PublishEvent`.
 const EVENT_VERSION: u32 = 1;
 /// The longest idempotency key.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
-/// The key of `data.object` that names the resource.
-const OBJECT_TYPE: &str = "objectType";
 
-/// Validates `request` for `organisation` (already authorised) and builds the event, with its id and
-/// `objectType` set.
+/// Validates `request` for `organisation` (already authorised) against the catalog and builds the event,
+/// with its id and `objectType` set.
 pub fn parse(
     request: PublishEventRequest,
     organisation: OrganisationId,
+    catalog: &Catalog,
     max_data_bytes: usize,
 ) -> Result<EventMessage, IngestError> {
     let event_type = EventType::parse(&request.event_type)
@@ -36,25 +36,9 @@ pub fn parse(
     let raw = request
         .data
         .ok_or_else(|| IngestError::invalid("data", "must be an object"))?;
-    let mut object = data::to_json(raw).map_err(|e| IngestError::invalid("data", e.0))?;
-    match object.get(OBJECT_TYPE) {
-        None => {
-            object.insert(
-                OBJECT_TYPE.to_owned(),
-                Value::String(event_type.resource().to_owned()),
-            );
-        }
-        Some(Value::String(t)) if t == event_type.resource() => {}
-        Some(other) => {
-            return Err(IngestError::invalid(
-                "data.objectType",
-                format!(
-                    "is {other} but event type {event_type} carries `{}`",
-                    event_type.resource()
-                ),
-            ));
-        }
-    }
+    let mut object = json_struct::to_json(raw).map_err(|e| IngestError::invalid("data", e.0))?;
+    catalog::stamp_object_type(&event_type, &mut object)
+        .map_err(|why| IngestError::invalid("data.objectType", why))?;
     let size = serde_json::to_vec(&object)
         .map(|b| b.len())
         .unwrap_or(usize::MAX);
@@ -64,6 +48,16 @@ pub fn parse(
             format!("is {size} bytes serialised; the limit is {max_data_bytes}"),
         ));
     }
+    let object = Value::Object(object);
+    catalog
+        .validate(event_type.as_str(), EVENT_VERSION, &object)
+        .map_err(|e| match e {
+            CatalogError::Invalid { .. } => IngestError::invalid("data", e.to_string()),
+            _ => IngestError::invalid("event_type", e.to_string()),
+        })?;
+    let Value::Object(object) = object else {
+        unreachable!("built as an object above")
+    };
     let occurred_at = match request.occurred_at {
         None => Utc::now(),
         Some(ts) => {
@@ -126,7 +120,13 @@ mod tests {
 
     #[test]
     fn stamps_object_type_and_id() {
-        let event = parse(request(serde_json::json!({"jobId": "j1"})), org(), 1024).unwrap();
+        let event = parse(
+            request(serde_json::json!({"jobId": "j1"})),
+            org(),
+            &Catalog::new(&[]),
+            1024,
+        )
+        .unwrap();
         assert_eq!(event.data["objectType"], "job");
         assert_eq!(event.id.get_version_num(), 7);
     }
@@ -135,24 +135,45 @@ mod tests {
     fn idempotency_keys_give_stable_ids() {
         let mut a = request(serde_json::json!({}));
         a.idempotency_key = "k-1".into();
-        let first = parse(a.clone(), org(), 1024).unwrap().id;
-        assert_eq!(parse(a, org(), 1024).unwrap().id, first);
+        let first = parse(a.clone(), org(), &Catalog::new(&[]), 1024)
+            .unwrap()
+            .id;
+        assert_eq!(parse(a, org(), &Catalog::new(&[]), 1024).unwrap().id, first);
     }
 
     #[test]
     fn names_the_bad_field() {
         let mut r = request(serde_json::json!({}));
         r.event_type = "completed".into();
-        assert_eq!(field_of(parse(r, org(), 1024).unwrap_err()), "event_type");
+        assert_eq!(
+            field_of(parse(r, org(), &Catalog::new(&[]), 1024).unwrap_err()),
+            "event_type"
+        );
         let mut r = request(serde_json::json!({}));
         r.data = None;
-        assert_eq!(field_of(parse(r, org(), 1024).unwrap_err()), "data");
+        assert_eq!(
+            field_of(parse(r, org(), &Catalog::new(&[]), 1024).unwrap_err()),
+            "data"
+        );
         let r = request(serde_json::json!({"objectType": "estimate"}));
         assert_eq!(
-            field_of(parse(r, org(), 1024).unwrap_err()),
+            field_of(parse(r, org(), &Catalog::new(&[]), 1024).unwrap_err()),
             "data.objectType"
         );
         let r = request(serde_json::json!({"blob": "x".repeat(2000)}));
-        assert_eq!(field_of(parse(r, org(), 1024).unwrap_err()), "data");
+        assert_eq!(
+            field_of(parse(r, org(), &Catalog::new(&[]), 1024).unwrap_err()),
+            "data"
+        );
+        let mut r = request(serde_json::json!({}));
+        r.event_type = "job.exploded".into();
+        assert_eq!(
+            field_of(parse(r, org(), &Catalog::new(&[]), 1024).unwrap_err()),
+            "event_type"
+        );
+        let r = request(
+            serde_json::json!({"updatedAt": "x", "name": "n", "status": "s", "jobId": "j"}),
+        );
+        parse(r, org(), &Catalog::new(&[]), 1024).expect("strings where the schema wants strings");
     }
 }

@@ -2,7 +2,7 @@
 //! broker has confirmed them. It never touches PostgreSQL, so events are accepted while the database is down.
 
 pub mod app;
-mod data;
+mod catalog;
 mod error;
 mod event;
 mod service;

@@ -4,6 +4,7 @@ use hookline_proto::v1;
 use hookline_proto::v1::event_ingest_server::EventIngest;
 use tonic::{Request, Response, Status};
 
+use crate::catalog::LiveCatalog;
 use crate::error::IngestError;
 use crate::event;
 use hookline_common::auth::{Action, Caller};
@@ -12,13 +13,15 @@ use hookline_common::publisher::EventPublisher;
 #[derive(Clone)]
 pub struct IngestService {
     publisher: EventPublisher,
+    catalog: LiveCatalog,
     max_data_bytes: usize,
 }
 
 impl IngestService {
-    pub fn new(publisher: EventPublisher, max_data_bytes: usize) -> Self {
+    pub fn new(publisher: EventPublisher, catalog: LiveCatalog, max_data_bytes: usize) -> Self {
         Self {
             publisher,
+            catalog,
             max_data_bytes,
         }
     }
@@ -32,7 +35,12 @@ impl EventIngest for IngestService {
     ) -> Result<Response<v1::PublishEventResponse>, Status> {
         let organisation =
             Caller::of(&request)?.authorize(Action::Publish, &request.get_ref().organisation_id)?;
-        let event = event::parse(request.into_inner(), organisation, self.max_data_bytes)?;
+        let event = event::parse(
+            request.into_inner(),
+            organisation,
+            &self.catalog.current(),
+            self.max_data_bytes,
+        )?;
         self.publisher
             .publish(&event)
             .await

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::RegistryService;
-use crate::{reseal, retention};
+use crate::{catalog, reseal, retention};
 
 /// A registry bound to its ports, ready to run.
 pub struct Registry {
@@ -77,6 +77,11 @@ impl Registry {
             self.health.clone(),
             shutdown.clone(),
         );
+        tokio::spawn(catalog::announce_at_start(
+            self.pool.clone(),
+            events.clone(),
+            shutdown.clone(),
+        ));
         let service = WebhookRegistryServer::with_interceptor(
             RegistryService::new(self.pool, &self.settings, self.secrets, events),
             self.verifier.interceptor(),

@@ -16,6 +16,9 @@ pub enum RegistryError {
         "the organisation already has {0} webhooks, the most it may register; delete one first"
     )]
     WebhookLimit(u32),
+    /// The thing to create exists and may not be replaced.
+    #[error("{0}")]
+    AlreadyExists(String),
     #[error("database error")]
     Database(#[from] sqlx::Error),
 }
@@ -42,6 +45,7 @@ impl From<RegistryError> for Status {
             ),
             RegistryError::NotFound(_) => Status::not_found(err.to_string()),
             RegistryError::WebhookLimit(_) => Status::failed_precondition(err.to_string()),
+            RegistryError::AlreadyExists(_) => Status::already_exists(err.to_string()),
             RegistryError::Database(source) => {
                 // Details stay in the log; the caller learns only that it may retry.
                 tracing::error!(error = %source, "registry database error");

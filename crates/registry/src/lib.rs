@@ -2,6 +2,7 @@
 //! It also owns the database schema (`migrations/`).
 
 pub mod app;
+mod catalog;
 mod convert;
 mod dead_letters;
 mod error;

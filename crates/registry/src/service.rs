@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use crate::error::RegistryError;
 use crate::input::{self, RawFields, WebhookFields};
 use crate::store::{DeliveryFilter, EventFilter, SealedAuth};
-use crate::{convert, dead_letters};
+use crate::{catalog, convert, dead_letters};
 use crate::{page, store};
 
 /// The registry's request handlers.
@@ -70,6 +70,25 @@ impl RegistryService {
         let rows =
             store::list_deliveries(&self.pool, organisation_id, filter, before, limit).await?;
         Ok(page::finish(rows, limit, |d| (d.created_at, d.id)))
+    }
+
+    /// Refuses subscriptions to event types the catalog does not hold.
+    async fn check_subscriptions(&self, fields: &WebhookFields) -> Result<(), RegistryError> {
+        let unknown = catalog::unknown(&self.pool, &fields.event_types).await?;
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        Err(RegistryError::Invalid(
+            unknown
+                .into_iter()
+                .map(|t| {
+                    (
+                        "event_types",
+                        format!("`{t}` is not in the event catalog (see ListEventTypes)"),
+                    )
+                })
+                .collect(),
+        ))
     }
 
     /// Endpoint credentials sealed for storage; `None` for no authentication.
@@ -168,6 +187,7 @@ impl WebhookRegistry for RegistryService {
             },
             self.allow_insecure_http,
         )?;
+        self.check_subscriptions(&fields).await?;
         let auth = input::auth(r.auth)?.unwrap_or(EndpointAuth::None);
         let id = Uuid::now_v7();
         let (secret, sealed) = self.new_secret(id);
@@ -239,6 +259,7 @@ impl WebhookRegistry for RegistryService {
             },
             self.allow_insecure_http,
         )?;
+        self.check_subscriptions(&fields).await?;
         let auth = input::auth(r.auth)?;
         let auth_sealed = auth.as_ref().and_then(|a| self.seal_auth(id, a));
         let stored = auth.as_ref().map(|a| SealedAuth {
@@ -478,5 +499,64 @@ impl WebhookRegistry for RegistryService {
             payload,
             attempts: attempts.into_iter().map(Into::into).collect(),
         }))
+    }
+
+    async fn list_event_types(
+        &self,
+        request: Request<v1::ListEventTypesRequest>,
+    ) -> Reply<v1::ListEventTypesResponse> {
+        Caller::of(&request)?.authorize_global(Action::ReadCatalog)?;
+        let resource = request.into_inner().resource;
+        let event_types = catalog::all(&self.pool)
+            .await
+            .map_err(RegistryError::from)?
+            .into_iter()
+            .filter(|(def, _)| {
+                resource.is_empty() || def.name.split_once('.').map(|(r, _)| r) == Some(&resource)
+            })
+            .map(|(def, built_in)| catalog::to_proto(def, built_in))
+            .collect();
+        Ok(Response::new(v1::ListEventTypesResponse { event_types }))
+    }
+
+    async fn register_event_type(
+        &self,
+        request: Request<v1::RegisterEventTypeRequest>,
+    ) -> Reply<v1::EventType> {
+        let caller = Caller::of(&request)?;
+        caller.authorize_global(Action::ManageCatalog)?;
+        let subject = caller.subject.clone();
+        let registration = catalog::parse_registration(request.into_inner(), &subject)?;
+        let name = registration.name.as_str().to_owned();
+        let version = registration.version.version;
+        if hookline_common::catalog::built_in_type(&name)
+            .and_then(|t| t.version(version))
+            .is_some()
+        {
+            return Err(RegistryError::AlreadyExists(format!(
+                "{name} version {version} is built in and cannot be replaced; register version {} instead",
+                version + 1
+            ))
+            .into());
+        }
+        catalog::register(&self.pool, &registration)
+            .await
+            .map_err(RegistryError::from)?;
+        tracing::info!(event_type = %name, version, by = %subject, "event type registered");
+        catalog::announce(&self.pool, &self.events)
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, "catalog not announced");
+                Status::unavailable(
+                    "the event type is registered, but ingest has not been told yet; call again",
+                )
+            })?;
+        let (def, built_in) = catalog::all(&self.pool)
+            .await
+            .map_err(RegistryError::from)?
+            .into_iter()
+            .find(|(def, _)| def.name == name)
+            .ok_or(RegistryError::NotFound("event type"))?;
+        Ok(Response::new(catalog::to_proto(def, built_in)))
     }
 }

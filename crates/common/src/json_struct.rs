@@ -1,10 +1,32 @@
-//! Converting a protobuf `Struct` into the JSON object that becomes `data.object`.
+//! Converting between protobuf `Struct`s (how gRPC carries JSON objects: event data, schemas, examples)
+//! and `serde_json` objects.
 
 use prost_types::value::Kind;
 use serde_json::{Map, Number, Value};
 
 /// The largest integer a double represents exactly; whole numbers up to it are written without a fraction.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// The `Struct` carrying a JSON object.
+pub fn from_json(map: Map<String, Value>) -> prost_types::Struct {
+    prost_types::Struct {
+        fields: map.into_iter().map(|(k, v)| (k, from_value(v))).collect(),
+    }
+}
+
+fn from_value(v: Value) -> prost_types::Value {
+    let kind = match v {
+        Value::Null => Kind::NullValue(0),
+        Value::Bool(b) => Kind::BoolValue(b),
+        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        Value::String(s) => Kind::StringValue(s),
+        Value::Array(a) => Kind::ListValue(prost_types::ListValue {
+            values: a.into_iter().map(from_value).collect(),
+        }),
+        Value::Object(o) => Kind::StructValue(from_json(o)),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
 
 /// Why a `Struct` cannot become JSON.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -74,6 +96,13 @@ mod tests {
             Value::Object(to_json(data).unwrap()),
             serde_json::json!({"count": 3, "ok": true, "inner": {"n": 2.5}, "list": ["a"], "nothing": null})
         );
+    }
+
+    #[test]
+    fn round_trips_json_objects() {
+        let json = serde_json::json!({"a": [1, 2.5, "x", null, true], "b": {"c": {}}});
+        let map = json.as_object().unwrap().clone();
+        assert_eq!(to_json(from_json(map.clone())).unwrap(), map);
     }
 
     #[test]

@@ -1,0 +1,236 @@
+//! The event catalog as the registry serves it: the built-in types plus those registered in PostgreSQL,
+//! and the snapshot of registered types that ingest reads from the catalog stream.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hookline_common::catalog::{self, CatalogSnapshot, EventTypeDef, VersionDef};
+use hookline_common::event_type::EventType;
+use hookline_common::publisher::EventPublisher;
+use hookline_proto::v1;
+use serde_json::{Map, Value};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+/// How often start-up retries announcing the catalog while the broker or database is away.
+const ANNOUNCE_RETRY: Duration = Duration::from_secs(2);
+
+/// Every registered type, versions oldest first, by name.
+pub async fn registered(pool: &PgPool) -> Result<Vec<EventTypeDef>, sqlx::Error> {
+    let rows: Vec<(String, i32, String, Value, Value)> = sqlx::query_as(
+        "SELECT name, version, description, schema, example FROM event_type_versions
+         ORDER BY name, version",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut types: BTreeMap<String, EventTypeDef> = BTreeMap::new();
+    for (name, version, description, schema, example) in rows {
+        let def = types.entry(name.clone()).or_insert_with(|| EventTypeDef {
+            name,
+            description: String::new(),
+            versions: Vec::new(),
+        });
+        // The newest version's description describes the type.
+        def.description = description;
+        def.versions.push(VersionDef {
+            version: version as u32,
+            schema,
+            example: match example {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+        });
+    }
+    Ok(types.into_values().collect())
+}
+
+/// The whole catalog by name, each type marked built-in or not. Registered versions of a built-in type
+/// join its versions; its description stays the built-in one.
+pub async fn all(pool: &PgPool) -> Result<Vec<(EventTypeDef, bool)>, sqlx::Error> {
+    let mut types: BTreeMap<String, (EventTypeDef, bool)> = catalog::built_in()
+        .iter()
+        .map(|def| (def.name.clone(), (def.clone(), true)))
+        .collect();
+    for def in registered(pool).await? {
+        match types.get_mut(&def.name) {
+            Some((existing, _)) => {
+                existing.versions.extend(def.versions);
+                existing.versions.sort_by_key(|v| v.version);
+            }
+            None => {
+                types.insert(def.name.clone(), (def, false));
+            }
+        }
+    }
+    Ok(types.into_values().collect())
+}
+
+/// The names among `wanted` that the catalog does not hold.
+pub async fn unknown(pool: &PgPool, wanted: &[EventType]) -> Result<Vec<String>, sqlx::Error> {
+    let candidates: Vec<String> = wanted
+        .iter()
+        .filter(|t| catalog::built_in_type(t.as_str()).is_none())
+        .map(|t| t.as_str().to_owned())
+        .collect();
+    if candidates.is_empty() {
+        return Ok(candidates);
+    }
+    let known: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT name FROM event_type_versions WHERE name = ANY($1)")
+            .bind(&candidates)
+            .fetch_all(pool)
+            .await?;
+    Ok(candidates
+        .into_iter()
+        .filter(|c| !known.contains(c))
+        .collect())
+}
+
+/// A version to register, already checked.
+pub struct Registration {
+    pub name: EventType,
+    pub description: String,
+    pub version: VersionDef,
+    pub registered_by: String,
+}
+
+/// Stores `registration`, replacing the same version if it was registered before.
+pub async fn register(pool: &PgPool, registration: &Registration) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO event_type_versions (name, version, description, schema, example, registered_by)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (name, version) DO UPDATE SET description = EXCLUDED.description,
+             schema = EXCLUDED.schema, example = EXCLUDED.example,
+             registered_by = EXCLUDED.registered_by, registered_at = now()",
+    )
+    .bind(registration.name.as_str())
+    .bind(registration.version.version as i32)
+    .bind(&registration.description)
+    .bind(&registration.version.schema)
+    .bind(Value::Object(registration.version.example.clone()))
+    .bind(&registration.registered_by)
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+/// Why the registered types could not be announced.
+#[derive(Debug, thiserror::Error)]
+pub enum AnnounceError {
+    #[error("reading the registered types: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("publishing the catalog snapshot: {0}")]
+    Broker(#[from] hookline_common::amqp::PublishError),
+}
+
+/// Publishes every registered type to the catalog stream, for ingest.
+pub async fn announce(pool: &PgPool, events: &EventPublisher) -> Result<(), AnnounceError> {
+    let snapshot = CatalogSnapshot {
+        registered: registered(pool).await?,
+    };
+    events.publish_catalog(&snapshot).await?;
+    Ok(())
+}
+
+/// Announces the catalog once at start-up, retrying until it is out or `shutdown` fires, so a fresh
+/// broker (or a new prefix) learns the registered types without waiting for the next registration.
+pub async fn announce_at_start(pool: PgPool, events: EventPublisher, shutdown: CancellationToken) {
+    loop {
+        match announce(&pool, &events).await {
+            Ok(()) => return,
+            Err(error) => tracing::debug!(%error, "catalog not announced yet; retrying"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(ANNOUNCE_RETRY) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// The wire form of a catalog entry.
+pub fn to_proto(def: EventTypeDef, built_in: bool) -> v1::EventType {
+    let object = |v: Value| match v {
+        Value::Object(map) => hookline_common::json_struct::from_json(map),
+        _ => prost_types::Struct::default(),
+    };
+    v1::EventType {
+        name: def.name,
+        description: def.description,
+        versions: def
+            .versions
+            .into_iter()
+            .map(|v| v1::EventTypeVersion {
+                version: v.version,
+                schema: Some(object(v.schema)),
+                example: Some(hookline_common::json_struct::from_json(v.example)),
+            })
+            .collect(),
+        built_in,
+    }
+}
+
+/// The longest type description.
+const MAX_DESCRIPTION_CHARS: usize = 1000;
+
+/// Checks a `RegisterEventType` request, reporting every bad field at once.
+pub fn parse_registration(
+    r: v1::RegisterEventTypeRequest,
+    registered_by: &str,
+) -> Result<Registration, crate::error::RegistryError> {
+    use crate::error::RegistryError;
+    use hookline_common::json_struct::to_json;
+    let mut violations: Vec<(&'static str, String)> = Vec::new();
+    let name = EventType::parse(r.name.trim())
+        .map_err(|e| violations.push(("name", e.to_string())))
+        .ok();
+    let description = r.description.trim().to_owned();
+    if !(1..=MAX_DESCRIPTION_CHARS).contains(&description.chars().count()) {
+        violations.push((
+            "description",
+            format!("must be 1-{MAX_DESCRIPTION_CHARS} characters"),
+        ));
+    }
+    if r.version == 0 {
+        violations.push(("version", "must be 1 or more".into()));
+    }
+    let schema = match r.schema.map(to_json) {
+        None => Err("is required".to_owned()),
+        Some(Err(e)) => Err(e.0),
+        Some(Ok(map)) => Ok(Value::Object(map)),
+    };
+    let validator = schema
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|s| catalog::compile(s).map_err(|e| format!("is not a JSON Schema: {e}")))
+        .map_err(|why| violations.push(("schema", why)))
+        .ok();
+    let mut example = match r.example.map(to_json) {
+        None => Map::new(),
+        Some(Err(e)) => {
+            violations.push(("example", e.0));
+            Map::new()
+        }
+        Some(Ok(map)) => map,
+    };
+    if let (Some(name), Some(validator)) = (&name, &validator) {
+        let checked = catalog::stamp_object_type(name, &mut example).and_then(|()| {
+            catalog::check(validator, &Value::Object(example.clone())).map_err(|e| e.to_string())
+        });
+        if let Err(why) = checked {
+            violations.push(("example", format!("does not satisfy the schema: {why}")));
+        }
+    }
+    match (name, schema) {
+        (Some(name), Ok(schema)) if violations.is_empty() => Ok(Registration {
+            name,
+            description,
+            version: VersionDef {
+                version: r.version,
+                schema,
+                example,
+            },
+            registered_by: registered_by.to_owned(),
+        }),
+        _ => Err(RegistryError::Invalid(violations)),
+    }
+}
