@@ -164,7 +164,7 @@ impl AttemptStage {
         let body = Envelope::new(&task.event, task.webhook_id).to_bytes();
         let exchange = self
             .sender
-            .send(&target, &task.event.id.to_string(), body)
+            .send(&target.url, &target, &task.event.id.to_string(), body)
             .await;
         let retry = self.topology.retry_queue_after(task.attempt_in_chain());
         let (state, next_attempt_at) = match (&exchange.error, &retry) {

@@ -13,6 +13,7 @@ mod recorder;
 mod resolver;
 mod sender;
 mod store;
+pub mod test_event;
 mod webhooks;
 
 pub use app::Delivery;

@@ -30,6 +30,8 @@ pub struct HttpExchange {
     pub started_at: DateTime<Utc>,
     pub duration_ms: i32,
     pub request_body: String,
+    /// The request's headers as sent, endpoint credentials masked.
+    pub request_headers: Vec<(String, String)>,
     /// `None` when no response arrived.
     pub status: Option<u16>,
     pub headers: Vec<(String, String)>,

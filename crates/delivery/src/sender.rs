@@ -87,8 +87,15 @@ impl Sender {
         })
     }
 
-    /// Signs and POSTs `body` to `target`. Never fails: every problem becomes the exchange's `error`.
-    pub async fn send(&self, target: &Target, msg_id: &str, body: Vec<u8>) -> HttpExchange {
+    /// Signs `body` with `target`'s secrets and POSTs it to `url` (the target's own, or another URL of its
+    /// organisation for a test event). Never fails: every problem becomes the exchange's `error`.
+    pub async fn send(
+        &self,
+        url: &str,
+        target: &Target,
+        msg_id: &str,
+        body: Vec<u8>,
+    ) -> HttpExchange {
         let started_at = Utc::now();
         let clock = Instant::now();
         let request_body = String::from_utf8_lossy(&body).into_owned();
@@ -96,14 +103,16 @@ impl Sender {
             started_at,
             duration_ms: 0,
             request_body,
+            request_headers: Vec::new(),
             status: None,
             headers: Vec::new(),
             body: String::new(),
             body_truncated: false,
             error: None,
         };
-        let result = match self.request(target, msg_id, body, started_at.timestamp()) {
+        let result = match self.request(url, target, msg_id, body, started_at.timestamp()) {
             Ok(request) => {
+                exchange.request_headers = shown_headers(&request, target);
                 tokio::time::timeout(self.timeout, self.exchange(request, &mut exchange))
                     .await
                     .unwrap_or_else(|_| Err(format!("timed out after {:?}", self.timeout)))
@@ -117,13 +126,14 @@ impl Sender {
 
     fn request(
         &self,
+        url: &str,
         target: &Target,
         msg_id: &str,
         body: Vec<u8>,
         timestamp: i64,
     ) -> Result<Request<Full<Bytes>>, String> {
         // The policy is checked again here: the URL may predate a stricter configuration.
-        let url = WebhookUrl::parse(&target.url, self.allow_insecure_http)
+        let url = WebhookUrl::parse(url, self.allow_insecure_http)
             .map_err(|e| format!("refused: url {e}"))?;
         // Hosts given as addresses never reach the resolver, so they are vetted here.
         if let Some(ip) = url.ip() {
@@ -191,6 +201,26 @@ impl Sender {
             Err(format!("HTTP {status}"))
         }
     }
+}
+
+/// The text shown for an endpoint credential in a request's headers.
+pub const MASKED: &str = "********";
+
+/// `request`'s headers as text, the endpoint credential masked: logs and test-event answers show them.
+fn shown_headers(request: &Request<Full<Bytes>>, target: &Target) -> Vec<(String, String)> {
+    let secret = target.auth.as_ref().map(|(name, _)| name);
+    request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            let shown = if Some(name) == secret {
+                MASKED.to_owned()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name.as_str().to_owned(), shown)
+        })
+        .collect()
 }
 
 /// The innermost cause of a client error, which names the real problem (refused, reset, TLS...).

@@ -157,6 +157,36 @@ impl<'a> Rows<'a> {
     }
 }
 
+/// Records a test event and its one delivery to `url`, both marked as tests, ready for their attempt.
+pub async fn insert_test(
+    pool: &PgPool,
+    event: &EventMessage,
+    delivery: Uuid,
+    webhook: Uuid,
+    url: &str,
+) -> Result<()> {
+    sqlx::query(
+        "WITH new_event AS (
+             INSERT INTO events (id, organisation_id, event_type, version, occurred_at, data, test)
+             VALUES ($1, $2, $3, $4, $5, $6, true)
+         )
+         INSERT INTO deliveries (id, event_id, webhook_id, organisation_id, event_type, url, status, test)
+         VALUES ($7, $1, $8, $2, $3, $9, 'pending', true)",
+    )
+    .bind(event.id)
+    .bind(&event.organisation_id)
+    .bind(&event.event_type)
+    .bind(event.version as i32)
+    .bind(event.occurred_at)
+    .bind(Json(&event.data))
+    .bind(delivery)
+    .bind(webhook)
+    .bind(url)
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
 /// Writes a batch of outcomes in one statement: the attempts, and each delivery's new state.
 /// A delivery keeps its state when it already recorded a later attempt, or succeeded on this one (a
 /// duplicate of a redelivered task cannot move it backwards).

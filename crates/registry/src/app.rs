@@ -9,6 +9,7 @@ use hookline_common::db;
 use hookline_common::ops::{self, Health, OpsServer};
 use hookline_common::publisher::EventPublisher;
 use hookline_common::secret_box::SecretBox;
+use hookline_delivery::test_event::TestEvents;
 use hookline_proto::v1::webhook_registry_server::WebhookRegistryServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -26,6 +27,7 @@ pub struct Registry {
     settings: Settings,
     secrets: SecretBox,
     verifier: Verifier,
+    tests: TestEvents,
 }
 
 impl Registry {
@@ -35,6 +37,8 @@ impl Registry {
         Ok(Self {
             secrets: settings.secrets.secret_box()?,
             verifier: settings.auth.verifier()?,
+            tests: TestEvents::new(settings, pool.clone(), settings.secrets.secret_box()?)
+                .map_err(|e| StartError::Setup(format!("test events: {e}")))?,
             grpc: ops::bind(settings.registry.grpc_listen, "registry gRPC").await?,
             ops: OpsServer::bind(settings.registry.http_listen, health.clone()).await?,
             pool,
@@ -83,7 +87,7 @@ impl Registry {
             shutdown.clone(),
         ));
         let service = WebhookRegistryServer::with_interceptor(
-            RegistryService::new(self.pool, &self.settings, self.secrets, events),
+            RegistryService::new(self.pool, &self.settings, self.secrets, events, self.tests),
             self.verifier.interceptor(),
         );
         hookline_common::grpc::serve(self.grpc, service, self.health, shutdown).await?;

@@ -1,6 +1,7 @@
 //! Database rows to `hookline.v1` messages.
 
 use chrono::{DateTime, Utc};
+use hookline_delivery::test_event::TestDelivery;
 use hookline_proto::v1;
 
 use crate::store::{AttemptRow, DeliveryRow, EventLogRow, WebhookRow};
@@ -71,6 +72,7 @@ impl From<DeliveryRow> for v1::Delivery {
             created_at: Some(timestamp(row.created_at)),
             updated_at: Some(timestamp(row.updated_at)),
             next_attempt_at: row.next_attempt_at.map(timestamp),
+            test: row.test,
         }
     }
 }
@@ -85,6 +87,7 @@ impl From<EventLogRow> for v1::Event {
             occurred_at: Some(timestamp(row.occurred_at)),
             received_at: Some(timestamp(row.received_at)),
             data: row.data.0.to_string(),
+            test: row.test,
         }
     }
 }
@@ -136,5 +139,27 @@ impl From<AttemptRow> for v1::DeliveryAttempt {
             success: row.success,
             request_body: row.request_body,
         }
+    }
+}
+
+/// The answer to `SendTestEvent`: the request as sent and the response as received.
+pub fn test_event_response(sent: TestDelivery) -> v1::SendTestEventResponse {
+    let x = sent.exchange;
+    v1::SendTestEventResponse {
+        delivery_id: sent.delivery_id.to_string(),
+        request: Some(v1::SentRequest {
+            url: sent.url,
+            headers: x.request_headers.into_iter().collect(),
+            body: x.request_body,
+        }),
+        response: x.status.map(|status| v1::ReceivedResponse {
+            status: status.into(),
+            headers: x.headers.into_iter().collect(),
+            body: x.body,
+            body_truncated: x.body_truncated,
+        }),
+        duration_ms: x.duration_ms.max(0) as u32,
+        success: x.error.is_none(),
+        error: x.error.unwrap_or_default(),
     }
 }

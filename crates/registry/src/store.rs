@@ -293,13 +293,14 @@ pub struct DeliveryRow {
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub test: bool,
 }
 
 /// The columns of a [`DeliveryRow`].
 macro_rules! delivery_columns {
     () => {
         "id, organisation_id, webhook_id, event_id, event_type, url, status, attempts,
-         last_response_status, next_attempt_at, created_at, updated_at"
+         last_response_status, next_attempt_at, created_at, updated_at, test"
     };
 }
 
@@ -311,6 +312,8 @@ pub struct DeliveryFilter {
     pub status: Option<&'static str>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
+    /// Leave out test deliveries (they never enter the queues).
+    pub exclude_tests: bool,
 }
 
 /// Newest first, starting before `before`.
@@ -330,6 +333,7 @@ pub async fn list_deliveries(
            AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
            AND ($6::text IS NULL OR event_type = $6) AND ($7::text IS NULL OR status = $7)
            AND ($8::timestamptz IS NULL OR created_at >= $8) AND ($9::timestamptz IS NULL OR created_at < $9)
+           AND NOT ($10 AND test)
          ORDER BY created_at DESC, id DESC LIMIT $5"
     ))
     .bind(organisation_id)
@@ -341,6 +345,7 @@ pub async fn list_deliveries(
     .bind(filter.status)
     .bind(filter.created_after)
     .bind(filter.created_before)
+    .bind(filter.exclude_tests)
     .fetch_all(pool)
     .await
 }
@@ -363,6 +368,7 @@ pub struct EventLogRow {
     pub occurred_at: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
     pub data: sqlx::types::Json<serde_json::Value>,
+    pub test: bool,
 }
 
 /// Newest first, starting before `before`.
@@ -375,7 +381,7 @@ pub async fn list_events(
 ) -> Result<Vec<EventLogRow>> {
     let (at, id) = before.unzip();
     sqlx::query_as(
-        "SELECT id, organisation_id, event_type, version, occurred_at, received_at, data FROM events
+        "SELECT id, organisation_id, event_type, version, occurred_at, received_at, data, test FROM events
          WHERE organisation_id = $1 AND ($2::timestamptz IS NULL OR (received_at, id) < ($2, $3))
            AND ($5::text IS NULL OR event_type = $5) AND ($6::uuid IS NULL OR id = $6)
            AND ($7::timestamptz IS NULL OR received_at >= $7) AND ($8::timestamptz IS NULL OR received_at < $8)
@@ -499,5 +505,16 @@ pub async fn get_event(pool: &PgPool, organisation_id: &str, id: Uuid) -> Result
     .bind(organisation_id)
     .bind(id)
     .fetch_optional(pool)
+    .await
+}
+
+/// Whether `url` is the URL of one of the organisation's webhooks (where test events may be sent).
+pub async fn organisation_has_url(pool: &PgPool, organisation_id: &str, url: &str) -> Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM webhooks WHERE organisation_id = $1 AND url = $2)",
+    )
+    .bind(organisation_id)
+    .bind(url)
+    .fetch_one(pool)
     .await
 }

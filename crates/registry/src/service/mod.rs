@@ -1,5 +1,8 @@
 //! The `hookline.v1.WebhookRegistry` gRPC service.
 
+mod catalog_rpcs;
+mod test_events;
+
 use hookline_common::amqp::PublishError;
 use hookline_common::envelope::Envelope;
 use hookline_common::messages::{DeliveryTask, EventMessage, PING_EVENT_TYPE};
@@ -20,6 +23,9 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use std::collections::HashSet;
+use std::sync::Arc;
+
+use hookline_delivery::test_event::TestEvents;
 
 use crate::error::RegistryError;
 use crate::input::{self, RawFields, WebhookFields};
@@ -37,6 +43,7 @@ pub struct RegistryService {
     max_webhooks: u32,
     events: EventPublisher,
     topology: Topology,
+    tests: Arc<TestEvents>,
 }
 
 impl RegistryService {
@@ -45,8 +52,10 @@ impl RegistryService {
         settings: &Settings,
         secrets: SecretBox,
         events: EventPublisher,
+        tests: TestEvents,
     ) -> Self {
         Self {
+            tests: Arc::new(tests),
             events,
             topology: settings.topology(),
             pool,
@@ -145,6 +154,7 @@ organisation_scoped!(
     RedeliverRequest,
     ListDeadLettersRequest,
     ReplayDeadLettersRequest,
+    SendTestEventRequest,
 );
 
 /// The `webhook.ping` event addressed to `webhook` alone.
@@ -370,6 +380,7 @@ impl WebhookRegistry for RegistryService {
             status: convert::delivery_status_db(status),
             created_after: convert::time(r.created_after, "created_after")?,
             created_before: convert::time(r.created_before, "created_before")?,
+            exclude_tests: false,
         };
         let (deliveries, next_page_token) = self
             .delivery_page(org.as_str(), &filter, r.page_size, &r.page_token)
@@ -387,6 +398,11 @@ impl WebhookRegistry for RegistryService {
             .await
             .map_err(RegistryError::from)?;
         let delivery = found(delivery, "delivery")?;
+        if delivery.test {
+            return Err(Status::failed_precondition(
+                "test deliveries are not redelivered; send another test event",
+            ));
+        }
         let event = store::get_event(&self.pool, org.as_str(), delivery.event_id)
             .await
             .map_err(RegistryError::from)?;
@@ -419,6 +435,7 @@ impl WebhookRegistry for RegistryService {
         let filter = DeliveryFilter {
             webhook_id: input::optional_id(&r.webhook_id, "webhook_id")?,
             status: convert::delivery_status_db(v1::DeliveryStatus::Failed),
+            exclude_tests: true,
             ..DeliveryFilter::default()
         };
         let (deliveries, next_page_token) = self
@@ -505,58 +522,20 @@ impl WebhookRegistry for RegistryService {
         &self,
         request: Request<v1::ListEventTypesRequest>,
     ) -> Reply<v1::ListEventTypesResponse> {
-        Caller::of(&request)?.authorize_global(Action::ReadCatalog)?;
-        let resource = request.into_inner().resource;
-        let event_types = catalog::all(&self.pool)
-            .await
-            .map_err(RegistryError::from)?
-            .into_iter()
-            .filter(|(def, _)| {
-                resource.is_empty() || def.name.split_once('.').map(|(r, _)| r) == Some(&resource)
-            })
-            .map(|(def, built_in)| catalog::to_proto(def, built_in))
-            .collect();
-        Ok(Response::new(v1::ListEventTypesResponse { event_types }))
+        self.catalog_list(request).await
     }
 
     async fn register_event_type(
         &self,
         request: Request<v1::RegisterEventTypeRequest>,
     ) -> Reply<v1::EventType> {
-        let caller = Caller::of(&request)?;
-        caller.authorize_global(Action::ManageCatalog)?;
-        let subject = caller.subject.clone();
-        let registration = catalog::parse_registration(request.into_inner(), &subject)?;
-        let name = registration.name.as_str().to_owned();
-        let version = registration.version.version;
-        if hookline_common::catalog::built_in_type(&name)
-            .and_then(|t| t.version(version))
-            .is_some()
-        {
-            return Err(RegistryError::AlreadyExists(format!(
-                "{name} version {version} is built in and cannot be replaced; register version {} instead",
-                version + 1
-            ))
-            .into());
-        }
-        catalog::register(&self.pool, &registration)
-            .await
-            .map_err(RegistryError::from)?;
-        tracing::info!(event_type = %name, version, by = %subject, "event type registered");
-        catalog::announce(&self.pool, &self.events)
-            .await
-            .map_err(|error| {
-                tracing::warn!(%error, "catalog not announced");
-                Status::unavailable(
-                    "the event type is registered, but ingest has not been told yet; call again",
-                )
-            })?;
-        let (def, built_in) = catalog::all(&self.pool)
-            .await
-            .map_err(RegistryError::from)?
-            .into_iter()
-            .find(|(def, _)| def.name == name)
-            .ok_or(RegistryError::NotFound("event type"))?;
-        Ok(Response::new(catalog::to_proto(def, built_in)))
+        self.catalog_register(request).await
+    }
+
+    async fn send_test_event(
+        &self,
+        request: Request<v1::SendTestEventRequest>,
+    ) -> Reply<v1::SendTestEventResponse> {
+        self.test_event(request).await
     }
 }
