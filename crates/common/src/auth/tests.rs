@@ -140,3 +140,68 @@ fn a_token_without_an_organisation_acts_for_none() {
         Err(AuthError::PermissionDenied(_))
     ));
 }
+
+/// Production keys: a token signed with the private half verifies against the configured public half,
+/// and a token signed by a different key of the same kind does not.
+#[test]
+fn tokens_signed_with_rsa_ed25519_and_p256_keys_verify_against_their_public_keys() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let dir = std::env::temp_dir().join(format!("hookline-auth-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rsa_public = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/auth/testdata/rsa_public.pem"
+    );
+    let rsa_private = include_bytes!("testdata/rsa_private.pem");
+    let ed = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let ec = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let write = |name: &str, pem: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).unwrap();
+        path
+    };
+    let mut s = settings();
+    s.hs256_secret = SecretString::from("");
+    s.public_keys = vec![
+        rsa_public.into(),
+        write("ed.pem", ed.public_key_pem()),
+        write("ec.pem", ec.public_key_pem()),
+    ];
+    let verifier = Verifier::from_settings(&s).unwrap();
+    let c = claims(Some("org_a"), &[Role::OrgAdmin], &[]);
+    let sign = |alg: Algorithm, key: EncodingKey| {
+        jsonwebtoken::encode(&Header::new(alg), &c, &key).unwrap()
+    };
+    for (alg, key) in [
+        (
+            Algorithm::RS256,
+            EncodingKey::from_rsa_pem(rsa_private).unwrap(),
+        ),
+        (
+            Algorithm::EdDSA,
+            EncodingKey::from_ed_pem(ed.serialize_pem().as_bytes()).unwrap(),
+        ),
+        (
+            Algorithm::ES256,
+            EncodingKey::from_ec_pem(ec.serialize_pem().as_bytes()).unwrap(),
+        ),
+    ] {
+        let caller = verifier
+            .verify(&sign(alg, key))
+            .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+        assert!(caller.authorize(Action::ManageWebhooks, "org_a").is_ok());
+    }
+    let stranger = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let forged = sign(
+        Algorithm::EdDSA,
+        EncodingKey::from_ed_pem(stranger.serialize_pem().as_bytes()).unwrap(),
+    );
+    assert!(matches!(
+        verifier.verify(&forged),
+        Err(AuthError::Unauthenticated(_))
+    ));
+    // With only public keys configured, an HS256 token (even one "signed" with a public key) is refused.
+    let hs = mint_hs256(&SecretString::from(SECRET), &c).unwrap();
+    assert!(verifier.verify(&hs).is_err());
+    std::fs::remove_dir_all(dir).unwrap();
+}
