@@ -179,6 +179,19 @@ impl Stack {
         ingest_client(self.ingest_channel.clone(), token)
     }
 
+    /// Starts another ingest replica with the stack's settings, as a super_admin's client; it stops with
+    /// the stack.
+    pub async fn another_ingest(&self) -> IngestClient {
+        let ingest = hookline_ingest::Ingest::build(&self.settings)
+            .await
+            .expect("ingest binds");
+        let addr = ingest.grpc_addr();
+        tokio::spawn(ingest.run_until_stopped(self.shutdown.child_token()));
+        let channel = connect(addr).await;
+        serving(&channel, "hookline.v1.EventIngest").await;
+        ingest_client(channel, &crate::auth::super_admin())
+    }
+
     /// Starts another in-process delivery worker; returns the token that stops it.
     pub fn spawn_worker(&mut self) -> CancellationToken {
         let stop = self.shutdown.child_token();
@@ -197,29 +210,8 @@ impl Stack {
     /// Ingest and the registry answer UNAVAILABLE for broker work until their connections are up; tests
     /// start once both report SERVING.
     async fn wait_until_ready(&self) {
-        for (channel, service) in [
-            (&self.ingest_channel, "hookline.v1.EventIngest"),
-            (&self.registry_channel, "hookline.v1.WebhookRegistry"),
-        ] {
-            let health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-            crate::eventually(
-                &format!("{service} to be ready"),
-                Duration::from_secs(30),
-                || {
-                    let mut health = health.clone();
-                    async move {
-                        let request = tonic_health::pb::HealthCheckRequest {
-                            service: service.into(),
-                        };
-                        let status = health.check(request).await.ok()?.into_inner().status;
-                        let serving =
-                            tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
-                        (status == serving).then_some(())
-                    }
-                },
-            )
-            .await;
-        }
+        serving(&self.ingest_channel, "hookline.v1.EventIngest").await;
+        serving(&self.registry_channel, "hookline.v1.WebhookRegistry").await;
     }
 
     /// Registers an enabled webhook of `organisation` for `event_types` at `url`; returns it and its secret.
@@ -320,6 +312,28 @@ impl Stack {
     pub fn topology(&self) -> hookline_common::topology::Topology {
         self.settings.topology()
     }
+}
+
+/// Waits until `service` behind `channel` reports SERVING.
+async fn serving(channel: &Channel, service: &str) {
+    let health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    crate::eventually(
+        &format!("{service} to be ready"),
+        Duration::from_secs(30),
+        || {
+            let mut health = health.clone();
+            async move {
+                let request = tonic_health::pb::HealthCheckRequest {
+                    service: service.into(),
+                };
+                let status = health.check(request).await.ok()?.into_inner().status;
+                let serving =
+                    tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+                (status == serving).then_some(())
+            }
+        },
+    )
+    .await;
 }
 
 /// A request for an enabled webhook with no endpoint authentication.

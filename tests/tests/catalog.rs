@@ -231,19 +231,7 @@ async fn a_super_admin_registers_a_type_that_ingest_then_accepts_and_delivers(po
     assert_eq!(got[0].json()["webhookId"], webhook.id.as_str());
 
     // An ingest replica started later reads the registered type from the stream.
-    let late = hookline_ingest::Ingest::build(&stack.settings)
-        .await
-        .expect("binds");
-    let addr = late.grpc_addr();
-    let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(late.run_until_stopped(stop.clone()));
-    let channel = hookline_tests::stack::connect(addr).await;
-    accepts_invoices(&hookline_tests::auth::ingest_client(
-        channel,
-        &hookline_tests::auth::super_admin(),
-    ))
-    .await;
-    stop.cancel();
+    accepts_invoices(&stack.another_ingest().await).await;
 
     let listed = admin
         .list_event_types(v1::ListEventTypesRequest {

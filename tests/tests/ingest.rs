@@ -75,3 +75,83 @@ async fn bad_events_get_invalid_argument_naming_the_field(pool: PgPool) {
         .await
         .expect("a valid event is accepted");
 }
+
+/// The same idempotency key, sent at once through two ingest replicas, yields one event id and one
+/// delivery; sent again later, still the same id and no second delivery.
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn an_idempotency_key_delivers_once_across_ingest_replicas(pool: PgPool) {
+    use std::time::Duration;
+    const ORG: &str = "org_idem";
+    const KEYS: usize = 10;
+    let stack = Stack::start(pool).await;
+    let receiver = hookline_tests::Receiver::always(200).await;
+    let (webhook, _) = stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+    let first = stack.ingest.clone();
+    let second = stack.another_ingest().await;
+    let keyed = |key: usize, n: usize| v1::PublishEventRequest {
+        idempotency_key: format!("order-{key}"),
+        ..publish_request(
+            ORG,
+            "job.completed",
+            serde_json::json!({"jobId": format!("J-{n}")}),
+        )
+    };
+    let mut ids = Vec::new();
+    for key in 0..KEYS {
+        let (mut a, mut b) = (first.clone(), second.clone());
+        let (x, y) = tokio::join!(
+            a.publish_event(keyed(key, 1)),
+            b.publish_event(keyed(key, 2))
+        );
+        let (x, y) = (
+            x.unwrap().into_inner().event_id,
+            y.unwrap().into_inner().event_id,
+        );
+        assert_eq!(x, y, "both replicas answer with the same event id");
+        ids.push(x);
+    }
+    let deliveries = hookline_tests::eventually(
+        "every delivery to succeed",
+        Duration::from_secs(20),
+        || async {
+            let all = stack.deliveries(ORG, &webhook.id).await;
+            let done = all.len() == KEYS
+                && all
+                    .iter()
+                    .all(|d| d.status == v1::DeliveryStatus::Succeeded as i32);
+            done.then_some(all)
+        },
+    )
+    .await;
+    assert!(deliveries.iter().all(|d| d.attempts == 1));
+    let repeat = first
+        .clone()
+        .publish_event(keyed(0, 3))
+        .await
+        .unwrap()
+        .into_inner()
+        .event_id;
+    assert_eq!(
+        repeat, ids[0],
+        "a key is remembered after its event was delivered"
+    );
+
+    // A sentinel published after the repeat: once it is delivered, the repeat has been handled too.
+    let sentinel = stack
+        .publish(ORG, "job.completed", serde_json::json!({"jobId": "last"}))
+        .await;
+    let received = hookline_tests::eventually("the sentinel", Duration::from_secs(20), || async {
+        let got = receiver.received();
+        got.iter()
+            .any(|r| r.header("webhook-id") == sentinel)
+            .then_some(got)
+    })
+    .await;
+    let mut seen: Vec<&str> = received.iter().map(|r| r.header("webhook-id")).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), received.len(), "no event was delivered twice");
+    assert_eq!(received.len(), KEYS + 1);
+}
