@@ -350,6 +350,7 @@ pub fn webhook_request(
         status: v1::WebhookStatus::Enabled.into(),
         event_types: event_types.iter().map(|t| t.to_string()).collect(),
         auth: None,
+        event_versions: Default::default(),
     }
 }
 
@@ -368,6 +369,8 @@ pub fn publish_request(
         data: Some(hookline_common::json_struct::from_json(map)),
         idempotency_key: String::new(),
         occurred_at: None,
+        version: 0,
+        versions: Vec::new(),
     }
 }
 

@@ -101,6 +101,7 @@ async fn updates_keep_credentials_unless_they_replace_them(pool: PgPool) {
         status: 0,
         event_types: request.event_types.clone(),
         auth,
+        event_versions: Default::default(),
     };
     let mut registry = stack.registry.clone();
 

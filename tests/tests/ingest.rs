@@ -155,3 +155,80 @@ async fn an_idempotency_key_delivers_once_across_ingest_replicas(pool: PgPool) {
     assert_eq!(seen.len(), received.len(), "no event was delivered twice");
     assert_eq!(received.len(), KEYS + 1);
 }
+
+/// A batch answers per event: good events are confirmed and delivered, a bad one gets its own error and
+/// never rejects its neighbours.
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn a_batch_accepts_each_good_event_and_rejects_each_bad_one_alone(pool: PgPool) {
+    use hookline_common::auth::Role;
+    use std::time::Duration;
+    const ORG: &str = "org_batch";
+    let stack = Stack::start(pool).await;
+    let receiver = hookline_tests::Receiver::always(200).await;
+    stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+    let publisher = stack.ingest_as(&hookline_tests::auth::token(
+        Some(ORG),
+        &[Role::Publisher],
+        &[],
+    ));
+    let job = |n: i32| {
+        publish_request(
+            ORG,
+            "job.completed",
+            serde_json::json!({"jobId": format!("J-{n}")}),
+        )
+    };
+    let batch = vec![
+        job(1),
+        publish_request(ORG, "job.exploded", serde_json::json!({})),
+        job(2),
+        publish_request("org_other", "job.completed", serde_json::json!({})),
+        publish_request(ORG, "job.completed", serde_json::json!({"jobId": 7})),
+        job(3),
+    ];
+    let results = publisher
+        .clone()
+        .publish_events(v1::PublishEventsRequest { events: batch })
+        .await
+        .expect("a batch")
+        .into_inner()
+        .results;
+    let codes: Vec<(tonic::Code, &str)> = results
+        .iter()
+        .map(|r| (tonic::Code::from_i32(r.code), r.field.as_str()))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (tonic::Code::Ok, ""),
+            (tonic::Code::InvalidArgument, "event_type"),
+            (tonic::Code::Ok, ""),
+            (tonic::Code::PermissionDenied, ""),
+            (tonic::Code::InvalidArgument, "data"),
+            (tonic::Code::Ok, ""),
+        ]
+    );
+    assert!(results[4].message.contains("/jobId"), "{:?}", results[4]);
+    let accepted: Vec<&str> = results
+        .iter()
+        .map(|r| r.event_id.as_str())
+        .filter(|id| !id.is_empty())
+        .collect();
+    assert_eq!(accepted.len(), 3);
+    let got = receiver.wait_for(3, Duration::from_secs(20)).await;
+    let mut delivered: Vec<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
+    delivered.sort();
+    let mut expected = accepted.clone();
+    expected.sort();
+    assert_eq!(delivered, expected);
+
+    let too_many = vec![job(0); hookline_ingest::MAX_BATCH + 1];
+    let status = publisher
+        .clone()
+        .publish_events(v1::PublishEventsRequest { events: too_many })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+}

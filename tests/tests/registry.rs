@@ -17,6 +17,7 @@ fn create(url: &str) -> v1::CreateWebhookRequest {
         status: v1::WebhookStatus::Unspecified.into(),
         event_types: vec!["job.completed".into()],
         auth: None,
+        event_versions: Default::default(),
     }
 }
 
@@ -65,6 +66,7 @@ async fn webhooks_can_be_created_read_listed_updated_toggled_and_deleted(pool: P
             status: v1::WebhookStatus::Unspecified.into(),
             event_types: vec!["job.completed".into(), "estimate.updated".into()],
             auth: None,
+            event_versions: Default::default(),
         })
         .await
         .unwrap()

@@ -6,6 +6,10 @@ use uuid::Uuid;
 
 use crate::messages::EventMessage;
 
+/// The webhook framework version (seed 000's "Versions"): the envelope's shape and the headers. A change
+/// that breaks receivers would make a version 2.
+pub const FRAMEWORK_VERSION: u32 = 1;
+
 /// The delivered body, in the seed's camelCase shape.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -63,6 +67,7 @@ mod tests {
             occurred_at: chrono::Utc.with_ymd_and_hms(2024, 10, 5, 0, 0, 0).unwrap(),
             version: 1,
             webhook_id: None,
+            versions: Default::default(),
             data: serde_json::json!({"objectType": "job"})
                 .as_object()
                 .unwrap()

@@ -3,8 +3,11 @@
 //! `EventMessage` goes from ingest to the fan-out stage; `DeliveryTask` from fan-out to the attempt stage,
 //! through the retry queues and, after the last failure, into the dead-letter queue.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 /// A published event, exactly as ingest accepted it.
@@ -18,10 +21,40 @@ pub struct EventMessage {
     /// The event's payload version.
     pub version: u32,
     /// The resource snapshot, delivered as `data.object`; carries `objectType`.
-    pub data: serde_json::Map<String, serde_json::Value>,
+    pub data: Map<String, Value>,
     /// Set for events addressed to one webhook alone, whatever it subscribes to (its ping).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_id: Option<Uuid>,
+    /// The same event in further versions beside `version`, by version (`data.object` of each).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<u32, Map<String, Value>>,
+}
+
+impl EventMessage {
+    /// Every version the event was published in, oldest first.
+    pub fn published_versions(&self) -> Vec<u32> {
+        let mut all: Vec<u32> = self.versions.keys().copied().collect();
+        all.push(self.version);
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    /// The event as a webhook pinned to `version` receives it: that version's data alone. `None` when the
+    /// event was not published in that version.
+    pub fn in_version(&self, version: u32) -> Option<EventMessage> {
+        let data = if version == self.version {
+            self.data.clone()
+        } else {
+            self.versions.get(&version)?.clone()
+        };
+        Some(EventMessage {
+            version,
+            data,
+            versions: BTreeMap::new(),
+            ..self.clone()
+        })
+    }
 }
 
 /// The event a webhook receives when it is switched on, so its owner sees the endpoint works.

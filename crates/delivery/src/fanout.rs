@@ -133,14 +133,21 @@ impl FanoutStage {
         let recorded = started.elapsed();
         let by_id: HashMap<_, _> = events.iter().map(|e| (e.id, e)).collect();
         let exchange = self.topology.deliveries_exchange();
-        try_join_all(planned.iter().map(|p| {
-            let task = DeliveryTask {
+        let tasks = planned.iter().filter_map(|p| {
+            let event = by_id[&p.event_id].in_version(p.version as u32);
+            if event.is_none() {
+                // Only a hand-edited row could ask for a version the event lacks; it stays pending.
+                tracing::error!(delivery_id = %p.id, version = p.version, "event lacks the delivery's version");
+            }
+            Some(DeliveryTask {
                 delivery_id: p.id,
                 webhook_id: p.webhook_id,
                 attempt: 1,
                 chain_start: 1,
-                event: by_id[&p.event_id].clone(),
-            };
+                event: event?,
+            })
+        });
+        try_join_all(tasks.map(|task| {
             let body = serde_json::to_vec(&task).expect("tasks always serialise");
             let properties = amqp::json_properties(&task.delivery_id.to_string());
             let exchange = exchange.as_str();

@@ -1,6 +1,6 @@
 //! Every SQL statement the delivery workers run. Writes are batched: one statement per table per batch.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use hookline_common::messages::{EventMessage, delivery_id};
@@ -47,14 +47,33 @@ struct Subscriber {
     organisation_id: String,
     url: String,
     event_types: Vec<String>,
+    /// Pinned versions by event type; a type without a pin gets version 1 (webhooks made before pins).
+    event_versions: Json<HashMap<String, u32>>,
 }
 
-/// A delivery that needs a task published for its first attempt.
+impl Subscriber {
+    /// The version of `event` this webhook receives: its pin, or the version an addressed event (a ping)
+    /// was made in.
+    fn version_of(&self, event: &EventMessage) -> u32 {
+        match event.webhook_id {
+            Some(_) => event.version,
+            None => self
+                .event_versions
+                .0
+                .get(&event.event_type)
+                .copied()
+                .unwrap_or(1),
+        }
+    }
+}
+
+/// A delivery that needs a task published for its first attempt, in its webhook's version of the event.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, sqlx::FromRow)]
 pub struct Planned {
     pub id: Uuid,
     pub event_id: Uuid,
     pub webhook_id: Uuid,
+    pub version: i32,
 }
 
 /// Records `events` and one delivery per enabled, subscribed webhook of the same organisation, and returns
@@ -73,7 +92,7 @@ pub async fn fan_out(
         .into_iter()
         .collect();
     let subscribers: Vec<Subscriber> = sqlx::query_as(
-        "SELECT id, organisation_id, url, event_types FROM webhooks
+        "SELECT id, organisation_id, url, event_types, event_versions FROM webhooks
          WHERE status = 'enabled' AND organisation_id = ANY($1)",
     )
     .bind(&organisations)
@@ -94,17 +113,21 @@ pub async fn fan_out(
             rows.push(event, s);
         }
     }
-    let mut planned: Vec<Planned> = sqlx::query_as(
+    let inserted: Vec<(Planned, String)> = sqlx::query_as::<_, PlannedRow>(
         "WITH new_events AS (
-             INSERT INTO events (id, organisation_id, event_type, version, occurred_at, data)
-             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::jsonb[])
+             INSERT INTO events (id, organisation_id, event_type, version, occurred_at, data, versions)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::jsonb[],
+                 $13::jsonb[])
              ON CONFLICT (id) DO NOTHING
          )
-         INSERT INTO deliveries (id, event_id, webhook_id, organisation_id, event_type, url, status)
-         SELECT d.*, 'pending' FROM UNNEST($7::uuid[], $8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::text[])
-              AS d(id, event_id, webhook_id, organisation_id, event_type, url)
+         INSERT INTO deliveries (id, event_id, webhook_id, organisation_id, event_type, url, version, status, reason)
+         SELECT d.id, d.event_id, d.webhook_id, d.organisation_id, d.event_type, d.url, d.version,
+                CASE WHEN d.reason IS NULL THEN 'pending' ELSE 'skipped' END, d.reason
+         FROM UNNEST($7::uuid[], $8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::text[], $14::int[],
+                     $15::text[])
+              AS d(id, event_id, webhook_id, organisation_id, event_type, url, version, reason)
          ON CONFLICT (id) DO NOTHING
-         RETURNING id, event_id, webhook_id",
+         RETURNING id, event_id, webhook_id, version, status",
     )
     .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.organisation_id.as_str()).collect::<Vec<_>>())
@@ -118,12 +141,24 @@ pub async fn fan_out(
     .bind(&rows.organisations)
     .bind(&rows.event_types)
     .bind(&rows.urls)
+    .bind(events.iter().map(|e| Json(&e.versions)).collect::<Vec<_>>())
+    .bind(&rows.versions)
+    .bind(&rows.reasons)
     .fetch_all(pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (Planned { id: r.id, event_id: r.event_id, webhook_id: r.webhook_id, version: r.version }, r.status))
+    .collect();
+    // Skipped deliveries are recorded, never attempted.
+    let mut planned: Vec<Planned> = inserted
+        .into_iter()
+        .filter(|(_, status)| status == "pending")
+        .map(|(p, _)| p)
+        .collect();
 
     if !redelivered.is_empty() {
         let waiting: Vec<Planned> = sqlx::query_as(
-            "SELECT id, event_id, webhook_id FROM deliveries
+            "SELECT id, event_id, webhook_id, version FROM deliveries
              WHERE event_id = ANY($1) AND status = 'pending' AND attempts = 0",
         )
         .bind(redelivered)
@@ -135,6 +170,16 @@ pub async fn fan_out(
     Ok(planned)
 }
 
+/// A delivery row as the fan-out insert returns it.
+#[derive(sqlx::FromRow)]
+struct PlannedRow {
+    id: Uuid,
+    event_id: Uuid,
+    webhook_id: Uuid,
+    version: i32,
+    status: String,
+}
+
 /// Column arrays of new delivery rows, for one `UNNEST` insert.
 #[derive(Default)]
 struct Rows<'a> {
@@ -144,16 +189,29 @@ struct Rows<'a> {
     organisations: Vec<&'a str>,
     event_types: Vec<&'a str>,
     urls: Vec<&'a str>,
+    versions: Vec<i32>,
+    /// Why a delivery is skipped; `None` for one to attempt.
+    reasons: Vec<Option<String>>,
 }
 
 impl<'a> Rows<'a> {
     fn push(&mut self, event: &'a EventMessage, webhook: &'a Subscriber) {
+        let version = webhook.version_of(event);
+        let published = event.published_versions();
         self.ids.push(delivery_id(event.id, webhook.id));
         self.event_ids.push(event.id);
         self.webhook_ids.push(webhook.id);
         self.organisations.push(&event.organisation_id);
         self.event_types.push(&event.event_type);
         self.urls.push(&webhook.url);
+        self.versions.push(version as i32);
+        self.reasons.push((!published.contains(&version)).then(|| {
+            format!(
+                "the webhook is pinned to version {version} of {}, but the event was published in version(s) {}",
+                event.event_type,
+                published.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+            )
+        }));
     }
 }
 

@@ -5,15 +5,14 @@ use hookline_common::event_type::EventType;
 use hookline_common::messages::{EventMessage, idempotent_event_id};
 use hookline_common::organisation::OrganisationId;
 use hookline_proto::v1::PublishEventRequest;
-use serde_json::Value;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use crate::error::IngestError;
 use hookline_common::catalog::{self, Catalog, CatalogError};
 use hookline_common::json_struct;
 
-/// The payload version of events published through `PublishEvent`.
-const EVENT_VERSION: u32 = 1;
 /// The longest idempotency key.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
@@ -33,31 +32,33 @@ pub fn parse(
             format!("must be at most {MAX_IDEMPOTENCY_KEY} characters"),
         ));
     }
-    let raw = request
-        .data
-        .ok_or_else(|| IngestError::invalid("data", "must be an object"))?;
-    let mut object = json_struct::to_json(raw).map_err(|e| IngestError::invalid("data", e.0))?;
-    catalog::stamp_object_type(&event_type, &mut object)
-        .map_err(|why| IngestError::invalid("data.objectType", why))?;
-    let size = serde_json::to_vec(&object)
-        .map(|b| b.len())
-        .unwrap_or(usize::MAX);
-    if size > max_data_bytes {
-        return Err(IngestError::invalid(
-            "data",
-            format!("is {size} bytes serialised; the limit is {max_data_bytes}"),
-        ));
+    let version = request.version.max(1);
+    let data = payload(
+        &event_type,
+        version,
+        request.data,
+        "data",
+        catalog,
+        max_data_bytes,
+    )?;
+    let mut versions = BTreeMap::new();
+    for extra in request.versions {
+        if extra.version == 0 || extra.version == version || versions.contains_key(&extra.version) {
+            return Err(IngestError::invalid(
+                "versions",
+                format!("version {} is given twice, or is 0", extra.version),
+            ));
+        }
+        let object = payload(
+            &event_type,
+            extra.version,
+            extra.data,
+            "versions",
+            catalog,
+            max_data_bytes,
+        )?;
+        versions.insert(extra.version, object);
     }
-    let object = Value::Object(object);
-    catalog
-        .validate(event_type.as_str(), EVENT_VERSION, &object)
-        .map_err(|e| match e {
-            CatalogError::Invalid { .. } => IngestError::invalid("data", e.to_string()),
-            _ => IngestError::invalid("event_type", e.to_string()),
-        })?;
-    let Value::Object(object) = object else {
-        unreachable!("built as an object above")
-    };
     let occurred_at = match request.occurred_at {
         None => Utc::now(),
         Some(ts) => {
@@ -74,10 +75,50 @@ pub fn parse(
         organisation_id: organisation.into_string(),
         event_type: event_type.to_string(),
         occurred_at,
-        version: EVENT_VERSION,
-        data: object,
+        version,
+        data,
         webhook_id: None,
+        versions,
     })
+}
+
+/// One version's `data`: an object, `objectType` set, within the size limit, valid against the catalog's
+/// schema of that version. `field` names it in errors.
+fn payload(
+    event_type: &EventType,
+    version: u32,
+    raw: Option<prost_types::Struct>,
+    field: &'static str,
+    catalog: &Catalog,
+    max_data_bytes: usize,
+) -> Result<Map<String, Value>, IngestError> {
+    let invalid = |why: String| IngestError::invalid(field, why);
+    let raw = raw.ok_or_else(|| invalid("must be an object".into()))?;
+    let mut object = json_struct::to_json(raw).map_err(|e| invalid(e.0))?;
+    let object_type_field = if field == "data" {
+        "data.objectType"
+    } else {
+        field
+    };
+    catalog::stamp_object_type(event_type, &mut object)
+        .map_err(|why| IngestError::invalid(object_type_field, why))?;
+    let size = serde_json::to_vec(&object).map_or(usize::MAX, |b| b.len());
+    if size > max_data_bytes {
+        return Err(invalid(format!(
+            "is {size} bytes serialised; the limit is {max_data_bytes}"
+        )));
+    }
+    let object = Value::Object(object);
+    catalog
+        .validate(event_type.as_str(), version, &object)
+        .map_err(|e| match e {
+            CatalogError::Invalid { .. } => invalid(format!("version {version}: {e}")),
+            _ => IngestError::invalid("event_type", e.to_string()),
+        })?;
+    let Value::Object(object) = object else {
+        unreachable!("built as an object above")
+    };
+    Ok(object)
 }
 
 #[cfg(test)]

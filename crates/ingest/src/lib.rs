@@ -8,3 +8,4 @@ mod event;
 mod service;
 
 pub use app::Ingest;
+pub use service::MAX_BATCH;

@@ -8,6 +8,8 @@ use crate::catalog::LiveCatalog;
 use crate::error::IngestError;
 use crate::event;
 use hookline_common::auth::{Action, Caller};
+use hookline_common::catalog::Catalog;
+use hookline_common::messages::EventMessage;
 use hookline_common::publisher::EventPublisher;
 
 #[derive(Clone)]
@@ -27,27 +29,94 @@ impl IngestService {
     }
 }
 
+/// The most events one `PublishEvents` call may carry.
+pub const MAX_BATCH: usize = 1000;
+
+impl IngestService {
+    /// Authorises and validates one event.
+    fn prepare(
+        &self,
+        caller: &Caller,
+        request: v1::PublishEventRequest,
+        catalog: &Catalog,
+    ) -> Result<EventMessage, Status> {
+        let organisation = caller.authorize(Action::Publish, &request.organisation_id)?;
+        Ok(event::parse(
+            request,
+            organisation,
+            catalog,
+            self.max_data_bytes,
+        )?)
+    }
+
+    /// Publishes one prepared event and waits for the broker's confirm.
+    async fn publish(&self, event: &EventMessage) -> Result<String, Status> {
+        self.publisher
+            .publish(event)
+            .await
+            .map_err(IngestError::Unavailable)?;
+        tracing::debug!(event_id = %event.id, event_type = %event.event_type, "event accepted");
+        Ok(event.id.to_string())
+    }
+}
+
+/// One batch entry's result, from what a single call would have answered.
+fn result_of(outcome: Result<String, Status>) -> v1::PublishEventResult {
+    match outcome {
+        Ok(event_id) => v1::PublishEventResult {
+            event_id,
+            ..Default::default()
+        },
+        Err(status) => v1::PublishEventResult {
+            event_id: String::new(),
+            code: status.code() as i32,
+            field: tonic_types::StatusExt::get_details_bad_request(&status)
+                .and_then(|d| d.field_violations.into_iter().next())
+                .map(|v| v.field)
+                .unwrap_or_default(),
+            message: status.message().to_owned(),
+        },
+    }
+}
+
 #[tonic::async_trait]
 impl EventIngest for IngestService {
     async fn publish_event(
         &self,
         request: Request<v1::PublishEventRequest>,
     ) -> Result<Response<v1::PublishEventResponse>, Status> {
-        let organisation =
-            Caller::of(&request)?.authorize(Action::Publish, &request.get_ref().organisation_id)?;
-        let event = event::parse(
-            request.into_inner(),
-            organisation,
-            &self.catalog.current(),
-            self.max_data_bytes,
-        )?;
-        self.publisher
-            .publish(&event)
-            .await
-            .map_err(IngestError::Unavailable)?;
-        tracing::debug!(event_id = %event.id, event_type = %event.event_type, "event accepted");
-        Ok(Response::new(v1::PublishEventResponse {
-            event_id: event.id.to_string(),
+        let caller = Caller::of(&request)?.clone();
+        let event = self.prepare(&caller, request.into_inner(), &self.catalog.current())?;
+        let event_id = self.publish(&event).await?;
+        Ok(Response::new(v1::PublishEventResponse { event_id }))
+    }
+
+    async fn publish_events(
+        &self,
+        request: Request<v1::PublishEventsRequest>,
+    ) -> Result<Response<v1::PublishEventsResponse>, Status> {
+        let caller = Caller::of(&request)?.clone();
+        let events = request.into_inner().events;
+        if events.len() > MAX_BATCH {
+            return Err(hookline_common::grpc::invalid_argument([(
+                "events",
+                format!("at most {MAX_BATCH} events per call; got {}", events.len()).as_str(),
+            )]));
+        }
+        let catalog = self.catalog.current();
+        // Every valid event is published at once on the confirmed channel, so the confirms overlap.
+        let outcomes = futures_util::future::join_all(events.into_iter().map(|request| {
+            let prepared = self.prepare(&caller, request, &catalog);
+            async move {
+                match prepared {
+                    Ok(event) => self.publish(&event).await,
+                    Err(status) => Err(status),
+                }
+            }
+        }))
+        .await;
+        Ok(Response::new(v1::PublishEventsResponse {
+            results: outcomes.into_iter().map(result_of).collect(),
         }))
     }
 }

@@ -12,6 +12,9 @@ use serde_json::{Map, Value};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::RegistryError;
+use crate::input::WebhookFields;
+
 /// How often start-up retries announcing the catalog while the broker or database is away.
 const ANNOUNCE_RETRY: Duration = Duration::from_secs(2);
 
@@ -65,25 +68,75 @@ pub async fn all(pool: &PgPool) -> Result<Vec<(EventTypeDef, bool)>, sqlx::Error
     Ok(types.into_values().collect())
 }
 
-/// The names among `wanted` that the catalog does not hold.
-pub async fn unknown(pool: &PgPool, wanted: &[EventType]) -> Result<Vec<String>, sqlx::Error> {
-    let candidates: Vec<String> = wanted
-        .iter()
-        .filter(|t| catalog::built_in_type(t.as_str()).is_none())
-        .map(|t| t.as_str().to_owned())
-        .collect();
-    if candidates.is_empty() {
-        return Ok(candidates);
+/// The versions the catalog holds of each of `types`; unknown types are absent.
+pub async fn versions(
+    pool: &PgPool,
+    types: &[EventType],
+) -> Result<BTreeMap<String, Vec<u32>>, sqlx::Error> {
+    let names: Vec<&str> = types.iter().map(EventType::as_str).collect();
+    let registered: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT name, version FROM event_type_versions WHERE name = ANY($1) ORDER BY version",
+    )
+    .bind(&names)
+    .fetch_all(pool)
+    .await?;
+    let mut versions: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for name in &names {
+        if let Some(def) = catalog::built_in_type(name) {
+            versions.insert(
+                name.to_string(),
+                def.versions.iter().map(|v| v.version).collect(),
+            );
+        }
     }
-    let known: Vec<String> =
-        sqlx::query_scalar("SELECT DISTINCT name FROM event_type_versions WHERE name = ANY($1)")
-            .bind(&candidates)
-            .fetch_all(pool)
-            .await?;
-    Ok(candidates
-        .into_iter()
-        .filter(|c| !known.contains(c))
-        .collect())
+    for (name, version) in registered {
+        versions.entry(name).or_default().push(version as u32);
+    }
+    for list in versions.values_mut() {
+        list.sort_unstable();
+        list.dedup();
+    }
+    Ok(versions)
+}
+
+/// Checks that every subscribed type is in the catalog and settles each one's pin: the one requested, or
+/// the one it had (`current`), or the latest version. A pin to a version the catalog lacks is refused.
+pub async fn resolve_pins(
+    pool: &PgPool,
+    fields: &mut WebhookFields,
+    current: &BTreeMap<String, u32>,
+) -> Result<(), RegistryError> {
+    let known = versions(pool, &fields.event_types).await?;
+    let mut violations = Vec::new();
+    let mut pins = BTreeMap::new();
+    for t in &fields.event_types {
+        let Some(available) = known.get(t.as_str()) else {
+            violations.push((
+                "event_types",
+                format!("`{t}` is not in the event catalog (see ListEventTypes)"),
+            ));
+            continue;
+        };
+        let pin = fields
+            .pins
+            .get(t.as_str())
+            .or_else(|| current.get(t.as_str()))
+            .copied()
+            .or_else(|| available.last().copied())
+            .unwrap_or(1);
+        if !available.contains(&pin) {
+            violations.push((
+                "event_versions",
+                format!("`{t}` has no version {pin} (it has {available:?})"),
+            ));
+        }
+        pins.insert(t.to_string(), pin);
+    }
+    if !violations.is_empty() {
+        return Err(RegistryError::Invalid(violations));
+    }
+    fields.pins = pins;
+    Ok(())
 }
 
 /// A version to register, already checked.

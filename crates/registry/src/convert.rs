@@ -53,6 +53,8 @@ impl From<WebhookRow> for v1::Webhook {
             auth_method: auth_method(&row.auth_method).into(),
             created_at: Some(timestamp(row.created_at)),
             updated_at: Some(timestamp(row.updated_at)),
+            event_versions: row.event_versions.0.into_iter().collect(),
+            framework_version: hookline_common::envelope::FRAMEWORK_VERSION,
         }
     }
 }
@@ -73,6 +75,8 @@ impl From<DeliveryRow> for v1::Delivery {
             updated_at: Some(timestamp(row.updated_at)),
             next_attempt_at: row.next_attempt_at.map(timestamp),
             test: row.test,
+            version: row.version.max(0) as u32,
+            reason: row.reason.unwrap_or_default(),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Parsing webhook requests into values deeper code can trust ("parse, don't validate").
 
+use std::collections::{BTreeMap, HashMap};
+
 use hookline_common::endpoint_auth::EndpointAuth;
 use hookline_common::event_type::EventType;
 use hookline_common::webhook_url::WebhookUrl;
@@ -41,6 +43,9 @@ pub struct WebhookFields {
     /// `None` keeps the current status on update (and means DISABLED on create).
     pub status: Option<Status>,
     pub event_types: Vec<EventType>,
+    /// Version pins by event type: as requested after parsing, every subscribed type's once
+    /// [`crate::catalog::resolve_pins`] has filled in the rest.
+    pub pins: BTreeMap<String, u32>,
 }
 
 /// The raw fields as they arrive in Create and Update requests.
@@ -50,6 +55,7 @@ pub struct RawFields<'a> {
     pub description: &'a str,
     pub status: i32,
     pub event_types: &'a [String],
+    pub event_versions: &'a HashMap<String, u32>,
 }
 
 impl WebhookFields {
@@ -110,8 +116,29 @@ impl WebhookFields {
             }
         }
 
+        for (pinned, version) in raw.event_versions {
+            if !event_types.iter().any(|t| t.as_str() == pinned) {
+                check(
+                    "event_versions",
+                    Err(format!(
+                        "`{pinned}` is not one of the webhook's event_types"
+                    )),
+                );
+            } else if *version == 0 {
+                check(
+                    "event_versions",
+                    Err(format!("`{pinned}`: versions start at 1")),
+                );
+            }
+        }
+
         match (url, status) {
             (Ok(url), Ok(status)) if violations.is_empty() => Ok(Self {
+                pins: raw
+                    .event_versions
+                    .iter()
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect(),
                 name: name.to_owned(),
                 url,
                 description: raw.description.to_owned(),
@@ -172,12 +199,15 @@ mod tests {
     use super::*;
 
     fn raw<'a>(name: &'a str, url: &'a str, types: &'a [String]) -> RawFields<'a> {
+        static NO_PINS: std::sync::LazyLock<HashMap<String, u32>> =
+            std::sync::LazyLock::new(HashMap::new);
         RawFields {
             name,
             url,
             description: "",
             status: 0,
             event_types: types,
+            event_versions: &NO_PINS,
         }
     }
 

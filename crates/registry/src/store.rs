@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use hookline_common::messages::EventMessage;
@@ -22,6 +23,7 @@ pub struct WebhookRow {
     pub status: String,
     pub event_types: Vec<String>,
     pub auth_method: String,
+    pub event_versions: sqlx::types::Json<BTreeMap<String, u32>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -29,7 +31,8 @@ pub struct WebhookRow {
 /// The columns of a [`WebhookRow`], as a macro so statements stay `&'static str` (built with `concat!`).
 macro_rules! webhook_columns {
     () => {
-        "id, organisation_id, name, url, description, status, event_types, auth_method, created_at, updated_at"
+        "id, organisation_id, name, url, description, status, event_types, auth_method, event_versions,
+         created_at, updated_at"
     };
 }
 
@@ -75,8 +78,8 @@ pub async fn insert_webhook(
     }
     let row = sqlx::query_as(concat!(
         "INSERT INTO webhooks (id, organisation_id, name, url, description, status, event_types,
-                               secret_key_id, secret_sealed, auth_method, auth_key_id, auth_sealed)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ",
+                               secret_key_id, secret_sealed, auth_method, auth_key_id, auth_sealed, event_versions)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ",
         webhook_columns!()
     ))
     .bind(id)
@@ -91,6 +94,7 @@ pub async fn insert_webhook(
     .bind(auth.method)
     .bind(auth.sealed.map(|s| &s.key_id))
     .bind(auth.sealed.map(|s| &s.bytes))
+    .bind(sqlx::types::Json(&fields.pins))
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -233,7 +237,8 @@ pub async fn update_webhook(
                 event_types = $7, updated_at = now(),
                 auth_method = COALESCE($8, auth_method),
                 auth_key_id = CASE WHEN $8 IS NULL THEN auth_key_id ELSE $9 END,
-                auth_sealed = CASE WHEN $8 IS NULL THEN auth_sealed ELSE $10 END
+                auth_sealed = CASE WHEN $8 IS NULL THEN auth_sealed ELSE $10 END,
+                event_versions = $11
          WHERE organisation_id = $1 AND id = $2 RETURNING ",
         webhook_columns!()
     ))
@@ -247,6 +252,7 @@ pub async fn update_webhook(
     .bind(auth.map(|a| a.method))
     .bind(auth.and_then(|a| a.sealed).map(|s| &s.key_id))
     .bind(auth.and_then(|a| a.sealed).map(|s| &s.bytes))
+    .bind(sqlx::types::Json(&fields.pins))
     .fetch_optional(pool)
     .await
 }
@@ -294,13 +300,15 @@ pub struct DeliveryRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub test: bool,
+    pub version: i32,
+    pub reason: Option<String>,
 }
 
 /// The columns of a [`DeliveryRow`].
 macro_rules! delivery_columns {
     () => {
         "id, organisation_id, webhook_id, event_id, event_type, url, status, attempts,
-         last_response_status, next_attempt_at, created_at, updated_at, test"
+         last_response_status, next_attempt_at, created_at, updated_at, test, version, reason"
     };
 }
 
@@ -449,6 +457,7 @@ pub struct EventRow {
     pub version: i32,
     pub occurred_at: DateTime<Utc>,
     pub data: sqlx::types::Json<serde_json::Map<String, serde_json::Value>>,
+    pub versions: sqlx::types::Json<BTreeMap<u32, serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl From<EventRow> for EventMessage {
@@ -461,6 +470,7 @@ impl From<EventRow> for EventMessage {
             version: row.version.max(0) as u32,
             data: row.data.0,
             webhook_id: None,
+            versions: row.versions.0,
         }
     }
 }
@@ -499,7 +509,7 @@ pub async fn mark_replayed(pool: &PgPool, organisation_id: &str, ids: &[Uuid]) -
 
 pub async fn get_event(pool: &PgPool, organisation_id: &str, id: Uuid) -> Result<Option<EventRow>> {
     sqlx::query_as(
-        "SELECT id, organisation_id, event_type, version, occurred_at, data
+        "SELECT id, organisation_id, event_type, version, occurred_at, data, versions
          FROM events WHERE organisation_id = $1 AND id = $2",
     )
     .bind(organisation_id)

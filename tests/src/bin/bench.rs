@@ -34,6 +34,10 @@ const LATENCY_SECONDS: u64 = 10;
 /// Messages in the raw broker baseline, and confirms in flight.
 const BASELINE_MESSAGES: usize = 50_000;
 const BASELINE_WINDOW: usize = 1_000;
+/// Events in the batch-ingest run, per `PublishEvents` call, and calls in flight.
+const BATCH_EVENTS: usize = 40_000;
+const BATCH_SIZE: usize = 1_000;
+const BATCH_CALLS: usize = 4;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -222,6 +226,14 @@ async fn run(server: &str, database: &str, prefix: &str) -> anyhow::Result<()> {
         latencies.len()
     );
 
+    // Last, so the queues it fills (and deletes) cannot slow the pipeline runs above.
+    println!(
+        "batch ingest: {BATCH_EVENTS} events through PublishEvents ({BATCH_SIZE} a call, {BATCH_CALLS} calls in flight)"
+    );
+    let publish_baseline = raw_publish_baseline(&settings, prefix).await?;
+    println!("  baseline: raw confirmed publishes, {publish_baseline:.0} msg/s");
+    let batch_rate = batch_ingest_rate(&settings, prefix).await?;
+    println!("  PublishEvents: {batch_rate:.0} events/s");
     println!();
     println!("| measure | value |");
     println!("|---|---|");
@@ -233,6 +245,12 @@ async fn run(server: &str, database: &str, prefix: &str) -> anyhow::Result<()> {
     println!(
         "| end to end ÷ baseline | {:.2} |",
         delivery_rate / baseline
+    );
+    println!("| baseline: raw confirmed publishes, no consumer | {publish_baseline:.0} msg/s |");
+    println!("| batch ingest (PublishEvents, {BATCH_SIZE} a call) | {batch_rate:.0} events/s |");
+    println!(
+        "| batch ingest ÷ raw publishes | {:.2} |",
+        batch_rate / publish_baseline
     );
     println!(
         "| latency at {LATENCY_RATE}/s, p50 / p99 | {:.1} ms / {:.1} ms |",
@@ -323,18 +341,33 @@ async fn raw_broker_baseline(settings: &Settings, prefix: &str) -> anyhow::Resul
                 .expect("ack");
         }
     });
+    publish_window(&publisher, &queue, &body, BASELINE_MESSAGES).await?;
+    consume.await?;
+    let rate = BASELINE_MESSAGES as f64 / started.elapsed().as_secs_f64();
+    publisher
+        .queue_delete(queue.as_str().into(), Default::default())
+        .await?;
+    Ok(rate)
+}
+
+/// Publishes `count` copies of `body` to `queue` with confirms, [`BASELINE_WINDOW`] in flight.
+async fn publish_window(
+    publisher: &lapin::Channel,
+    queue: &str,
+    body: &[u8],
+    count: usize,
+) -> anyhow::Result<()> {
     let mut in_flight = futures_util::stream::FuturesUnordered::new();
-    for n in 0..BASELINE_MESSAGES {
+    for n in 0..count {
         if in_flight.len() >= BASELINE_WINDOW {
             in_flight.next().await.expect("a confirm")?;
         }
-        let (publisher, queue, body) = (publisher.clone(), queue.clone(), body.clone());
         in_flight.push(async move {
             amqp::publish_confirmed(
-                &publisher,
+                publisher,
                 "",
-                &queue,
-                &body,
+                queue,
+                body,
                 amqp::json_properties(&n.to_string()),
             )
             .await
@@ -343,11 +376,84 @@ async fn raw_broker_baseline(settings: &Settings, prefix: &str) -> anyhow::Resul
     while let Some(confirm) = in_flight.next().await {
         confirm?;
     }
-    consume.await?;
-    let rate = BASELINE_MESSAGES as f64 / started.elapsed().as_secs_f64();
+    Ok(())
+}
+
+/// Raw confirmed publishes alone (no consumer): the baseline of batch ingest.
+async fn raw_publish_baseline(settings: &Settings, prefix: &str) -> anyhow::Result<f64> {
+    let connection = amqp::connect(&settings.amqp.url, "hookline-bench").await?;
+    let publisher = amqp::confirmed_channel(&connection).await?;
+    let queue = format!("{prefix}.publish-baseline");
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    let options = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    publisher
+        .queue_declare(queue.as_str().into(), options, args)
+        .await?;
+    // The size of a bench event as ingest publishes it.
+    let body = serde_json::to_vec(&serde_json::json!({"payload": "x".repeat(400)}))?;
+    let started = Instant::now();
+    publish_window(&publisher, &queue, &body, BATCH_EVENTS).await?;
+    let rate = BATCH_EVENTS as f64 / started.elapsed().as_secs_f64();
     publisher
         .queue_delete(queue.as_str().into(), Default::default())
         .await?;
+    connection.close(200, "done".into()).await?;
+    Ok(rate)
+}
+
+/// Events per second that `PublishEvents` accepts (broker-confirmed), with an ingest of its own whose
+/// events queue nobody consumes, so that it is measured like the raw publishes beside it.
+async fn batch_ingest_rate(settings: &Settings, prefix: &str) -> anyhow::Result<f64> {
+    let mut settings = settings.clone();
+    settings.amqp.prefix = format!("{prefix}-batch");
+    let stop = CancellationToken::new();
+    let ingest = hookline_ingest::Ingest::build(&settings).await?;
+    let addr = ingest.grpc_addr();
+    let service = tokio::spawn(ingest.run_until_stopped(stop.clone()));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .connect()
+        .await?;
+    let client = hookline_tests::auth::ingest_client(channel, &hookline_tests::auth::super_admin());
+    let batch = || v1::PublishEventsRequest {
+        events: (0..BATCH_SIZE).map(|_| event(0)).collect(),
+    };
+    let accepted = |r: &v1::PublishEventsResponse| r.results.iter().all(|r| r.code == 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !client
+        .clone()
+        .publish_events(batch())
+        .await
+        .is_ok_and(|r| accepted(r.get_ref()))
+    {
+        anyhow::ensure!(Instant::now() < deadline, "batch ingest never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = Instant::now();
+    let calls = futures_util::stream::iter(0..BATCH_EVENTS / BATCH_SIZE)
+        .map(|_| {
+            let mut client = client.clone();
+            async move { client.publish_events(batch()).await }
+        })
+        .buffer_unordered(BATCH_CALLS)
+        .collect::<Vec<_>>()
+        .await;
+    let rate = BATCH_EVENTS as f64 / started.elapsed().as_secs_f64();
+    for call in calls {
+        anyhow::ensure!(accepted(call?.get_ref()), "a batch event was refused");
+    }
+    stop.cancel();
+    let _ = service.await;
+    let connection = amqp::connect(&settings.amqp.url, "hookline-bench").await?;
+    let channel = connection.create_channel().await?;
+    settings.topology().delete(&channel).await?;
+    connection.close(200, "done".into()).await?;
     Ok(rate)
 }
 

@@ -22,7 +22,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use hookline_delivery::test_event::TestEvents;
@@ -79,25 +79,6 @@ impl RegistryService {
         let rows =
             store::list_deliveries(&self.pool, organisation_id, filter, before, limit).await?;
         Ok(page::finish(rows, limit, |d| (d.created_at, d.id)))
-    }
-
-    /// Refuses subscriptions to event types the catalog does not hold.
-    async fn check_subscriptions(&self, fields: &WebhookFields) -> Result<(), RegistryError> {
-        let unknown = catalog::unknown(&self.pool, &fields.event_types).await?;
-        if unknown.is_empty() {
-            return Ok(());
-        }
-        Err(RegistryError::Invalid(
-            unknown
-                .into_iter()
-                .map(|t| {
-                    (
-                        "event_types",
-                        format!("`{t}` is not in the event catalog (see ListEventTypes)"),
-                    )
-                })
-                .collect(),
-        ))
     }
 
     /// Endpoint credentials sealed for storage; `None` for no authentication.
@@ -173,7 +154,15 @@ fn ping_event(webhook: &store::WebhookRow) -> EventMessage {
         version: 1,
         data: data.as_object().cloned().unwrap_or_default(),
         webhook_id: Some(webhook.id),
+        versions: Default::default(),
     }
+}
+
+/// `event` in the version a delivery carries.
+fn in_version(event: EventMessage, version: i32) -> Result<EventMessage, RegistryError> {
+    event
+        .in_version(version.max(1) as u32)
+        .ok_or(RegistryError::NotFound("event version"))
 }
 
 fn found<T>(row: Option<T>, what: &'static str) -> Result<T, RegistryError> {
@@ -187,17 +176,18 @@ impl WebhookRegistry for RegistryService {
         request: Request<v1::CreateWebhookRequest>,
     ) -> Reply<v1::CreateWebhookResponse> {
         let (org, r) = authorize(request, Action::ManageWebhooks)?;
-        let fields = WebhookFields::parse(
+        let mut fields = WebhookFields::parse(
             RawFields {
                 name: &r.name,
                 url: &r.url,
                 description: &r.description,
                 status: r.status,
                 event_types: &r.event_types,
+                event_versions: &r.event_versions,
             },
             self.allow_insecure_http,
         )?;
-        self.check_subscriptions(&fields).await?;
+        catalog::resolve_pins(&self.pool, &mut fields, &BTreeMap::new()).await?;
         let auth = input::auth(r.auth)?.unwrap_or(EndpointAuth::None);
         let id = Uuid::now_v7();
         let (secret, sealed) = self.new_secret(id);
@@ -259,17 +249,26 @@ impl WebhookRegistry for RegistryService {
     ) -> Reply<v1::Webhook> {
         let (org, r) = authorize(request, Action::ManageWebhooks)?;
         let id = input::id(&r.id, "id")?;
-        let fields = WebhookFields::parse(
+        let mut fields = WebhookFields::parse(
             RawFields {
                 name: &r.name,
                 url: &r.url,
                 description: &r.description,
                 status: r.status,
                 event_types: &r.event_types,
+                event_versions: &r.event_versions,
             },
             self.allow_insecure_http,
         )?;
-        self.check_subscriptions(&fields).await?;
+        let current = store::get_webhook(&self.pool, org.as_str(), id)
+            .await
+            .map_err(RegistryError::from)?;
+        catalog::resolve_pins(
+            &self.pool,
+            &mut fields,
+            &found(current, "webhook")?.event_versions.0,
+        )
+        .await?;
         let auth = input::auth(r.auth)?;
         let auth_sealed = auth.as_ref().and_then(|a| self.seal_auth(id, a));
         let stored = auth.as_ref().map(|a| SealedAuth {
@@ -412,7 +411,7 @@ impl WebhookRegistry for RegistryService {
             webhook_id: delivery.webhook_id,
             attempt: next,
             chain_start: next,
-            event: found(event, "event")?.into(),
+            event: in_version(found(event, "event")?.into(), delivery.version)?,
         };
         // Published first, then marked queued: a failed publish leaves the log as it was.
         self.events.publish_task(&task).await.map_err(|error| {
@@ -506,9 +505,14 @@ impl WebhookRegistry for RegistryService {
                 let event = store::get_event(&self.pool, org.as_str(), delivery.event_id)
                     .await
                     .map_err(RegistryError::from)?;
-                let message = EventMessage::from(found(event, "event")?);
-                String::from_utf8_lossy(&Envelope::new(&message, delivery.webhook_id).to_bytes())
-                    .into_owned()
+                // A skipped delivery lacks its version, and has no payload: its `reason` says why.
+                EventMessage::from(found(event, "event")?)
+                    .in_version(delivery.version.max(1) as u32)
+                    .map(|message| {
+                        let body = Envelope::new(&message, delivery.webhook_id).to_bytes();
+                        String::from_utf8_lossy(&body).into_owned()
+                    })
+                    .unwrap_or_default()
             }
         };
         Ok(Response::new(v1::GetDeliveryResponse {

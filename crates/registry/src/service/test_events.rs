@@ -74,6 +74,7 @@ impl RegistryService {
             version: version.version,
             data,
             webhook_id: Some(webhook_id),
+            versions: Default::default(),
         };
         let sent = self
             .tests
