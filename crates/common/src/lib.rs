@@ -23,6 +23,7 @@ pub mod shutdown;
 pub mod signing;
 pub mod telemetry;
 pub mod topology;
+pub mod units;
 pub mod webhook_url;
 
 /// The version every service reports in `user-agent` and logs.
