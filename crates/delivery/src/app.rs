@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::attempt::AttemptStage;
 use crate::fanout::{FanoutError, FanoutStage};
+use crate::organisations::OrganisationCache;
 use crate::recorder::Recorder;
 use crate::sender::Sender;
 use crate::webhooks::WebhookCache;
@@ -73,6 +74,7 @@ impl Delivery {
                 self.secrets,
                 s.delivery.webhook_cache_ttl,
             ),
+            organisations: OrganisationCache::new(self.pool.clone(), s.delivery.webhook_cache_ttl),
             sender: Sender::new(
                 s.delivery.request_timeout,
                 s.delivery.max_response_body,

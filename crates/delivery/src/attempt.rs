@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
+use crate::organisations::OrganisationCache;
 use crate::outcome::{DeliveryState, Outcome};
 use crate::recorder::{NotRecorded, Recorder};
 use crate::sender::Sender;
@@ -46,6 +47,7 @@ enum AttemptError {
 pub struct AttemptStage {
     pub topology: Topology,
     pub webhooks: WebhookCache,
+    pub organisations: OrganisationCache,
     pub sender: Sender,
     pub recorder: Recorder,
     /// In-flight attempts per worker; the queue's prefetch.
@@ -161,7 +163,8 @@ impl AttemptStage {
             return Ok(self.recorder.record(cancelled).await?);
         };
 
-        let body = Envelope::new(&task.event, task.webhook_id).to_bytes();
+        let event = self.organisations.localised(&task.event).await?;
+        let body = Envelope::new(&event, task.webhook_id).to_bytes();
         let exchange = self
             .sender
             .send(&target.url, &target, &task.event.id.to_string(), body)

@@ -8,6 +8,7 @@
 pub mod app;
 mod attempt;
 mod fanout;
+mod organisations;
 mod outcome;
 mod recorder;
 mod resolver;

@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use hookline_common::messages::{EventMessage, delivery_id};
+use hookline_common::units::UnitSystem;
 use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -49,6 +50,8 @@ struct Subscriber {
     event_types: Vec<String>,
     /// Pinned versions by event type; a type without a pin gets version 1 (webhooks made before pins).
     event_versions: Json<HashMap<String, u32>>,
+    /// The organisation's "Enable event triggers" switch.
+    triggers_enabled: bool,
 }
 
 impl Subscriber {
@@ -65,6 +68,17 @@ impl Subscriber {
                 .unwrap_or(1),
         }
     }
+}
+
+/// The organisation's unit system; the default for one without settings.
+pub async fn unit_system(pool: &PgPool, organisation_id: &str) -> Result<UnitSystem> {
+    let raw: Option<String> = sqlx::query_scalar(
+        "SELECT unit_system FROM organisation_settings WHERE organisation_id = $1",
+    )
+    .bind(organisation_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(raw.map(|r| UnitSystem::from_db(&r)).unwrap_or_default())
 }
 
 /// A delivery that needs a task published for its first attempt, in its webhook's version of the event.
@@ -92,8 +106,10 @@ pub async fn fan_out(
         .into_iter()
         .collect();
     let subscribers: Vec<Subscriber> = sqlx::query_as(
-        "SELECT id, organisation_id, url, event_types, event_versions FROM webhooks
-         WHERE status = 'enabled' AND organisation_id = ANY($1)",
+        "SELECT w.id, w.organisation_id, w.url, w.event_types, w.event_versions,
+                COALESCE(s.event_triggers_enabled, true) AS triggers_enabled
+         FROM webhooks w LEFT JOIN organisation_settings s USING (organisation_id)
+         WHERE w.status = 'enabled' AND w.organisation_id = ANY($1)",
     )
     .bind(&organisations)
     .fetch_all(pool)
@@ -205,13 +221,17 @@ impl<'a> Rows<'a> {
         self.event_types.push(&event.event_type);
         self.urls.push(&webhook.url);
         self.versions.push(version as i32);
-        self.reasons.push((!published.contains(&version)).then(|| {
-            format!(
+        self.reasons.push(if !webhook.triggers_enabled {
+            Some("event triggers are switched off for the organisation".to_owned())
+        } else if !published.contains(&version) {
+            Some(format!(
                 "the webhook is pinned to version {version} of {}, but the event was published in version(s) {}",
                 event.event_type,
                 published.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
-            )
-        }));
+            ))
+        } else {
+            None
+        });
     }
 }
 

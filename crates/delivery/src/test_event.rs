@@ -14,6 +14,7 @@ use uuid::Uuid;
 pub use crate::outcome::HttpExchange;
 pub use crate::sender::{MASKED, SenderError};
 
+use crate::organisations::OrganisationCache;
 use crate::outcome::{DeliveryState, Outcome};
 use crate::sender::Sender;
 use crate::store;
@@ -23,6 +24,7 @@ use crate::webhooks::WebhookCache;
 pub struct TestEvents {
     pool: PgPool,
     webhooks: WebhookCache,
+    organisations: OrganisationCache,
     sender: Sender,
 }
 
@@ -51,6 +53,7 @@ impl TestEvents {
         Ok(Self {
             // Always read afresh: a test right after an edit must use the edit.
             webhooks: WebhookCache::new(pool.clone(), secrets, Duration::ZERO),
+            organisations: OrganisationCache::new(pool.clone(), Duration::ZERO),
             sender: Sender::new(d.request_timeout, d.max_response_body, &settings.endpoints)?,
             pool,
         })
@@ -72,7 +75,7 @@ impl TestEvents {
         let url = url.unwrap_or(&target.url).to_owned();
         let delivery_id = delivery_id(event.id, webhook);
         store::insert_test(&self.pool, event, delivery_id, webhook, &url).await?;
-        let body = Envelope::new(event, webhook).to_bytes();
+        let body = Envelope::new(&self.organisations.localised(event).await?, webhook).to_bytes();
         let exchange = self
             .sender
             .send(&url, &target, &event.id.to_string(), body)

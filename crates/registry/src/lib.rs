@@ -11,6 +11,7 @@ mod page;
 mod reseal;
 mod retention;
 mod service;
+mod settings;
 mod store;
 
 pub use app::Registry;

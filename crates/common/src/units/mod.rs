@@ -148,6 +148,13 @@ pub fn localise(value: &mut Value, target: UnitSystem) {
     children.for_each(|child| localise(child, target));
 }
 
+/// Converts every quantity inside `object` (a `data.object`) into `target`, in place.
+pub fn localise_object(object: &mut Map<String, Value>, target: UnitSystem) {
+    object
+        .values_mut()
+        .for_each(|child| localise(child, target));
+}
+
 /// Converts `map` if it is a quantity; says whether it was one (converted or left as it was).
 fn convert_quantity(map: &mut Map<String, Value>, target: UnitSystem) -> bool {
     if map.len() != 2 {

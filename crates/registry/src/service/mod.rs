@@ -1,6 +1,7 @@
 //! The `hookline.v1.WebhookRegistry` gRPC service.
 
 mod catalog_rpcs;
+mod settings_rpcs;
 mod test_events;
 
 use hookline_common::amqp::PublishError;
@@ -136,6 +137,8 @@ organisation_scoped!(
     ListDeadLettersRequest,
     ReplayDeadLettersRequest,
     SendTestEventRequest,
+    GetOrganisationSettingsRequest,
+    UpdateOrganisationSettingsRequest,
 );
 
 /// The `webhook.ping` event addressed to `webhook` alone.
@@ -541,5 +544,19 @@ impl WebhookRegistry for RegistryService {
         request: Request<v1::SendTestEventRequest>,
     ) -> Reply<v1::SendTestEventResponse> {
         self.test_event(request).await
+    }
+
+    async fn get_organisation_settings(
+        &self,
+        request: Request<v1::GetOrganisationSettingsRequest>,
+    ) -> Reply<v1::OrganisationSettings> {
+        self.settings_get(request).await
+    }
+
+    async fn update_organisation_settings(
+        &self,
+        request: Request<v1::UpdateOrganisationSettingsRequest>,
+    ) -> Reply<v1::OrganisationSettings> {
+        self.settings_update(request).await
     }
 }
