@@ -8,14 +8,17 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 # The database `make run` uses.
 RUN_DATABASE ?= hookline
 
-.PHONY: run test lint bench services db build
+# Where `make helm-check` installs its Python tools.
+HELM_VENV ?= target/helm-venv
+
+.PHONY: run test lint bench services db build helm-check
 
 ## run: build, start the local services, migrate, and run the three services in the foreground.
 run: build services db
 	./deploy/scripts/run-local.sh
 
-## test: every test, against the real local RabbitMQ and PostgreSQL.
-test: services
+## test: every test, against the real local RabbitMQ and PostgreSQL, and the Helm chart check.
+test: services helm-check
 	cargo build --workspace --bins
 	DATABASE_URL=$(TEST_DATABASE_URL) cargo test --workspace
 
@@ -27,6 +30,16 @@ lint:
 ## bench: the whole pipeline at saturation and at a fixed rate, beside a raw RabbitMQ baseline.
 bench: services
 	DATABASE_URL=$(TEST_DATABASE_URL) cargo run --release -p hookline-tests --bin hookline-bench
+
+## helm-check: lint and render the chart with Helm's own engine (no helm binary), then validate every
+## manifest against the Kubernetes schemas.
+helm-check: $(HELM_VENV)/.installed
+	$(HELM_VENV)/bin/python helm/check.py
+
+$(HELM_VENV)/.installed: helm/requirements.txt
+	python3 -m venv $(HELM_VENV)
+	$(HELM_VENV)/bin/pip install --quiet --disable-pip-version-check -r helm/requirements.txt
+	touch $@
 
 ## services: start the local PostgreSQL and RabbitMQ if they are stopped.
 services:
