@@ -48,6 +48,9 @@ pub struct Stack {
     /// The raw channels, for health and reflection clients.
     pub registry_channel: Channel,
     pub ingest_channel: Channel,
+    /// The HTTP (health and metrics) addresses of the registry and ingest.
+    pub registry_ops: std::net::SocketAddr,
+    pub ingest_ops: std::net::SocketAddr,
     /// Environment that reproduces `settings` for a worker started as a separate process.
     pub env: Vec<(String, String)>,
     shutdown: CancellationToken,
@@ -143,11 +146,13 @@ impl Stack {
             .await
             .expect("registry binds");
         let registry_addr = registry.grpc_addr();
+        let registry_ops = registry.ops_addr();
         tokio::spawn(registry.run_until_stopped(shutdown.clone()));
         let ingest = hookline_ingest::Ingest::build(&settings)
             .await
             .expect("ingest binds");
         let ingest_addr = ingest.grpc_addr();
+        let ingest_ops = ingest.ops_addr();
         tokio::spawn(ingest.run_until_stopped(shutdown.clone()));
 
         let registry_channel = connect(registry_addr).await;
@@ -162,6 +167,8 @@ impl Stack {
             ingest,
             registry_channel,
             ingest_channel,
+            registry_ops,
+            ingest_ops,
             env,
             shutdown,
         };

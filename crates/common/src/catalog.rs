@@ -149,6 +149,14 @@ impl Catalog {
         Self { validators }
     }
 
+    /// Whether `name` is in the catalog, in any version.
+    pub fn knows(&self, name: &str) -> bool {
+        self.validators
+            .range((name.to_owned(), 0)..)
+            .next()
+            .is_some_and(|((n, _), _)| n == name)
+    }
+
     /// Checks that `name` is in the catalog with `version`, and that `object` satisfies its schema.
     pub fn validate(&self, name: &str, version: u32, object: &Value) -> Result<(), CatalogError> {
         match self.validators.get(&(name.to_owned(), version)) {

@@ -132,6 +132,9 @@ pub struct RegistrySettings {
     pub grpc_listen: SocketAddr,
     pub http_listen: SocketAddr,
     pub max_webhooks_per_organisation: u32,
+    /// How often queue depths and the oldest dead letter's age are sampled for `/metrics`.
+    #[serde(deserialize_with = "duration")]
+    pub metrics_interval: Duration,
 }
 
 /// How long the delivery log is kept.
@@ -262,6 +265,9 @@ impl Settings {
         }
         if self.retention.batch == 0 || self.retention.interval.is_zero() {
             return invalid("retention.batch and retention.interval must be positive");
+        }
+        if self.registry.metrics_interval.is_zero() {
+            return invalid("registry.metrics_interval must be positive");
         }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections must be at least 1");

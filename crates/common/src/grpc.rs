@@ -69,11 +69,78 @@ where
     });
 
     tonic::transport::Server::builder()
+        .layer(RpcMetrics)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(service)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown.cancelled_owned())
         .await
+}
+
+/// Counts and times every call by service, method and code (the Prometheus RPC metrics).
+#[derive(Debug, Clone, Copy)]
+pub struct RpcMetrics;
+
+impl<S> tower_layer::Layer<S> for RpcMetrics {
+    type Service = RpcMetricsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RpcMetricsService(inner)
+    }
+}
+
+/// [`RpcMetrics`] around one service.
+#[derive(Debug, Clone)]
+pub struct RpcMetricsService<S>(S);
+
+impl<S, B, R> tower_service::Service<http::Request<B>> for RpcMetricsService<S>
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures_util::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path().to_owned();
+        let started = std::time::Instant::now();
+        let call = self.0.call(request);
+        Box::pin(async move {
+            let result = call.await;
+            // Errors are trailers-only responses, so their status is in the headers; OK is in trailers.
+            let code = match &result {
+                Ok(response) => response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok()?.parse::<i32>().ok())
+                    .map_or(tonic::Code::Ok, tonic::Code::from),
+                Err(_) => tonic::Code::Unknown,
+            };
+            // Paths are the caller's to choose: an unknown method is labelled `other`, never by name.
+            let (service, method) = match path.trim_start_matches('/').split_once('/') {
+                Some((service, method)) if code != tonic::Code::Unimplemented => {
+                    (service.to_owned(), method.to_owned())
+                }
+                _ => ("other".to_owned(), "other".to_owned()),
+            };
+            let code = crate::prometheus::code_label(code);
+            metrics::counter!(crate::prometheus::GRPC_REQUESTS,
+                "service" => service.clone(), "method" => method.clone(), "code" => code)
+            .increment(1);
+            metrics::histogram!(crate::prometheus::GRPC_DURATION,
+                "service" => service, "method" => method)
+            .record(started.elapsed().as_secs_f64());
+            result
+        })
+    }
 }
 
 /// `INVALID_ARGUMENT` naming every bad field twice over: in the message, for people and `grpcurl`, and as

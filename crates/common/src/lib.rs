@@ -17,6 +17,7 @@ pub mod json_struct;
 pub mod messages;
 pub mod ops;
 pub mod organisation;
+pub mod prometheus;
 pub mod publisher;
 pub mod secret_box;
 pub mod shutdown;

@@ -1,4 +1,5 @@
-//! The HTTP side of each service: `/healthz` (liveness) and `/readyz` (dependencies connected).
+//! The HTTP side of each service: `/healthz` (liveness), `/readyz` (dependencies connected) and `/metrics`
+//! (Prometheus).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -58,9 +59,12 @@ impl OpsServer {
         let router = Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
             .with_state(health);
+        // Installed now, so metrics recorded before the first scrape are kept.
+        crate::prometheus::handle();
         Ok(Self {
-            listener: bind(addr, "/healthz and /readyz").await?,
+            listener: bind(addr, "/healthz, /readyz and /metrics").await?,
             router,
         })
     }
@@ -74,6 +78,16 @@ impl OpsServer {
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
     }
+}
+
+async fn metrics() -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        crate::prometheus::handle().render(),
+    )
 }
 
 async fn readyz(State(health): State<Health>) -> (StatusCode, String) {

@@ -67,6 +67,19 @@ impl Topology {
     }
 
     /// The retry schedule this topology was built for.
+    /// Every queue that holds work: events, rejected events, deliveries, each retry queue and the
+    /// dead-letter queue (not the catalog stream).
+    pub fn work_queues(&self) -> Vec<String> {
+        let mut queues = vec![
+            self.events_queue(),
+            self.rejected_events_queue(),
+            self.deliveries_queue(),
+            self.dead_letter_queue(),
+        ];
+        queues.extend(self.retry_schedule.iter().map(|d| self.retry_queue(*d)));
+        queues
+    }
+
     /// The stream of catalog snapshots the registry publishes and every ingest replica reads.
     pub fn catalog_stream(&self) -> String {
         format!("{}.catalog", self.prefix)
@@ -143,14 +156,8 @@ impl Topology {
     /// Deletes every queue and exchange of this topology, messages included. For tearing down a test or
     /// benchmark environment once nothing uses it any more: never while a service may still declare it.
     pub async fn delete(&self, channel: &Channel) -> lapin::Result<()> {
-        let mut queues = vec![
-            self.catalog_stream(),
-            self.events_queue(),
-            self.rejected_events_queue(),
-            self.deliveries_queue(),
-            self.dead_letter_queue(),
-        ];
-        queues.extend(self.retry_schedule.iter().map(|d| self.retry_queue(*d)));
+        let mut queues = self.work_queues();
+        queues.push(self.catalog_stream());
         for queue in queues {
             channel
                 .queue_delete(queue.into(), Default::default())

@@ -10,6 +10,7 @@ use hookline_common::amqp::{self, PublishError};
 use hookline_common::envelope::Envelope;
 use hookline_common::headers;
 use hookline_common::messages::DeliveryTask;
+use hookline_common::prometheus;
 use hookline_common::topology::Topology;
 use lapin::Channel;
 use lapin::message::Delivery as Message;
@@ -125,7 +126,11 @@ impl AttemptStage {
         // The span covers the ack too, so its log lines carry the ids; it is never held across an await
         // by a guard, which would leak it into other tasks.
         async move {
-            match self.attempt(&channel, task).await {
+            let in_flight = metrics::gauge!(prometheus::IN_FLIGHT);
+            in_flight.increment(1.0);
+            let result = self.attempt(&channel, task).await;
+            in_flight.decrement(1.0);
+            match result {
                 Ok(()) => {
                     if let Err(error) = message.acker.ack(BasicAckOptions::default()).await {
                         tracing::warn!(%error, "ack failed; the task will be redelivered");
@@ -160,7 +165,9 @@ impl AttemptStage {
                 next_attempt_at: None,
                 exchange: None,
             };
-            return Ok(self.recorder.record(cancelled).await?);
+            self.recorder.record(cancelled).await?;
+            count_end(DeliveryState::Cancelled);
+            return Ok(());
         };
 
         let event = self.organisations.localised(&task.event).await?;
@@ -169,6 +176,12 @@ impl AttemptStage {
             .sender
             .send(&target.url, &target, &task.event.id.to_string(), body)
             .await;
+        metrics::counter!(prometheus::ATTEMPTS,
+            "outcome" => if exchange.succeeded() { "success" } else { "failure" },
+            "status_class" => prometheus::status_class(exchange.status))
+        .increment(1);
+        metrics::histogram!(prometheus::ATTEMPT_DURATION)
+            .record(f64::from(exchange.duration_ms.max(0)) / 1000.0);
         let retry = self.topology.retry_queue_after(task.attempt_in_chain());
         let (state, next_attempt_at) = match (&exchange.error, &retry) {
             (None, _) => (DeliveryState::Succeeded, None),
@@ -223,8 +236,21 @@ impl AttemptStage {
         };
         let (recorded, forwarded) = tokio::join!(self.recorder.record(outcome), forward);
         recorded?;
-        Ok(forwarded?)
+        forwarded?;
+        count_end(state);
+        Ok(())
     }
+}
+
+/// Counts a delivery that reached an end, once its outcome is durable.
+fn count_end(state: DeliveryState) {
+    let outcome = match state {
+        DeliveryState::Retrying => return,
+        DeliveryState::Succeeded => "succeeded",
+        DeliveryState::Failed => "failed",
+        DeliveryState::Cancelled => "cancelled",
+    };
+    metrics::counter!(prometheus::DELIVERIES, "outcome" => outcome).increment(1);
 }
 
 /// Publishes `task` straight to `queue` through the default exchange, with `headers`.

@@ -166,6 +166,14 @@ pub async fn fan_out(
     .map(|r| (Planned { id: r.id, event_id: r.event_id, webhook_id: r.webhook_id, version: r.version }, r.status))
     .collect();
     // Skipped deliveries are recorded, never attempted.
+    let skipped = inserted
+        .iter()
+        .filter(|(_, status)| status == "skipped")
+        .count();
+    if skipped > 0 {
+        metrics::counter!(hookline_common::prometheus::DELIVERIES, "outcome" => "skipped")
+            .increment(skipped as u64);
+    }
     let mut planned: Vec<Planned> = inserted
         .into_iter()
         .filter(|(_, status)| status == "pending")

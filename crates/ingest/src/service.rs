@@ -10,6 +10,7 @@ use crate::event;
 use hookline_common::auth::{Action, Caller};
 use hookline_common::catalog::Catalog;
 use hookline_common::messages::EventMessage;
+use hookline_common::prometheus;
 use hookline_common::publisher::EventPublisher;
 
 #[derive(Clone)]
@@ -49,6 +50,31 @@ impl IngestService {
         )?)
     }
 
+    /// Authorises, validates and publishes one event; counts the outcome by (catalog) event type.
+    async fn accept(
+        &self,
+        caller: &Caller,
+        request: v1::PublishEventRequest,
+        catalog: &Catalog,
+    ) -> Result<String, Status> {
+        let event_type = if catalog.knows(&request.event_type) {
+            request.event_type.clone()
+        } else {
+            "other".to_owned()
+        };
+        let result = match self.prepare(caller, request, catalog) {
+            Ok(event) => self.publish(&event).await,
+            Err(status) => Err(status),
+        };
+        let outcome = match &result {
+            Ok(_) => "accepted",
+            Err(status) => prometheus::code_label(status.code()),
+        };
+        metrics::counter!(prometheus::INGEST_EVENTS, "event_type" => event_type, "outcome" => outcome)
+            .increment(1);
+        result
+    }
+
     /// Publishes one prepared event and waits for the broker's confirm.
     async fn publish(&self, event: &EventMessage) -> Result<String, Status> {
         self.publisher
@@ -86,8 +112,8 @@ impl EventIngest for IngestService {
         request: Request<v1::PublishEventRequest>,
     ) -> Result<Response<v1::PublishEventResponse>, Status> {
         let caller = Caller::of(&request)?.clone();
-        let event = self.prepare(&caller, request.into_inner(), &self.catalog.current())?;
-        let event_id = self.publish(&event).await?;
+        let catalog = self.catalog.current();
+        let event_id = self.accept(&caller, request.into_inner(), &catalog).await?;
         Ok(Response::new(v1::PublishEventResponse { event_id }))
     }
 
@@ -105,15 +131,11 @@ impl EventIngest for IngestService {
         }
         let catalog = self.catalog.current();
         // Every valid event is published at once on the confirmed channel, so the confirms overlap.
-        let outcomes = futures_util::future::join_all(events.into_iter().map(|request| {
-            let prepared = self.prepare(&caller, request, &catalog);
-            async move {
-                match prepared {
-                    Ok(event) => self.publish(&event).await,
-                    Err(status) => Err(status),
-                }
-            }
-        }))
+        let outcomes = futures_util::future::join_all(
+            events
+                .into_iter()
+                .map(|request| self.accept(&caller, request, &catalog)),
+        )
         .await;
         Ok(Response::new(v1::PublishEventsResponse {
             results: outcomes.into_iter().map(result_of).collect(),

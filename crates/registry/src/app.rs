@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::RegistryService;
-use crate::{catalog, reseal, retention};
+use crate::{catalog, queue_metrics, reseal, retention};
 
 /// A registry bound to its ports, ready to run.
 pub struct Registry {
@@ -70,6 +70,14 @@ impl Registry {
         tokio::spawn(retention::run(
             self.pool.clone(),
             self.settings.retention.clone(),
+            shutdown.clone(),
+        ));
+        tokio::spawn(queue_metrics::run(
+            self.settings.amqp.url.clone(),
+            self.settings.topology(),
+            self.pool.clone(),
+            self.health.clone(),
+            self.settings.registry.metrics_interval,
             shutdown.clone(),
         ));
         let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));

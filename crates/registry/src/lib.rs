@@ -8,6 +8,7 @@ mod dead_letters;
 mod error;
 mod input;
 mod page;
+mod queue_metrics;
 mod reseal;
 mod retention;
 mod service;
