@@ -340,6 +340,9 @@ async fn raw_broker_baseline(settings: &Settings, prefix: &str) -> anyhow::Resul
                 .await
                 .expect("ack");
         }
+        // Closed before the queue is deleted: otherwise the broker's cancel of the consumer can cross the
+        // client's own and lapin reports an unexpected cancel-ok.
+        amqp::close_channel(consumer_channel).await;
     });
     publish_window(&publisher, &queue, &body, BASELINE_MESSAGES).await?;
     consume.await?;
