@@ -35,7 +35,15 @@ A development token for org_demo (org_admin and publisher, valid 12 h):
 
   export TOKEN=$admin
 
-Try it (grpcurl needs no proto files; reflection is on):
+Try it with the hookline CLI (table output; add --output json for scripts):
+
+  export HOOKLINE_TOKEN=\$TOKEN
+  $bin/hookline webhooks create --name Demo --url http://127.0.0.1:9000/hooks --event-type job.completed --enabled
+  $bin/hookline listen --port 9000 --secret <the whsec_ secret printed above>     # in another terminal
+  $bin/hookline events publish --type job.completed --data '{"jobId":"J-1"}'
+  $bin/hookline deliveries list
+
+Or with grpcurl (no proto files needed; reflection is on):
 
   grpcurl -plaintext localhost:50051 list
   grpcurl -plaintext -H "authorization: Bearer \$TOKEN" -d '{"name":"Demo","url":"http://127.0.0.1:9000/hooks",

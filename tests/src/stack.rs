@@ -48,6 +48,9 @@ pub struct Stack {
     /// The raw channels, for health and reflection clients.
     pub registry_channel: Channel,
     pub ingest_channel: Channel,
+    /// The gRPC addresses of the registry and ingest (for clients outside the process, like the CLI).
+    pub registry_addr: std::net::SocketAddr,
+    pub ingest_addr: std::net::SocketAddr,
     /// The HTTP (health and metrics) addresses of the registry and ingest.
     pub registry_ops: std::net::SocketAddr,
     pub ingest_ops: std::net::SocketAddr,
@@ -167,6 +170,8 @@ impl Stack {
             ingest,
             registry_channel,
             ingest_channel,
+            registry_addr,
+            ingest_addr,
             registry_ops,
             ingest_ops,
             env,

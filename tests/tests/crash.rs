@@ -1,4 +1,5 @@
-//! Crash safety: a worker process killed with SIGKILL in the middle of a delivery loses nothing.
+//! Crash safety: a worker process killed with SIGKILL in the middle of a delivery loses nothing, and one
+//! stopped with SIGTERM under load finishes what it holds, so nothing is lost or sent twice.
 
 use std::time::Duration;
 
@@ -104,4 +105,81 @@ async fn registry_migrate_command_applies_and_is_idempotent(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(webhooks, 0, "the schema exists");
+}
+
+/// SIGTERM while events are streaming through: the worker finishes what it holds and exits cleanly,
+/// another takes over the rest, and every event reaches the endpoint exactly once.
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn sigterm_under_load_delivers_every_event_exactly_once(pool: PgPool) {
+    const EVENTS: usize = 300;
+    let mut stack = Stack::without_worker(pool, &[]).await;
+    // Slow enough that attempts are in flight when the signal lands.
+    let receiver = Receiver::start(|_| Reply {
+        delay: Duration::from_millis(20),
+        ..Reply::status(200)
+    })
+    .await;
+    let (webhook, _) = stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+    let mut worker = spawn_worker_process(&stack.env);
+    let events: Vec<v1::PublishEventRequest> = (0..EVENTS)
+        .map(|n| {
+            hookline_tests::stack::publish_request(
+                ORG,
+                "job.completed",
+                serde_json::json!({"n": n}),
+            )
+        })
+        .collect();
+    let results = stack
+        .ingest
+        .clone()
+        .publish_events(v1::PublishEventsRequest { events })
+        .await
+        .expect("a batch")
+        .into_inner()
+        .results;
+    let mut published: Vec<String> = results.into_iter().map(|r| r.event_id).collect();
+    assert!(published.iter().all(|id| !id.is_empty()));
+
+    receiver.wait_for(10, DEADLINE).await;
+    let pid = worker.id().expect("a running worker").to_string();
+    let sent = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(sent.success());
+    let status = tokio::time::timeout(DEADLINE, worker.wait())
+        .await
+        .expect("exits within the grace period")
+        .unwrap();
+    assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
+    let before_takeover = receiver.count();
+
+    stack.spawn_worker();
+    hookline_tests::eventually("every delivery to succeed", DEADLINE, || async {
+        // More deliveries than one page of the log: count them in the database.
+        let succeeded: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM deliveries WHERE webhook_id = $1::uuid AND status = 'succeeded'",
+        )
+        .bind(&webhook.id)
+        .fetch_one(&stack.pool)
+        .await
+        .ok()?;
+        (succeeded as usize == EVENTS).then_some(())
+    })
+    .await;
+    let mut received: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
+    received.sort();
+    published.sort();
+    assert_eq!(
+        received, published,
+        "each event exactly once ({before_takeover} before the takeover)"
+    );
 }

@@ -54,6 +54,12 @@ impl SigningSecret {
 
     /// The `v1,<base64>` signature of one attempt's bytes.
     pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+        let mac = self.mac(msg_id, timestamp, body);
+        format!("v1,{}", B64.encode(mac.finalize().into_bytes()))
+    }
+
+    /// The HMAC over `id.timestamp.body`, the signed content of Standard Webhooks.
+    fn mac(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(self.0.expose_secret())
             .expect("HMAC accepts any key length");
         mac.update(msg_id.as_bytes());
@@ -61,7 +67,50 @@ impl SigningSecret {
         mac.update(timestamp.to_string().as_bytes());
         mac.update(b".");
         mac.update(body);
-        format!("v1,{}", B64.encode(mac.finalize().into_bytes()))
+        mac
+    }
+}
+
+/// Why a received request's signature does not hold.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error("no v1 signature matches the body")]
+    Forged,
+    #[error("the timestamp is {0} s away from now, more than the tolerance")]
+    Stale(i64),
+    #[error("the signature header is missing or malformed")]
+    Malformed,
+}
+
+/// Checks a received request as a receiver should: `timestamp` within `tolerance` of `now`, and one of
+/// the space-separated `v1,` signatures in `header` matching `body`, compared in constant time.
+pub fn verify(
+    secret: &SigningSecret,
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+    header: &str,
+    now: i64,
+    tolerance: std::time::Duration,
+) -> Result<(), VerifyError> {
+    if (now - timestamp).unsigned_abs() > tolerance.as_secs() {
+        return Err(VerifyError::Stale(now - timestamp));
+    }
+    let candidates: Vec<Vec<u8>> = header
+        .split(' ')
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .filter_map(|b64| B64.decode(b64).ok())
+        .collect();
+    if candidates.is_empty() {
+        return Err(VerifyError::Malformed);
+    }
+    let matches = candidates
+        .iter()
+        .any(|c| secret.mac(msg_id, timestamp, body).verify_slice(c).is_ok());
+    if matches {
+        Ok(())
+    } else {
+        Err(VerifyError::Forged)
     }
 }
 
@@ -91,6 +140,32 @@ mod tests {
         assert!(encoded.starts_with(SECRET_PREFIX));
         let parsed = SigningSecret::parse(&encoded).unwrap();
         assert_eq!(parsed.sign("m", 1, b"x"), secret.sign("m", 1, b"x"));
+    }
+
+    #[test]
+    fn verification_accepts_any_listed_signature_and_refuses_forged_or_stale_ones() {
+        let (a, b) = (SigningSecret::generate(), SigningSecret::generate());
+        let header = signature_header([&a, &b], "m", 1000, b"x");
+        let minute = std::time::Duration::from_secs(60);
+        assert_eq!(verify(&a, "m", 1000, b"x", &header, 1010, minute), Ok(()));
+        assert_eq!(verify(&b, "m", 1000, b"x", &header, 1010, minute), Ok(()));
+        let other = SigningSecret::generate();
+        assert_eq!(
+            verify(&other, "m", 1000, b"x", &header, 1010, minute),
+            Err(VerifyError::Forged)
+        );
+        assert_eq!(
+            verify(&a, "m", 1000, b"y", &header, 1010, minute),
+            Err(VerifyError::Forged)
+        );
+        assert_eq!(
+            verify(&a, "m", 1000, b"x", &header, 2000, minute),
+            Err(VerifyError::Stale(1000))
+        );
+        assert_eq!(
+            verify(&a, "m", 1000, b"x", "v1,???", 1010, minute),
+            Err(VerifyError::Malformed)
+        );
     }
 
     #[test]

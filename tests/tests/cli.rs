@@ -1,0 +1,211 @@
+//! The `hookline` CLI against a running stack: webhooks, events, deliveries, a clear error, and
+//! `hookline listen` verifying signatures and flagging forged and stale requests.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use hookline_common::auth::Role;
+use hookline_common::signing::{SigningSecret, signature_header};
+use hookline_tests::stack::binary;
+use hookline_tests::{Receiver, Stack, eventually};
+use sqlx::PgPool;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+const ORG: &str = "org_cli";
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Runs `hookline args…` as the organisation's admin; returns the exit status, stdout and stderr.
+async fn hookline(stack: &Stack, args: &[&str]) -> (bool, String, String) {
+    let token = hookline_tests::auth::token(Some(ORG), &[Role::OrgAdmin, Role::Publisher], &[]);
+    let env = [
+        (
+            "HOOKLINE_REGISTRY".to_owned(),
+            format!("http://{}", stack.registry_addr),
+        ),
+        (
+            "HOOKLINE_INGEST".to_owned(),
+            format!("http://{}", stack.ingest_addr),
+        ),
+        ("HOOKLINE_TOKEN".to_owned(), token),
+    ];
+    let output = binary("hookline", &env)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .expect("hookline runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+async fn json(stack: &Stack, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--output", "json"];
+    all.extend_from_slice(args);
+    let (ok, out, err) = hookline(stack, &all).await;
+    assert!(ok, "hookline {args:?} failed: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{out}: {e}"))
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn the_cli_manages_webhooks_publishes_and_reads_the_log(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    let receiver = Receiver::always(200).await;
+    let created = json(
+        &stack,
+        &[
+            "webhooks",
+            "create",
+            "--name",
+            "CLI",
+            "--url",
+            &receiver.url(),
+            "--event-type",
+            "job.completed",
+            "--enabled",
+        ],
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+    let listed = json(&stack, &["webhooks", "list"]).await;
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["id"] == id.as_str())
+    );
+
+    let published = json(
+        &stack,
+        &[
+            "events",
+            "publish",
+            "--type",
+            "job.completed",
+            "--data",
+            r#"{"jobId":"J-9"}"#,
+        ],
+    )
+    .await;
+    let event_id = published["event_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        receiver.wait_for(1, DEADLINE).await[0].header("webhook-id"),
+        event_id
+    );
+    let delivery = eventually(
+        "the delivery to be listed as succeeded",
+        DEADLINE,
+        || async {
+            let rows = json(&stack, &["deliveries", "list", "--status", "succeeded"]).await;
+            rows.as_array()?.first().cloned()
+        },
+    )
+    .await;
+    let shown = json(
+        &stack,
+        &["deliveries", "show", delivery["id"].as_str().unwrap()],
+    )
+    .await;
+    assert!(shown["payload"].as_str().unwrap().contains("J-9"));
+    let (ok, table, _) = hookline(&stack, &["webhooks", "list"]).await;
+    assert!(
+        ok && table.starts_with("ID") && table.contains("CLI"),
+        "{table}"
+    );
+
+    let (ok, out, err) = hookline(&stack, &["webhooks", "get", "not-a-uuid"]).await;
+    assert!(!ok && out.is_empty(), "{out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("InvalidArgument") && err.contains("id"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn listen_verifies_signatures_and_flags_forged_and_stale_requests() {
+    let secret = SigningSecret::generate();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut listen = binary("hookline", &[])
+        .args([
+            "listen",
+            "--port",
+            &port.to_string(),
+            "--secret",
+            &secret.encode(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("hookline listen starts");
+    let mut lines = tokio::io::BufReader::new(listen.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    assert!(first.contains("listening"), "{first}");
+
+    let body = br#"{"id":"evt","eventType":"job.completed","dateTime":"2026-11-24T09:40:00.000Z","data":{"object":{"objectType":"job","jobId":"J-1"}}}"#;
+    let now = chrono::Utc::now().timestamp();
+    let other = SigningSecret::generate();
+    let cases = [
+        (
+            signature_header([&secret], "evt", now, body),
+            now,
+            "204",
+            "[verified]",
+        ),
+        (
+            signature_header([&other], "evt", now, body),
+            now,
+            "400",
+            "[FORGED",
+        ),
+        (
+            signature_header([&secret], "evt", now - 3600, body),
+            now - 3600,
+            "400",
+            "[STALE",
+        ),
+    ];
+    for (signature, timestamp, status, mark) in cases {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let head = format!(
+            "POST /hooks HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\nwebhook-id: evt\r\nwebhook-timestamp: {timestamp}\r\nwebhook-signature: {signature}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        let mut response = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut response)
+            .await
+            .unwrap();
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status}")),
+            "{mark}: {response}"
+        );
+        let printed = tokio::time::timeout(DEADLINE, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(
+            printed.contains("job.completed") && printed.contains(mark),
+            "{printed}"
+        );
+        // The event's object follows, pretty-printed, up to its closing brace.
+        loop {
+            let line = lines.next_line().await.unwrap().unwrap();
+            if line == "}" {
+                break;
+            }
+        }
+    }
+    listen.kill().await.unwrap();
+}
