@@ -11,6 +11,22 @@ use sqlx::PgPool;
 const DEADLINE: Duration = Duration::from_secs(30);
 const ORG: &str = "org_acme";
 
+/// Sends SIGTERM to `worker` and checks that it exits cleanly within the grace period.
+async fn stop_with_sigterm(worker: &mut tokio::process::Child) {
+    let pid = worker.id().expect("a running worker").to_string();
+    let sent = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(sent.success());
+    let status = tokio::time::timeout(DEADLINE, worker.wait())
+        .await
+        .expect("exits within the grace period")
+        .unwrap();
+    assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
+}
+
 #[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
 async fn worker_killed_mid_delivery_loses_nothing(pool: PgPool) {
     let mut stack =
@@ -70,18 +86,7 @@ async fn worker_process_stops_cleanly_on_sigterm(pool: PgPool) {
         .settled(ORG, &webhook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
         .await;
 
-    let pid = worker.id().expect("a running worker").to_string();
-    let sent = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .expect("kill");
-    assert!(sent.success());
-    let status = tokio::time::timeout(DEADLINE, worker.wait())
-        .await
-        .expect("exits within the grace period")
-        .unwrap();
-    assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
+    stop_with_sigterm(&mut worker).await;
 }
 
 #[sqlx::test(migrations = false)]
@@ -144,18 +149,7 @@ async fn sigterm_under_load_delivers_every_event_exactly_once(pool: PgPool) {
     assert!(published.iter().all(|id| !id.is_empty()));
 
     receiver.wait_for(10, DEADLINE).await;
-    let pid = worker.id().expect("a running worker").to_string();
-    let sent = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .expect("kill");
-    assert!(sent.success());
-    let status = tokio::time::timeout(DEADLINE, worker.wait())
-        .await
-        .expect("exits within the grace period")
-        .unwrap();
-    assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
+    stop_with_sigterm(&mut worker).await;
     let before_takeover = receiver.count();
 
     stack.spawn_worker();
