@@ -395,3 +395,26 @@ mod tests {
         assert!(err.to_string().contains("soon"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod documentation {
+    /// Every key of the defaults file has a row, with its environment variable, in the README's table.
+    #[test]
+    fn the_readme_documents_every_setting_and_its_variable() {
+        let readme = include_str!("../../../README.md");
+        let mut section = String::new();
+        let mut keys = 0;
+        for line in super::DEFAULTS.lines().map(str::trim) {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = format!("{name}.");
+            } else if let Some((key, _)) = line.split_once(" = ").filter(|_| !line.starts_with('#')) {
+                let dotted = format!("{section}{key}");
+                let variable = format!("HOOKLINE__{}", dotted.to_uppercase().replace('.', "__"));
+                assert!(readme.contains(&format!("`{dotted}`")), "README lacks `{dotted}`");
+                assert!(readme.contains(&format!("`{variable}`")), "README lacks `{variable}`");
+                keys += 1;
+            }
+        }
+        assert!(keys > 30, "{keys} keys read");
+    }
+}
