@@ -105,6 +105,13 @@ def check_promises(path, obj, values):
             if container["readinessProbe"]["httpGet"]["path"] != "/readyz":
                 fail(f"{path}: readiness must use /readyz")
     if kind == "Deployment":
+        # Traces are exported exactly when the values name a collector.
+        endpoint = (values.get("tracing") or {}).get("otlpEndpoint", "")
+        for container in pod["containers"]:
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            if env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "") != endpoint:
+                fail(f"{path}: {container['name']} exports traces to "
+                     f"{env.get('OTEL_EXPORTER_OTLP_ENDPOINT')!r}, values say {endpoint!r}")
         grace = (values.get("config") or {}).get("shutdownGraceSeconds", 30)
         if pod.get("terminationGracePeriodSeconds", 0) <= grace:
             fail(f"{path}: terminationGracePeriodSeconds must exceed the service's grace ({grace}s)")
@@ -120,6 +127,8 @@ def check_refusals():
         {"config": {"retrySchedule": ["soon"]}},
         {"delivery": {"replicas": -1}},
         {"unknownKey": True},
+        {"tracing": {"otlpEndpoint": "collector:4317"}},
+        {"tracing": {"samplerArg": "2"}},
     ]:
         try:
             rendered_objects({**base, **bad})

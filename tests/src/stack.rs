@@ -142,7 +142,8 @@ impl Stack {
     pub async fn without_worker(pool: PgPool, overrides: &[(&str, &str)]) -> Self {
         let env = test_env(&pool, overrides);
         let settings = Settings::load_from(None, env.clone()).expect("test settings are valid");
-        hookline_common::telemetry::init(&settings.log);
+        // Tests never export spans unless the developer points OTEL_EXPORTER_OTLP_ENDPOINT somewhere.
+        drop(hookline_common::telemetry::init("hookline-tests", &settings.log).expect("telemetry"));
         let shutdown = CancellationToken::new();
 
         let registry = hookline_registry::Registry::build(&settings, pool.clone())
@@ -327,7 +328,7 @@ impl Stack {
 }
 
 /// Waits until `service` behind `channel` reports SERVING.
-async fn serving(channel: &Channel, service: &str) {
+pub async fn serving(channel: &Channel, service: &str) {
     let health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     crate::eventually(
         &format!("{service} to be ready"),

@@ -172,8 +172,25 @@ async fn sigterm_under_load_delivers_every_event_exactly_once(pool: PgPool) {
         .collect();
     received.sort();
     published.sort();
+    // On a failure, say what the log recorded for every event received twice.
+    let twice: Vec<String> = received
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0].clone())
+        .collect();
+    let attempts: Vec<String> = sqlx::query_scalar(
+        "SELECT format('%s #%s: %s %s in %s ms at %s', d.event_id, a.attempt, a.response_status, \
+                a.error, a.duration_ms, a.started_at) \
+         FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id \
+         WHERE d.event_id::text = ANY($1) ORDER BY d.event_id, a.started_at",
+    )
+    .bind(&twice)
+    .fetch_all(&stack.pool)
+    .await
+    .unwrap();
     assert_eq!(
         received, published,
-        "each event exactly once ({before_takeover} before the takeover)"
+        "each event exactly once ({before_takeover} before the takeover); attempts of those received \
+         twice: {attempts:?}"
     );
 }

@@ -5,10 +5,13 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use futures_util::StreamExt as _;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::ShortString;
+use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::spans;
 
 /// AMQP delivery mode 2: the broker writes the message to disk.
 const PERSISTENT: u8 = 2;
@@ -26,6 +29,19 @@ pub enum PublishError {
     Timeout(Duration),
     #[error("not connected to the broker")]
     NotConnected,
+}
+
+impl PublishError {
+    /// A short, fixed name for the failure, for span attributes.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Broker(_) => "broker",
+            Self::Nacked => "nacked",
+            Self::Unroutable => "unroutable",
+            Self::Timeout(_) => "timeout",
+            Self::NotConnected => "not_connected",
+        }
+    }
 }
 
 /// The health flag of a service's broker connection.
@@ -87,6 +103,31 @@ pub fn json_properties(message_id: &str) -> BasicProperties {
         .with_delivery_mode(PERSISTENT)
         .with_content_type("application/json".into())
         .with_message_id(message_id.into())
+}
+
+/// Publishes like [`publish_confirmed`], inside a producer span that continues the current trace, and
+/// with that span's trace context added to `headers` so the consumer continues it too.
+pub async fn publish_traced(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    message_id: &str,
+    mut headers: FieldTable,
+) -> Result<(), PublishError> {
+    let span = spans::amqp_send(exchange, routing_key, message_id);
+    spans::inject(&span, &mut headers);
+    let mut properties = json_properties(message_id);
+    if !headers.inner().is_empty() {
+        properties = properties.with_headers(headers);
+    }
+    let result = publish_confirmed(channel, exchange, routing_key, body, properties)
+        .instrument(span.clone())
+        .await;
+    if let Err(error) = &result {
+        spans::failed(&span, error.kind());
+    }
+    result
 }
 
 /// How long a publish may wait for its confirm; past it the broker is treated as unavailable.

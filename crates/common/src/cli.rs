@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::config::{ConfigError, Settings};
+use crate::telemetry::Telemetry;
 
 /// `--config FILE` (or `HOOKLINE_CONFIG`): a TOML file layered over the built-in defaults and under the
 /// `HOOKLINE__*` environment variables.
@@ -14,10 +15,11 @@ pub struct ConfigArgs {
 }
 
 impl ConfigArgs {
-    /// Loads the settings and starts logging as they say.
-    pub fn load(&self) -> Result<Settings, ConfigError> {
+    /// Loads the settings and starts logging as they say, and trace export as the `OTEL_*` variables
+    /// say, naming the process `service`.
+    pub fn load(&self, service: &'static str) -> Result<(Settings, Telemetry), ConfigError> {
         let settings = Settings::load(self.config.as_deref())?;
-        crate::telemetry::init(&settings.log);
-        Ok(settings)
+        let telemetry = crate::telemetry::init(service, &settings.log)?;
+        Ok((settings, telemetry))
     }
 }

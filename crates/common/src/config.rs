@@ -407,11 +407,18 @@ mod documentation {
         for line in super::DEFAULTS.lines().map(str::trim) {
             if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
                 section = format!("{name}.");
-            } else if let Some((key, _)) = line.split_once(" = ").filter(|_| !line.starts_with('#')) {
+            } else if let Some((key, _)) = line.split_once(" = ").filter(|_| !line.starts_with('#'))
+            {
                 let dotted = format!("{section}{key}");
                 let variable = format!("HOOKLINE__{}", dotted.to_uppercase().replace('.', "__"));
-                assert!(readme.contains(&format!("`{dotted}`")), "README lacks `{dotted}`");
-                assert!(readme.contains(&format!("`{variable}`")), "README lacks `{variable}`");
+                assert!(
+                    readme.contains(&format!("`{dotted}`")),
+                    "README lacks `{dotted}`"
+                );
+                assert!(
+                    readme.contains(&format!("`{variable}`")),
+                    "README lacks `{variable}`"
+                );
                 keys += 1;
             }
         }

@@ -11,6 +11,11 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::ops::Health;
+use crate::spans;
+use tracing::Instrument as _;
+
+/// The standard health service, which gets no spans.
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
 /// How often the gRPC health status is refreshed from the dependency flags.
 const HEALTH_REFRESH: Duration = Duration::from_millis(500);
@@ -69,7 +74,7 @@ where
     });
 
     tonic::transport::Server::builder()
-        .layer(RpcMetrics)
+        .layer(RpcTelemetry)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(service)
@@ -77,23 +82,24 @@ where
         .await
 }
 
-/// Counts and times every call by service, method and code (the Prometheus RPC metrics).
+/// Counts and times every call by service, method and code (the Prometheus RPC metrics), and wraps it
+/// in a server span that continues the caller's trace.
 #[derive(Debug, Clone, Copy)]
-pub struct RpcMetrics;
+pub struct RpcTelemetry;
 
-impl<S> tower_layer::Layer<S> for RpcMetrics {
-    type Service = RpcMetricsService<S>;
+impl<S> tower_layer::Layer<S> for RpcTelemetry {
+    type Service = RpcTelemetryService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcMetricsService(inner)
+        RpcTelemetryService(inner)
     }
 }
 
-/// [`RpcMetrics`] around one service.
+/// [`RpcTelemetry`] around one service.
 #[derive(Debug, Clone)]
-pub struct RpcMetricsService<S>(S);
+pub struct RpcTelemetryService<S>(S);
 
-impl<S, B, R> tower_service::Service<http::Request<B>> for RpcMetricsService<S>
+impl<S, B, R> tower_service::Service<http::Request<B>> for RpcTelemetryService<S>
 where
     S: tower_service::Service<http::Request<B>, Response = http::Response<R>>,
     S::Future: Send + 'static,
@@ -111,10 +117,20 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let path = request.uri().path().to_owned();
+        let (service, method) = path
+            .trim_start_matches('/')
+            .split_once('/')
+            .unwrap_or(("other", "other"));
+        // Probes call the health service every few seconds; their spans would bury the real ones.
+        let span = if service == HEALTH_SERVICE {
+            tracing::Span::none()
+        } else {
+            spans::rpc_server(service, method, request.headers())
+        };
         let started = std::time::Instant::now();
-        let call = self.0.call(request);
+        let call = span.in_scope(|| self.0.call(request));
         Box::pin(async move {
-            let result = call.await;
+            let result = call.instrument(span.clone()).await;
             // Errors are trailers-only responses, so their status is in the headers; OK is in trailers.
             let code = match &result {
                 Ok(response) => response
@@ -124,6 +140,7 @@ where
                     .map_or(tonic::Code::Ok, tonic::Code::from),
                 Err(_) => tonic::Code::Unknown,
             };
+            spans::rpc_ended(&span, code);
             // Paths are the caller's to choose: an unknown method is labelled `other`, never by name.
             let (service, method) = match path.trim_start_matches('/').split_once('/') {
                 Some((service, method)) if code != tonic::Code::Unimplemented => {

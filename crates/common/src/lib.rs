@@ -22,6 +22,7 @@ pub mod publisher;
 pub mod secret_box;
 pub mod shutdown;
 pub mod signing;
+pub mod spans;
 pub mod telemetry;
 pub mod topology;
 pub mod units;

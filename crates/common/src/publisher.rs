@@ -8,6 +8,7 @@ use crate::catalog::CatalogSnapshot;
 use crate::messages::{DeliveryTask, EventMessage};
 use crate::ops::Health;
 use crate::topology::Topology;
+use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
 use secrecy::SecretString;
 use serde::Serialize;
@@ -51,21 +52,30 @@ impl EventPublisher {
         publisher
     }
 
-    /// Publishes `event` persistently and returns once the broker has confirmed it.
+    /// Publishes `event` persistently and returns once the broker has confirmed it; the message continues
+    /// the current trace.
     pub async fn publish(&self, event: &EventMessage) -> Result<(), PublishError> {
-        self.confirmed(&self.events_exchange, "", event.id, event)
-            .await
+        self.traced(&self.events_exchange, event.id, event).await
     }
 
     /// Appends the registered event types to the catalog stream, confirmed.
     pub async fn publish_catalog(&self, snapshot: &CatalogSnapshot) -> Result<(), PublishError> {
-        self.confirmed("", &self.catalog_stream, Uuid::now_v7(), snapshot)
-            .await
+        let channel = self.channel()?;
+        let id = Uuid::now_v7().to_string();
+        amqp::publish_confirmed(
+            &channel,
+            "",
+            &self.catalog_stream,
+            &to_json(snapshot),
+            amqp::json_properties(&id),
+        )
+        .await
     }
 
-    /// Publishes a delivery task (a redelivery) straight to the attempt stage, confirmed.
+    /// Publishes a delivery task (a redelivery) straight to the attempt stage, confirmed; it continues
+    /// the current trace.
     pub async fn publish_task(&self, task: &DeliveryTask) -> Result<(), PublishError> {
-        self.confirmed(&self.deliveries_exchange, "", task.delivery_id, task)
+        self.traced(&self.deliveries_exchange, task.delivery_id, task)
             .await
     }
 
@@ -77,24 +87,29 @@ impl EventPublisher {
             .ok_or(PublishError::NotConnected)
     }
 
-    async fn confirmed(
+    /// Publishes `message` to `exchange`, confirmed, continuing the current trace.
+    async fn traced(
         &self,
         exchange: &str,
-        routing_key: &str,
         id: Uuid,
         message: &impl Serialize,
     ) -> Result<(), PublishError> {
         let channel = self.channel()?;
-        let body = serde_json::to_vec(message).expect("messages always serialise");
-        amqp::publish_confirmed(
+        let body = to_json(message);
+        amqp::publish_traced(
             &channel,
             exchange,
-            routing_key,
+            "",
             &body,
-            amqp::json_properties(&id.to_string()),
+            &id.to_string(),
+            FieldTable::default(),
         )
         .await
     }
+}
+
+fn to_json(message: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(message).expect("messages always serialise")
 }
 
 async fn supervise(

@@ -52,6 +52,10 @@ impl WebhookUrl {
         self.0.as_str()
     }
 
+    pub fn url(&self) -> &url::Url {
+        &self.0
+    }
+
     /// The host, when it is written as an IP address rather than a name.
     pub fn ip(&self) -> Option<std::net::IpAddr> {
         match self.0.host()? {

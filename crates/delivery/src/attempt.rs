@@ -11,6 +11,7 @@ use hookline_common::envelope::Envelope;
 use hookline_common::headers;
 use hookline_common::messages::DeliveryTask;
 use hookline_common::prometheus;
+use hookline_common::spans;
 use hookline_common::topology::Topology;
 use lapin::Channel;
 use lapin::message::Delivery as Message;
@@ -116,12 +117,16 @@ impl AttemptStage {
                 return;
             }
         };
-        let span = tracing::info_span!(
-            "delivery_attempt",
-            delivery_id = %task.delivery_id,
-            webhook_id = %task.webhook_id,
-            event_id = %task.event.id,
-            attempt = task.attempt,
+        let span = spans::amqp_process(
+            &self.topology.deliveries_queue(),
+            &message,
+            spans::Ids {
+                event_id: Some(&task.event.id),
+                event_type: Some(&task.event.event_type),
+                delivery_id: Some(&task.delivery_id),
+                webhook_id: Some(&task.webhook_id),
+                attempt: Some(task.attempt),
+            },
         );
         // The span covers the ack too, so its log lines carry the ids; it is never held across an await
         // by a guard, which would leak it into other tasks.
@@ -253,7 +258,8 @@ fn count_end(state: DeliveryState) {
     metrics::counter!(prometheus::DELIVERIES, "outcome" => outcome).increment(1);
 }
 
-/// Publishes `task` straight to `queue` through the default exchange, with `headers`.
+/// Publishes `task` straight to `queue` through the default exchange, with `headers`, continuing the
+/// attempt's trace.
 async fn publish(
     channel: &Channel,
     queue: &str,
@@ -261,6 +267,13 @@ async fn publish(
     headers: FieldTable,
 ) -> Result<(), PublishError> {
     let body = serde_json::to_vec(task).expect("tasks always serialise");
-    let properties = amqp::json_properties(&task.delivery_id.to_string()).with_headers(headers);
-    amqp::publish_confirmed(channel, "", queue, &body, properties).await
+    amqp::publish_traced(
+        channel,
+        "",
+        queue,
+        &body,
+        &task.delivery_id.to_string(),
+        headers,
+    )
+    .await
 }

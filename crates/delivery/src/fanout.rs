@@ -10,6 +10,7 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt as _, StreamExt as _};
 use hookline_common::amqp::{self, PublishError, reconnect_backoff};
 use hookline_common::messages::{DeliveryTask, EventMessage};
+use hookline_common::spans;
 use hookline_common::topology::Topology;
 use lapin::Channel;
 use lapin::message::Delivery as Message;
@@ -19,6 +20,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::store;
 
@@ -100,12 +102,21 @@ impl FanoutStage {
         let mut events = Vec::with_capacity(batch.len());
         let mut redelivered = Vec::new();
         let mut accepted = Vec::with_capacity(batch.len());
+        // One span per event, continuing its trace; each lasts until the batch is acked.
+        let mut event_spans = HashMap::with_capacity(batch.len());
+        let queue = self.topology.events_queue();
         for message in batch {
             match serde_json::from_slice::<EventMessage>(&message.data) {
                 Ok(event) => {
                     if message.redelivered {
                         redelivered.push(event.id);
                     }
+                    let ids = spans::Ids {
+                        event_id: Some(&event.id),
+                        event_type: Some(&event.event_type),
+                        ..Default::default()
+                    };
+                    event_spans.insert(event.id, spans::amqp_process(&queue, &message, ids));
                     events.push(event);
                     accepted.push(message);
                 }
@@ -149,9 +160,13 @@ impl FanoutStage {
         });
         try_join_all(tasks.map(|task| {
             let body = serde_json::to_vec(&task).expect("tasks always serialise");
-            let properties = amqp::json_properties(&task.delivery_id.to_string());
             let exchange = exchange.as_str();
-            async move { amqp::publish_confirmed(channel, exchange, "", &body, properties).await }
+            let span = event_spans[&task.event.id].clone();
+            async move {
+                let id = task.delivery_id.to_string();
+                amqp::publish_traced(channel, exchange, "", &body, &id, FieldTable::default()).await
+            }
+            .instrument(span)
         }))
         .await?;
         let published = started.elapsed();

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use hookline_common::cli::ConfigArgs;
+use hookline_common::config::Settings;
 use hookline_common::{db, shutdown};
 
 #[derive(Parser)]
@@ -18,12 +19,18 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = cli.config.load()?;
+    let (settings, telemetry) = cli.config.load("hookline-delivery")?;
+    let result = run(&settings).await;
+    telemetry.shutdown().await;
+    result
+}
+
+async fn run(settings: &Settings) -> anyhow::Result<()> {
     let stop = shutdown::on_signal();
     let Some(pool) = db::connect_with_retry(&settings.database, &stop).await else {
         return Ok(());
     };
-    let worker = hookline_delivery::Delivery::build(&settings, pool).await?;
+    let worker = hookline_delivery::Delivery::build(settings, pool).await?;
     tracing::info!(http = %worker.ops_addr(), "delivery worker starting");
     Ok(worker.run_until_stopped(stop).await?)
 }

@@ -11,6 +11,7 @@ use hookline_common::address_policy::AddressPolicy;
 use hookline_common::config::EndpointPolicy;
 use hookline_common::headers::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
 use hookline_common::signing::signature_header;
+use hookline_common::spans;
 use hookline_common::webhook_url::WebhookUrl;
 use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Method, Request};
@@ -21,10 +22,17 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
+use tracing::Instrument as _;
 
 use crate::outcome::HttpExchange;
 use crate::resolver::VettingResolver;
 use crate::webhooks::Target;
+
+/// Failure kinds without a response, for the `error.type` span attribute: the endpoint's address is not
+/// allowed, the connection or TLS failed, or the deadline passed.
+const REFUSED: &str = "refused";
+const TRANSPORT: &str = "transport";
+const TIMEOUT: &str = "timeout";
 
 /// Idle keep-alive connections kept per endpoint host.
 const MAX_IDLE_PER_HOST: usize = 64;
@@ -110,31 +118,58 @@ impl Sender {
             body_truncated: false,
             error: None,
         };
-        let result = match self.request(url, target, msg_id, body, started_at.timestamp()) {
-            Ok(request) => {
-                exchange.request_headers = shown_headers(&request, target);
-                tokio::time::timeout(self.timeout, self.exchange(request, &mut exchange))
-                    .await
-                    .unwrap_or_else(|_| Err(format!("timed out after {:?}", self.timeout)))
+        // The policy is checked again here: the URL may predate a stricter configuration.
+        let result = match WebhookUrl::parse(url, self.allow_insecure_http) {
+            Ok(url) => {
+                let span = spans::http_post(url.url());
+                let (result, error_type) = self
+                    .post(&url, target, msg_id, body, &mut exchange)
+                    .instrument(span.clone())
+                    .await;
+                spans::http_ended(&span, exchange.status, error_type);
+                result
             }
-            Err(refused) => Err(refused),
+            Err(e) => Err(format!("refused: url {e}")),
         };
         exchange.error = result.err();
         exchange.duration_ms = clock.elapsed().as_millis().min(i32::MAX as u128) as i32;
         exchange
     }
 
+    /// Sends the request within the deadline; on failure, also says what kind of failure it was.
+    async fn post(
+        &self,
+        url: &WebhookUrl,
+        target: &Target,
+        msg_id: &str,
+        body: Vec<u8>,
+        exchange: &mut HttpExchange,
+    ) -> (Result<(), String>, Option<&'static str>) {
+        let request = match self.request(url, target, msg_id, body, exchange.started_at.timestamp())
+        {
+            Ok(request) => request,
+            Err(refused) => return (Err(refused), Some(REFUSED)),
+        };
+        exchange.request_headers = shown_headers(&request, target);
+        match tokio::time::timeout(self.timeout, self.exchange(request, exchange)).await {
+            Ok(Ok(())) => (Ok(()), None),
+            // With a status, the status is the error; without one the connection failed.
+            Ok(Err(error)) => (Err(error), exchange.status.is_none().then_some(TRANSPORT)),
+            Err(_) => (
+                Err(format!("timed out after {:?}", self.timeout)),
+                Some(TIMEOUT),
+            ),
+        }
+    }
+
     fn request(
         &self,
-        url: &str,
+        url: &WebhookUrl,
         target: &Target,
         msg_id: &str,
         body: Vec<u8>,
         timestamp: i64,
     ) -> Result<Request<Full<Bytes>>, String> {
-        // The policy is checked again here: the URL may predate a stricter configuration.
-        let url = WebhookUrl::parse(url, self.allow_insecure_http)
-            .map_err(|e| format!("refused: url {e}"))?;
         // Hosts given as addresses never reach the resolver, so they are vetted here.
         if let Some(ip) = url.ip() {
             self.policy.check(ip).map_err(|e| e.to_string())?;

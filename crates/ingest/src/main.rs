@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use hookline_common::cli::ConfigArgs;
+use hookline_common::config::Settings;
 use hookline_common::shutdown;
 
 #[derive(Parser)]
@@ -14,8 +15,14 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = cli.config.load()?;
-    let ingest = hookline_ingest::Ingest::build(&settings).await?;
+    let (settings, telemetry) = cli.config.load("hookline-ingest")?;
+    let result = run(&settings).await;
+    telemetry.shutdown().await;
+    result
+}
+
+async fn run(settings: &Settings) -> anyhow::Result<()> {
+    let ingest = hookline_ingest::Ingest::build(settings).await?;
     tracing::info!(grpc = %ingest.grpc_addr(), http = %ingest.ops_addr(), "ingest listening");
     Ok(ingest.run_until_stopped(shutdown::on_signal()).await?)
 }

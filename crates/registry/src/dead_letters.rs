@@ -8,6 +8,7 @@ use hookline_common::messages::DeliveryTask;
 use hookline_common::topology::Topology;
 use lapin::Channel;
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions};
+use lapin::types::FieldTable;
 use uuid::Uuid;
 
 /// The most dead letters one replay call looks at, so a huge queue cannot make a call run unbounded.
@@ -61,13 +62,14 @@ pub async fn replay(
                 ..task
             };
             let body = serde_json::to_vec(&retry).expect("tasks always serialise");
-            let properties = amqp::json_properties(&retry.delivery_id.to_string());
-            amqp::publish_confirmed(
+            // The replay is part of the operator's call's trace.
+            amqp::publish_traced(
                 channel,
                 &topology.deliveries_exchange(),
                 "",
                 &body,
-                properties,
+                &retry.delivery_id.to_string(),
+                FieldTable::default(),
             )
             .await?;
             message.acker.ack(BasicAckOptions::default()).await?;

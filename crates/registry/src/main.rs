@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use hookline_common::cli::ConfigArgs;
+use hookline_common::config::Settings;
 use hookline_common::{db, shutdown};
 
 #[derive(Parser)]
@@ -29,12 +30,18 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = cli.config.load()?;
+    let (settings, telemetry) = cli.config.load("hookline-registry")?;
+    let result = run(cli.command.unwrap_or(Command::Serve), &settings).await;
+    telemetry.shutdown().await;
+    result
+}
+
+async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
     let stop = shutdown::on_signal();
     let Some(pool) = db::connect_with_retry(&settings.database, &stop).await else {
         return Ok(());
     };
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
         Command::Migrate => {
             hookline_registry::MIGRATOR
                 .run(&pool)
@@ -43,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
         }
         Command::Serve => {
-            let registry = hookline_registry::Registry::build(&settings, pool).await?;
+            let registry = hookline_registry::Registry::build(settings, pool).await?;
             tracing::info!(grpc = %registry.grpc_addr(), http = %registry.ops_addr(), "registry listening");
             registry.run_until_stopped(stop).await?;
         }

@@ -38,7 +38,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- if eq . "registry" -}}8081{{- else if eq . "ingest" -}}8082{{- else -}}8083{{- end -}}
 {{- end -}}
 
-{{/* Environment every container gets: secrets as HOOKLINE__ variables, the config file, extra env. */}}
+{{/* Environment every container gets: secrets as HOOKLINE__ variables, the config file, trace export
+     when an OTLP endpoint is set (the pod and namespace as resource attributes), extra env. */}}
 {{- define "hookline.env" -}}
 - name: HOOKLINE_CONFIG
   value: /etc/hookline/hookline.toml
@@ -50,6 +51,22 @@ app.kubernetes.io/component: {{ .component }}
   valueFrom: {secretKeyRef: {name: {{ include "hookline.secretName" . }}, key: master-keys}}
 - name: HOOKLINE__AUTH__HS256_SECRET
   valueFrom: {secretKeyRef: {name: {{ include "hookline.secretName" . }}, key: hs256-secret, optional: true}}
+{{- with .Values.tracing }}
+{{- if .otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .otlpEndpoint | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ .sampler | quote }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ .samplerArg | quote }}
+- name: POD_NAME
+  valueFrom: {fieldRef: {fieldPath: metadata.name}}
+- name: POD_NAMESPACE
+  valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: "k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE)"
+{{- end }}
+{{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}

@@ -115,7 +115,7 @@ async fn run(server: &str, database: &str, prefix: &str) -> anyhow::Result<()> {
         ),
     ];
     let settings = Settings::load_from(None, env)?;
-    hookline_common::telemetry::init(&settings.log);
+    let telemetry = hookline_common::telemetry::init("hookline-bench", &settings.log)?;
 
     println!(
         "baseline: raw RabbitMQ, {BASELINE_MESSAGES} persistent messages to a quorum queue, confirms and acks"
@@ -268,6 +268,7 @@ async fn run(server: &str, database: &str, prefix: &str) -> anyhow::Result<()> {
     topology.delete(&channel).await?;
     amqp::close_channel(channel).await;
     connection.close(200, "done".into()).await?;
+    telemetry.shutdown().await;
     Ok(())
 }
 

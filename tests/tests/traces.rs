@@ -1,0 +1,244 @@
+//! One trace per event: the caller's W3C trace context flows through ingest, RabbitMQ, the fan-out and
+//! every delivery attempt, the retry that came back from a retry queue included, and each process exports
+//! its spans over OTLP/gRPC to a real collector. The ids are in the JSON logs too.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hookline_tests::collector::{CLIENT, CONSUMER, CollectedSpan, Collector, PRODUCER, SERVER};
+use hookline_tests::stack::{binary, publish_request};
+use hookline_tests::{Receiver, Reply, Stack, eventually};
+use sqlx::PgPool;
+use tokio::io::AsyncBufReadExt as _;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+const ORG: &str = "org_acme";
+
+/// A port nobody listens on now, for a service started as a process.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The only span matching `what`.
+fn one<'a>(
+    spans: &'a [CollectedSpan],
+    what: &str,
+    matches: impl Fn(&CollectedSpan) -> bool,
+) -> &'a CollectedSpan {
+    let found: Vec<_> = spans.iter().filter(|s| matches(s)).collect();
+    assert_eq!(found.len(), 1, "exactly one {what} span in {spans:#?}");
+    found[0]
+}
+
+/// Collects a process's stdout lines.
+fn capture(stdout: tokio::process::ChildStdout) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    tokio::spawn(async move {
+        let mut reader = tokio::io::BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgPool) {
+    let collector = Collector::start().await;
+    let stack = Stack::without_worker(pool, &[]).await;
+    let topology = stack.topology();
+    // The first attempt fails, the retry (1 s later, through the retry queue) succeeds.
+    let receiver = Receiver::start(|n| Reply::status(if n == 0 { 500 } else { 200 })).await;
+    let (webhook, _) = stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+
+    // Ingest and a worker as processes of their own, exporting to the collector, the worker logging JSON.
+    let ingest_addr = format!("127.0.0.1:{}", free_port());
+    let mut env = stack.env.clone();
+    env.extend(collector.env());
+    env.push(("HOOKLINE__LOG__FORMAT".into(), "json".into()));
+    env.push(("HOOKLINE__LOG__FILTER".into(), "info".into()));
+    let mut ingest_env = env.clone();
+    ingest_env.push(("HOOKLINE__INGEST__GRPC_LISTEN".into(), ingest_addr.clone()));
+    let _ingest = binary("hookline-ingest", &ingest_env)
+        .spawn()
+        .expect("starting hookline-ingest");
+    let mut worker = binary("hookline-delivery", &env)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting hookline-delivery");
+    let logs = capture(worker.stdout.take().expect("piped stdout"));
+
+    let channel = eventually("the ingest process to listen", DEADLINE, || async {
+        tonic::transport::Endpoint::from_shared(format!("http://{ingest_addr}"))
+            .ok()?
+            .connect()
+            .await
+            .ok()
+    })
+    .await;
+    let mut ingest =
+        hookline_tests::auth::ingest_client(channel.clone(), &hookline_tests::auth::super_admin());
+
+    // The caller is traced: its span is the root, passed in the gRPC metadata.
+    let trace_id = uuid::Uuid::new_v4().simple().to_string();
+    let caller_span = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    // Once ingest is connected to the broker, one call: a retried call would be a second RPC span.
+    hookline_tests::stack::serving(&channel, "hookline.v1.EventIngest").await;
+    let mut request = tonic::Request::new(publish_request(
+        ORG,
+        "job.completed",
+        serde_json::json!({"jobId": "J-7"}),
+    ));
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-{caller_span}-01").parse().unwrap(),
+    );
+    let event_id = ingest
+        .publish_event(request)
+        .await
+        .expect("publishing through the ingest process")
+        .into_inner()
+        .event_id;
+    receiver.wait_for(2, DEADLINE).await;
+
+    let attempt_queue = format!("process {}", topology.deliveries_queue());
+    // Each process exports in its own batches: wait for every span the trace should hold, by kind: the
+    // RPC; the event's, the task's and the retry's sends; the fan-out and two attempts; two POSTs.
+    let spans = collector
+        .wait_for_trace(&trace_id, DEADLINE, |spans| {
+            let count = |kind| spans.iter().filter(|s| s.kind == kind).count();
+            (
+                count(SERVER),
+                count(PRODUCER),
+                count(CONSUMER),
+                count(CLIENT),
+            ) == (1, 3, 3, 2)
+        })
+        .await;
+
+    // Ingest: the RPC, a child of the caller's span, and the publish to the events exchange inside it.
+    let rpc = one(&spans, "RPC server", |s| s.kind == SERVER);
+    assert_eq!(rpc.service, "hookline-ingest");
+    assert_eq!(rpc.name, "hookline.v1.EventIngest/PublishEvent");
+    assert_eq!(rpc.parent_span_id, caller_span);
+    assert_eq!(rpc.attribute("rpc.system").as_deref(), Some("grpc"));
+    assert_eq!(rpc.attribute("rpc.grpc.status_code").as_deref(), Some("0"));
+    let events_exchange = topology.events_exchange();
+    let publish = one(&spans, "event send", |s| {
+        s.kind == PRODUCER
+            && s.attribute("messaging.destination.name") == Some(events_exchange.clone())
+    });
+    assert_eq!(publish.service, "hookline-ingest");
+    assert_eq!(publish.parent_span_id, rpc.span_id);
+    assert_eq!(publish.name, format!("send {events_exchange}"));
+    assert_eq!(
+        publish.attribute("messaging.system").as_deref(),
+        Some("rabbitmq")
+    );
+    assert_eq!(
+        publish.attribute("messaging.message.id"),
+        Some(event_id.clone())
+    );
+
+    // The worker's fan-out continues from the message's headers and publishes the delivery task.
+    let fan_out = one(&spans, "fan-out", |s| {
+        s.name == format!("process {}", topology.events_queue())
+    });
+    assert_eq!(fan_out.service, "hookline-delivery");
+    assert_eq!(fan_out.kind, CONSUMER);
+    assert_eq!(fan_out.parent_span_id, publish.span_id);
+    assert_eq!(fan_out.attribute("event_id"), Some(event_id.clone()));
+    assert_eq!(
+        fan_out.attribute("messaging.system").as_deref(),
+        Some("rabbitmq")
+    );
+    assert_eq!(
+        fan_out.attribute("messaging.operation.type").as_deref(),
+        Some("process")
+    );
+    let deliveries_exchange = topology.deliveries_exchange();
+    let task = one(&spans, "task send", |s| {
+        s.kind == PRODUCER
+            && s.attribute("messaging.destination.name") == Some(deliveries_exchange.clone())
+    });
+    assert_eq!(task.parent_span_id, fan_out.span_id);
+
+    // Attempt 1 follows the task; its POST got the 500.
+    let attempt = |n: u32| {
+        one(&spans, &format!("attempt {n}"), |s| {
+            s.name == attempt_queue && s.attribute("attempt") == Some(n.to_string())
+        })
+    };
+    let (first, second) = (attempt(1), attempt(2));
+    assert_eq!(first.kind, CONSUMER);
+    assert_eq!(first.parent_span_id, task.span_id);
+    assert_eq!(first.attribute("event_id"), Some(event_id.clone()));
+    assert_eq!(first.attribute("webhook_id"), Some(webhook.id.clone()));
+    let delivery_id = first.attribute("delivery_id").expect("a delivery id");
+    let post_of = |attempt: &CollectedSpan| {
+        one(&spans, "POST", |s| {
+            s.kind == CLIENT && s.parent_span_id == attempt.span_id
+        })
+        .clone()
+    };
+    let failed = post_of(first);
+    assert_eq!(failed.name, "POST");
+    assert_eq!(
+        failed.attribute("http.request.method").as_deref(),
+        Some("POST")
+    );
+    assert_eq!(
+        failed.attribute("http.response.status_code").as_deref(),
+        Some("500")
+    );
+    assert_eq!(failed.status, 2, "a 500 marks the client span as an error");
+    assert_eq!(failed.attribute("url.full"), Some(receiver.url()));
+
+    // The retry went through the retry queue (dead-lettered back), keeping the context of attempt 1.
+    let retry = one(&spans, "retry send", |s| {
+        s.kind == PRODUCER && s.parent_span_id == first.span_id
+    });
+    assert_eq!(
+        retry.attribute("messaging.rabbitmq.destination.routing_key"),
+        topology.retry_queue_after(1).map(|(queue, _)| queue)
+    );
+    assert_eq!(second.parent_span_id, retry.span_id);
+    assert_eq!(
+        second.attribute("messaging.rabbitmq.destination.routing_key"),
+        retry.attribute("messaging.rabbitmq.destination.routing_key"),
+        "attempt 2 came back from the retry queue"
+    );
+    assert_eq!(second.attribute("delivery_id"), Some(delivery_id.clone()));
+    let succeeded = post_of(second);
+    assert_eq!(
+        succeeded.attribute("http.response.status_code").as_deref(),
+        Some("200")
+    );
+    assert_ne!(succeeded.status, 2);
+
+    // The worker's JSON log line for the success names the event, delivery, webhook and trace, in the
+    // span it was written in.
+    let line = eventually("the worker's `delivered` log line", DEADLINE, || {
+        let found = logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|l| l["message"] == "delivered");
+        async move { found }
+    })
+    .await;
+    let span = &line["spans"][0];
+    assert_eq!(span["trace_id"], trace_id.as_str(), "{line}");
+    assert_eq!(span["event_id"], event_id.as_str(), "{line}");
+    assert_eq!(span["delivery_id"], delivery_id.as_str(), "{line}");
+    assert_eq!(span["webhook_id"], webhook.id.as_str(), "{line}");
+
+    let _ = worker.start_kill();
+}
