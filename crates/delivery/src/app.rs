@@ -84,6 +84,7 @@ impl Delivery {
             recorder: Recorder::start(self.pool.clone(), s.delivery.record_batch, shutdown.clone()),
             concurrency: s.delivery.concurrency,
             grace: s.shutdown_grace,
+            in_progress: Default::default(),
         });
         tokio::spawn(db::watch(
             self.pool.clone(),

@@ -1,6 +1,7 @@
 //! The attempt stage: consumes delivery tasks, POSTs each one, records the attempt, and publishes the
 //! retry (into the retry queue for the next delay) or, after the last failure, the dead letter.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,13 +17,13 @@ use hookline_common::topology::Topology;
 use lapin::Channel;
 use lapin::message::Delivery as Message;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-    BasicRejectOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
+use uuid::Uuid;
 
 use crate::organisations::OrganisationCache;
 use crate::outcome::{DeliveryState, Outcome};
@@ -37,7 +38,7 @@ const REQUEUE_PAUSE: Duration = Duration::from_secs(1);
 /// Why a task goes back to the queue instead of being acked.
 #[derive(Debug, thiserror::Error)]
 enum AttemptError {
-    #[error("cannot look up the webhook: {0}")]
+    #[error("cannot read the webhook or the delivery log: {0}")]
     Lookup(#[from] sqlx::Error),
     #[error(transparent)]
     Record(#[from] NotRecorded),
@@ -55,6 +56,37 @@ pub struct AttemptStage {
     /// In-flight attempts per worker; the queue's prefetch.
     pub concurrency: u16,
     pub grace: Duration,
+    pub in_progress: InProgress,
+}
+
+/// The attempts (delivery, attempt number) this worker is making. A second copy of a task that arrives
+/// meanwhile, such as the task a fan-out republishes for an event the broker redelivered, is acked
+/// without a second request: the first copy is acked or returned to the queue when it ends.
+#[derive(Debug, Default)]
+pub struct InProgress(Arc<std::sync::Mutex<HashSet<(Uuid, u32)>>>);
+
+impl InProgress {
+    /// Claims the attempt, or `None` when it is already in progress here.
+    fn claim(&self, delivery: Uuid, attempt: u32) -> Option<Claim> {
+        let key = (delivery, attempt);
+        let fresh = self.0.lock().expect("in-progress lock").insert(key);
+        fresh.then(|| Claim {
+            set: self.0.clone(),
+            key,
+        })
+    }
+}
+
+/// An attempt in progress; released when dropped.
+struct Claim {
+    set: Arc<std::sync::Mutex<HashSet<(Uuid, u32)>>>,
+    key: (Uuid, u32),
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.set.lock().expect("in-progress lock").remove(&self.key);
+    }
 }
 
 impl AttemptStage {
@@ -86,10 +118,10 @@ impl AttemptStage {
                     Some(Err(error)) => break Err(error),
                     None => break Ok(()),
                 },
-                () = shutdown.cancelled() => {
-                    let _ = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
-                    break Ok(());
-                }
+                // No basic.cancel: under load, tasks whose acks followed a cancel were redelivered
+                // (quorum queues, RabbitMQ 3.10), so attempts still finishing were sent twice. Tasks
+                // the broker pushes meanwhile stay unacked and go back when the channel closes.
+                () = shutdown.cancelled() => break Ok(()),
             }
         };
         in_flight.close();
@@ -128,12 +160,22 @@ impl AttemptStage {
                 attempt: Some(task.attempt),
             },
         );
+        let Some(claim) = self.in_progress.claim(task.delivery_id, task.attempt) else {
+            tracing::info!(delivery_id = %task.delivery_id, attempt = task.attempt,
+                "a copy of an attempt in progress; not sent twice");
+            let _ = message.acker.ack(BasicAckOptions::default()).await;
+            return;
+        };
         // The span covers the ack too, so its log lines carry the ids; it is never held across an await
         // by a guard, which would leak it into other tasks.
         async move {
             let in_flight = metrics::gauge!(prometheus::IN_FLIGHT);
             in_flight.increment(1.0);
-            let result = self.attempt(&channel, task).await;
+            let result = if message.redelivered {
+                self.unless_sent(&channel, task).await
+            } else {
+                self.attempt(&channel, task).await
+            };
             in_flight.decrement(1.0);
             match result {
                 Ok(()) => {
@@ -156,6 +198,22 @@ impl AttemptStage {
         }
         .instrument(span)
         .await;
+        drop(claim);
+    }
+
+    /// A task the broker redelivers may already have been sent: its worker recorded the outcome but
+    /// stopped or died before the ack reached the broker. A success in the log is not sent again; anything
+    /// else is attempted as usual (at least once).
+    async fn unless_sent(&self, channel: &Channel, task: DeliveryTask) -> Result<(), AttemptError> {
+        if self
+            .recorder
+            .succeeded(task.delivery_id, task.attempt)
+            .await?
+        {
+            tracing::info!("redelivered task already succeeded; not sent again");
+            return Ok(());
+        }
+        self.attempt(channel, task).await
     }
 
     /// Makes the attempt and makes its outcome durable: recorded, and the retry or dead letter confirmed.
@@ -276,4 +334,29 @@ async fn publish(
         headers,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_is_claimed_once_until_it_ends() {
+        let in_progress = InProgress::default();
+        let delivery = Uuid::now_v7();
+        let first = in_progress.claim(delivery, 1).expect("a fresh attempt");
+        assert!(
+            in_progress.claim(delivery, 1).is_none(),
+            "a copy is refused"
+        );
+        assert!(
+            in_progress.claim(delivery, 2).is_some(),
+            "another attempt of the same delivery is its own"
+        );
+        drop(first);
+        assert!(
+            in_progress.claim(delivery, 1).is_some(),
+            "free once it ended"
+        );
+    }
 }

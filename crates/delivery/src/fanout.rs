@@ -14,9 +14,7 @@ use hookline_common::spans;
 use hookline_common::topology::Topology;
 use lapin::Channel;
 use lapin::message::Delivery as Message;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions,
-};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
 use lapin::types::FieldTable;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -80,10 +78,9 @@ impl FanoutStage {
                     }
                     in_flight.push(self.process(&channel, batch, &shutdown));
                 }
-                () = shutdown.cancelled() => {
-                    let _ = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
-                    break;
-                }
+                // No basic.cancel, for the reason the attempt stage gives: batches still being
+                // recorded must be able to ack their events.
+                () = shutdown.cancelled() => break,
             }
         }
         // Batches already taken are finished (or interrupted) before the stage returns.

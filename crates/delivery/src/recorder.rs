@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::outcome::Outcome;
 use crate::store;
@@ -23,6 +24,7 @@ type Request = (Outcome, oneshot::Sender<Result<(), NotRecorded>>);
 #[derive(Clone)]
 pub struct Recorder {
     queue: mpsc::Sender<Request>,
+    pool: PgPool,
 }
 
 impl Recorder {
@@ -30,8 +32,13 @@ impl Recorder {
     /// messages behind it stay unacked in RabbitMQ; on `shutdown` it gives up and reports failure.
     pub fn start(pool: PgPool, batch: usize, shutdown: CancellationToken) -> Self {
         let (queue, requests) = mpsc::channel(batch * 4);
-        tokio::spawn(write(pool, requests, batch, shutdown));
-        Self { queue }
+        tokio::spawn(write(pool.clone(), requests, batch, shutdown));
+        Self { queue, pool }
+    }
+
+    /// Whether `attempt` of `delivery` is already recorded as a success.
+    pub async fn succeeded(&self, delivery: Uuid, attempt: u32) -> Result<bool, sqlx::Error> {
+        store::succeeded_by(&self.pool, delivery, attempt).await
     }
 
     /// Returns once `outcome` is committed.

@@ -273,6 +273,18 @@ pub async fn insert_test(
     .map(drop)
 }
 
+/// Whether the log shows `attempt` (or a later one) of `delivery` succeeded: a task the broker redelivers
+/// after that was already sent, and its ack was lost on the way.
+pub async fn succeeded_by(pool: &PgPool, delivery: Uuid, attempt: u32) -> Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = $1 AND status = 'succeeded' AND attempts >= $2)",
+    )
+    .bind(delivery)
+    .bind(attempt as i32)
+    .fetch_one(pool)
+    .await
+}
+
 /// Writes a batch of outcomes in one statement: the attempts, and each delivery's new state.
 /// A delivery keeps its state when it already recorded a later attempt, or succeeded on this one (a
 /// duplicate of a redelivered task cannot move it backwards).
@@ -317,4 +329,47 @@ pub async fn record(pool: &PgPool, outcomes: &[&Outcome]) -> Result<()> {
     .execute(pool)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A delivery of a fresh event in `status` after `attempts` attempts.
+    async fn delivery(pool: &PgPool, status: &str, attempts: i32) -> Uuid {
+        let (event, id) = (Uuid::now_v7(), Uuid::now_v7());
+        sqlx::query(
+            "INSERT INTO events (id, organisation_id, event_type, version, occurred_at, data)
+             VALUES ($1, 'org', 'job.completed', 1, now(), '{}')",
+        )
+        .bind(event)
+        .execute(pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO deliveries (id, event_id, webhook_id, organisation_id, event_type, url, status, attempts)
+             VALUES ($1, $2, $3, 'org', 'job.completed', 'https://example.com/', $4, $5)",
+        )
+        .bind(id)
+        .bind(event)
+        .bind(Uuid::now_v7())
+        .bind(status)
+        .bind(attempts)
+        .execute(pool)
+        .await
+        .unwrap();
+        id
+    }
+
+    #[sqlx::test(migrations = "../registry/migrations")]
+    async fn only_a_recorded_success_of_that_attempt_counts_as_sent(pool: PgPool) {
+        let succeeded = delivery(&pool, "succeeded", 2).await;
+        assert!(succeeded_by(&pool, succeeded, 1).await.unwrap());
+        assert!(succeeded_by(&pool, succeeded, 2).await.unwrap());
+        // A redelivery started a new chain at attempt 3: not sent yet.
+        assert!(!succeeded_by(&pool, succeeded, 3).await.unwrap());
+        let retrying = delivery(&pool, "retrying", 1).await;
+        assert!(!succeeded_by(&pool, retrying, 1).await.unwrap());
+        assert!(!succeeded_by(&pool, Uuid::now_v7(), 1).await.unwrap());
+    }
 }
