@@ -11,7 +11,7 @@ RUN_DATABASE ?= hookline
 # Where `make helm-check` installs its Python tools.
 HELM_VENV ?= target/helm-venv
 
-.PHONY: run test lint bench services db build helm-check
+.PHONY: run test lint bench bench-traces services db build helm-check
 
 ## run: build, start the local services, migrate, and run the three services in the foreground.
 run: build services db
@@ -30,6 +30,15 @@ lint:
 ## bench: the whole pipeline at saturation and at a fixed rate, beside a raw RabbitMQ baseline.
 bench: services
 	DATABASE_URL=$(TEST_DATABASE_URL) cargo run --release -p hookline-tests --bin hookline-bench
+
+## bench-traces: the same benchmark with every span exported over OTLP/gRPC to a local sink that counts
+## them, to see what tracing costs.
+bench-traces: services
+	cargo build --release -p hookline-tests --bin hookline-bench --bin hookline-otlp-sink
+	./target/release/hookline-otlp-sink 127.0.0.1:4319 & sink=$$!; \
+	DATABASE_URL=$(TEST_DATABASE_URL) OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4319 \
+		./target/release/hookline-bench; status=$$?; \
+	kill $$sink; wait $$sink; exit $$status
 
 ## helm-check: lint and render the chart with Helm's own engine (no helm binary), then validate every
 ## manifest against the Kubernetes schemas.

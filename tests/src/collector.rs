@@ -2,6 +2,7 @@
 //! OpenTelemetry Collector, and tests read back what arrived.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,6 +63,7 @@ impl CollectedSpan {
 pub struct Collector {
     addr: SocketAddr,
     spans: Arc<Mutex<Vec<CollectedSpan>>>,
+    received: Arc<AtomicUsize>,
     stop: CancellationToken,
 }
 
@@ -72,15 +74,23 @@ impl Drop for Collector {
 }
 
 impl Collector {
+    /// A collector on a free port that keeps every span.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Self::start_on("127.0.0.1:0", true)
             .await
-            .expect("binding the collector");
-        let addr = listener.local_addr().expect("collector address");
+            .expect("binding the collector")
+    }
+
+    /// A collector on `addr`; with `keep` false it only counts spans (for benchmarks).
+    pub async fn start_on(addr: &str, keep: bool) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
         let spans = Arc::default();
+        let received = Arc::default();
         let stop = CancellationToken::new();
         let service = TraceServiceServer::new(Sink {
-            spans: Arc::clone(&spans),
+            spans: keep.then(|| Arc::clone(&spans)),
+            received: Arc::clone(&received),
         });
         tokio::spawn(
             tonic::transport::Server::builder()
@@ -90,7 +100,17 @@ impl Collector {
                     stop.clone().cancelled_owned(),
                 ),
         );
-        Self { addr, spans, stop }
+        Ok(Self {
+            addr,
+            spans,
+            received,
+            stop,
+        })
+    }
+
+    /// How many spans have arrived.
+    pub fn received(&self) -> usize {
+        self.received.load(Ordering::Relaxed)
     }
 
     /// The value for `OTEL_EXPORTER_OTLP_ENDPOINT`.
@@ -151,7 +171,9 @@ impl Collector {
 }
 
 struct Sink {
-    spans: Arc<Mutex<Vec<CollectedSpan>>>,
+    /// `None` when spans are only counted.
+    spans: Option<Arc<Mutex<Vec<CollectedSpan>>>>,
+    received: Arc<AtomicUsize>,
 }
 
 #[tonic::async_trait]
@@ -160,8 +182,19 @@ impl TraceService for Sink {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let request = request.into_inner();
+        let count = request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum::<usize>();
+        self.received.fetch_add(count, Ordering::Relaxed);
+        let Some(kept) = &self.spans else {
+            return Ok(tonic::Response::new(ExportTraceServiceResponse::default()));
+        };
         let mut collected = Vec::new();
-        for resource_spans in request.into_inner().resource_spans {
+        for resource_spans in request.resource_spans {
             let service = resource_spans
                 .resource
                 .iter()
@@ -185,7 +218,7 @@ impl TraceService for Sink {
                 });
             }
         }
-        self.spans.lock().expect("spans lock").extend(collected);
+        kept.lock().expect("spans lock").extend(collected);
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
 }
