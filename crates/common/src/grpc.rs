@@ -116,16 +116,18 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let path = request.uri().path().to_owned();
-        let (service, method) = path
+        let (service, method) = request
+            .uri()
+            .path()
             .trim_start_matches('/')
             .split_once('/')
-            .unwrap_or(("other", "other"));
+            .map(|(s, m)| (s.to_owned(), m.to_owned()))
+            .unwrap_or_else(|| ("other".to_owned(), "other".to_owned()));
         // Probes call the health service every few seconds; their spans would bury the real ones.
         let span = if service == HEALTH_SERVICE {
             tracing::Span::none()
         } else {
-            spans::rpc_server(service, method, request.headers())
+            spans::rpc_server(&service, &method, request.headers())
         };
         let started = std::time::Instant::now();
         let call = span.in_scope(|| self.0.call(request));
@@ -142,11 +144,10 @@ where
             };
             spans::rpc_ended(&span, code);
             // Paths are the caller's to choose: an unknown method is labelled `other`, never by name.
-            let (service, method) = match path.trim_start_matches('/').split_once('/') {
-                Some((service, method)) if code != tonic::Code::Unimplemented => {
-                    (service.to_owned(), method.to_owned())
-                }
-                _ => ("other".to_owned(), "other".to_owned()),
+            let (service, method) = if code == tonic::Code::Unimplemented {
+                ("other".to_owned(), "other".to_owned())
+            } else {
+                (service, method)
             };
             let code = crate::prometheus::code_label(code);
             metrics::counter!(crate::prometheus::GRPC_REQUESTS,

@@ -100,7 +100,7 @@ impl FanoutStage {
         let mut redelivered = Vec::new();
         let mut accepted = Vec::with_capacity(batch.len());
         // One span per event, continuing its trace; each lasts until the batch is acked.
-        let mut event_spans = HashMap::with_capacity(batch.len());
+        let mut event_spans = HashMap::new();
         let queue = self.topology.events_queue();
         for message in batch {
             match serde_json::from_slice::<EventMessage>(&message.data) {
@@ -108,12 +108,15 @@ impl FanoutStage {
                     if message.redelivered {
                         redelivered.push(event.id);
                     }
-                    let ids = spans::Ids {
-                        event_id: Some(&event.id),
-                        event_type: Some(&event.event_type),
-                        ..Default::default()
-                    };
-                    event_spans.insert(event.id, spans::amqp_process(&queue, &message, ids));
+                    // Only traces need these; they carry no log lines.
+                    if spans::exporting() {
+                        let ids = spans::Ids {
+                            event_id: Some(&event.id),
+                            event_type: Some(&event.event_type),
+                            ..Default::default()
+                        };
+                        event_spans.insert(event.id, spans::amqp_process(&queue, &message, ids));
+                    }
                     events.push(event);
                     accepted.push(message);
                 }
@@ -158,7 +161,10 @@ impl FanoutStage {
         try_join_all(tasks.map(|task| {
             let body = serde_json::to_vec(&task).expect("tasks always serialise");
             let exchange = exchange.as_str();
-            let span = event_spans[&task.event.id].clone();
+            let span = event_spans
+                .get(&task.event.id)
+                .cloned()
+                .unwrap_or_else(tracing::Span::none);
             async move {
                 let id = task.delivery_id.to_string();
                 amqp::publish_traced(channel, exchange, "", &body, &id, FieldTable::default()).await
