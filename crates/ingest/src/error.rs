@@ -29,7 +29,14 @@ impl From<IngestError> for Status {
                 hookline_common::grpc::invalid_argument([(*field, reason.as_str())])
             }
             IngestError::Unavailable(source) => {
-                tracing::warn!(error = ?source, "event not confirmed by the broker");
+                // While the broker is away every event fails the same way; the supervisor logs the
+                // outage once and the ingest metric counts the refusals, so one line per event would
+                // only flood the log (a 1,000-event batch, 1,000 lines).
+                if matches!(source, PublishError::NotConnected) {
+                    tracing::debug!("event refused: not connected to the broker");
+                } else {
+                    tracing::warn!(error = ?source, "event not confirmed by the broker");
+                }
                 Status::unavailable(err.to_string())
             }
         }
