@@ -46,6 +46,36 @@ fn capture(stdout: tokio::process::ChildStdout) -> Arc<Mutex<Vec<String>>> {
     lines
 }
 
+/// A channel to the gRPC server a process started at `addr`, once it listens.
+async fn listening(addr: &str) -> tonic::transport::Channel {
+    eventually("the process to listen", DEADLINE, || async {
+        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .ok()?
+            .connect()
+            .await
+            .ok()
+    })
+    .await
+}
+
+/// The first JSON line among `logs` that `matches`, waiting for it.
+async fn log_line(
+    logs: &Mutex<Vec<String>>,
+    what: &str,
+    matches: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    eventually(what, DEADLINE, || {
+        let found = logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(&matches);
+        async move { found }
+    })
+    .await
+}
+
 #[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
 async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgPool) {
     let collector = Collector::start().await;
@@ -74,14 +104,7 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
         .expect("starting hookline-delivery");
     let logs = capture(worker.stdout.take().expect("piped stdout"));
 
-    let channel = eventually("the ingest process to listen", DEADLINE, || async {
-        tonic::transport::Endpoint::from_shared(format!("http://{ingest_addr}"))
-            .ok()?
-            .connect()
-            .await
-            .ok()
-    })
-    .await;
+    let channel = listening(&ingest_addr).await;
     let mut ingest =
         hookline_tests::auth::ingest_client(channel.clone(), &hookline_tests::auth::super_admin());
 
@@ -224,14 +247,8 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
 
     // The worker's JSON log line for the success names the event, delivery, webhook and trace, in the
     // span it was written in.
-    let line = eventually("the worker's `delivered` log line", DEADLINE, || {
-        let found = logs
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|l| l["message"] == "delivered");
-        async move { found }
+    let line = log_line(&logs, "the worker's `delivered` log line", |l| {
+        l["message"] == "delivered"
     })
     .await;
     let span = &line["spans"][0];
@@ -241,4 +258,42 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
     assert_eq!(span["webhook_id"], webhook.id.as_str(), "{line}");
 
     let _ = worker.start_kill();
+}
+
+/// Spans that cannot be exported are not lost silently: with the collector unreachable, the service
+/// says so in its log (the SDK's own warning), so an SRE looking for a missing trace finds why.
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn an_unreachable_collector_is_reported_in_the_log(pool: PgPool) {
+    let stack = Stack::without_worker(pool, &[]).await;
+    let ingest_addr = format!("127.0.0.1:{}", free_port());
+    let mut env = stack.env.clone();
+    env.extend([
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
+            format!("http://127.0.0.1:{}", free_port()),
+        ),
+        ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
+        ("HOOKLINE__LOG__FORMAT".into(), "json".into()),
+        ("HOOKLINE__LOG__FILTER".into(), "info".into()),
+        ("HOOKLINE__INGEST__GRPC_LISTEN".into(), ingest_addr.clone()),
+    ]);
+    let mut ingest = binary("hookline-ingest", &env)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting hookline-ingest");
+    let logs = capture(ingest.stdout.take().expect("piped stdout"));
+    let channel = listening(&ingest_addr).await;
+    hookline_tests::stack::serving(&channel, "hookline.v1.EventIngest").await;
+    hookline_tests::auth::ingest_client(channel, &hookline_tests::auth::super_admin())
+        .publish_event(publish_request(ORG, "job.completed", serde_json::json!({})))
+        .await
+        .expect("publishing still works without a collector");
+
+    let line = log_line(&logs, "a log line saying spans were not exported", |l| {
+        l["name"] == "BatchSpanProcessor.ExportError"
+    })
+    .await;
+    assert_eq!(line["level"], "ERROR", "{line}");
+    assert_eq!(line["target"], "opentelemetry_sdk", "{line}");
+    let _ = ingest.start_kill();
 }

@@ -92,6 +92,14 @@ pub fn init(service: &'static str, settings: &LogSettings) -> Result<Telemetry, 
     let spans = tracer_provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer(service))
+            // An instrumented future enters and leaves its span on every poll, so per-enter work is paid
+            // thousands of times a second. Nothing here reads the active OpenTelemetry context
+            // (propagation takes each span's own), and busy/idle timings, source locations, targets and
+            // threads are attributes outside the conventions this trace follows; so none is kept.
+            .with_context_activation(false)
+            .with_tracked_inactivity(false)
+            .with_location(false)
+            .with_target(false)
             .with_threads(false)
             .with_filter(Targets::new().with_target(TRACED_CRATES, Level::INFO))
     });
