@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod collector;
+pub mod ops;
 pub mod receiver;
 pub mod stack;
 pub mod wait;

@@ -20,18 +20,11 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 
 /// `/metrics` of the service whose HTTP port is `addr`, over a plain HTTP/1.1 request.
 async fn scrape(addr: std::net::SocketAddr) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr)
+    let (status, body) = hookline_tests::ops::get(addr, "/metrics")
         .await
-        .expect("ops port");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response:.200}");
-    response
+        .expect("the ops port answers");
+    assert_eq!(status, 200, "{body:.200}");
+    body
 }
 
 #[sqlx::test(migrator = "hookline_registry::MIGRATOR")]

@@ -130,52 +130,131 @@ async fn workers_survive_postgresql_dropping_their_connections(pool: PgPool) {
     .await;
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
-async fn a_worker_without_its_database_retries_instead_of_exiting(pool: PgPool) {
-    let env = hookline_tests::stack::test_env(
-        &pool,
-        &[
-            (
-                "HOOKLINE__DATABASE__URL",
-                "postgres://postgres@127.0.0.1:1/nowhere",
-            ),
-            ("HOOKLINE__LOG__FORMAT", "json"),
-        ],
-    );
-    let log = std::env::temp_dir().join(format!(
-        "hookline-delivery-{}.log",
-        uuid::Uuid::new_v4().simple()
-    ));
+/// Starts `binary` as a process with `overrides`, its ops port at a known address, logging JSON to a
+/// file; returns the process, that address and the log's path.
+fn start_logging(
+    pool: &PgPool,
+    binary: &str,
+    ops_port_variable: &str,
+    overrides: &[(&str, &str)],
+) -> (
+    tokio::process::Child,
+    std::net::SocketAddr,
+    std::path::PathBuf,
+) {
+    let ops = hookline_tests::ops::free_addr();
+    let ops_listen = ops.to_string();
+    let mut overrides = overrides.to_vec();
+    overrides.extend([
+        (ops_port_variable, ops_listen.as_str()),
+        ("HOOKLINE__LOG__FORMAT", "json"),
+    ]);
+    let env = hookline_tests::stack::test_env(pool, &overrides);
+    let log = std::env::temp_dir().join(format!("{binary}-{}.log", uuid::Uuid::new_v4().simple()));
     let out = std::fs::File::create(&log).unwrap();
-    let mut worker = hookline_tests::stack::binary("hookline-delivery", &env)
+    let child = hookline_tests::stack::binary(binary, &env)
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .spawn()
-        .expect("starting hookline-delivery");
+        .unwrap_or_else(|e| panic!("starting {binary}: {e}"));
+    (child, ops, log)
+}
 
-    eventually("three retries with backoff", DEADLINE, || async {
-        let text = std::fs::read_to_string(&log).ok()?;
-        (text.matches("PostgreSQL unreachable; retrying").count() >= 3).then_some(())
+/// What an orchestrator's probes see of a service whose dependency is away: alive (`/healthz` 200, so
+/// it is not restarted) but not ready (`/readyz` 503, naming the dependency), so no traffic reaches it.
+async fn alive_but_not_ready(ops: std::net::SocketAddr, dependency: &str) {
+    let (status, _) = eventually("/healthz to answer", DEADLINE, || {
+        hookline_tests::ops::get(ops, "/healthz")
     })
     .await;
-    assert!(
-        worker.try_wait().unwrap().is_none(),
-        "still running, not crash-looping"
-    );
+    assert_eq!(status, 200, "alive while {dependency} is away");
+    let (status, body) = hookline_tests::ops::get(ops, "/readyz")
+        .await
+        .expect("/readyz answers");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains(&format!("{dependency}: down")), "{body}");
+}
 
-    let pid = worker.id().unwrap().to_string();
+/// Sends SIGTERM and expects a clean exit.
+async fn stops_cleanly(mut child: tokio::process::Child, what: &str) {
+    let pid = child.id().unwrap().to_string();
     Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .await
         .unwrap();
-    let status = tokio::time::timeout(DEADLINE, worker.wait())
+    let status = tokio::time::timeout(DEADLINE, child.wait())
         .await
         .unwrap()
         .unwrap();
-    let _ = std::fs::remove_file(&log);
-    assert!(
-        status.success(),
-        "SIGTERM during the retries stops it cleanly: {status:?}"
+    assert!(status.success(), "SIGTERM stops {what} cleanly: {status:?}");
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn services_without_their_database_wait_alive_but_not_ready(pool: PgPool) {
+    for (binary, ops_port_variable) in [
+        ("hookline-delivery", "HOOKLINE__DELIVERY__HTTP_LISTEN"),
+        ("hookline-registry", "HOOKLINE__REGISTRY__HTTP_LISTEN"),
+    ] {
+        let (mut child, ops, log) = start_logging(
+            &pool,
+            binary,
+            ops_port_variable,
+            &[(
+                "HOOKLINE__DATABASE__URL",
+                "postgres://postgres@127.0.0.1:1/nowhere",
+            )],
+        );
+        eventually("three retries with backoff", DEADLINE, || async {
+            let text = std::fs::read_to_string(&log).ok()?;
+            (text.matches("PostgreSQL unreachable; retrying").count() >= 3).then_some(())
+        })
+        .await;
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{binary} still running, not crash-looping"
+        );
+        alive_but_not_ready(ops, "database").await;
+        stops_cleanly(child, binary).await;
+        let _ = std::fs::remove_file(&log);
+    }
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn ingest_without_the_broker_is_alive_not_ready_and_refuses_events(pool: PgPool) {
+    let grpc = hookline_tests::ops::free_addr().to_string();
+    let (child, ops, log) = start_logging(
+        &pool,
+        "hookline-ingest",
+        "HOOKLINE__INGEST__HTTP_LISTEN",
+        &[
+            ("HOOKLINE__AMQP__URL", "amqp://guest:guest@127.0.0.1:1/%2f"),
+            ("HOOKLINE__INGEST__GRPC_LISTEN", &grpc),
+        ],
     );
+    alive_but_not_ready(ops, "amqp").await;
+
+    // The gRPC health service says the same, and an event is refused rather than accepted and lost.
+    let channel = hookline_tests::ops::listening(&grpc).await;
+    let status = tonic_health::pb::health_client::HealthClient::new(channel.clone())
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "hookline.v1.EventIngest".into(),
+        })
+        .await
+        .expect("the health service answers")
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::NotServing as i32
+    );
+    let refused =
+        hookline_tests::auth::ingest_client(channel, &hookline_tests::auth::super_admin())
+            .publish_event(publish_request(ORG, "job.completed", serde_json::json!({})))
+            .await
+            .expect_err("no broker, no acceptance");
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+
+    stops_cleanly(child, "hookline-ingest").await;
+    let _ = std::fs::remove_file(&log);
 }

@@ -313,12 +313,19 @@ async fn both_servers_offer_health_and_reflection(pool: PgPool) {
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
     let stack = Stack::without_worker(pool, &[]).await;
-    for (channel, service) in [
+    for (channel, service, ops, dependencies) in [
         (
             stack.registry_channel.clone(),
             "hookline.v1.WebhookRegistry",
+            stack.registry_ops,
+            &["amqp", "database"][..],
         ),
-        (stack.ingest_channel.clone(), "hookline.v1.EventIngest"),
+        (
+            stack.ingest_channel.clone(),
+            "hookline.v1.EventIngest",
+            stack.ingest_ops,
+            &["amqp"][..],
+        ),
     ] {
         let health =
             hookline_tests::eventually("SERVING", std::time::Duration::from_secs(10), || {
@@ -336,6 +343,14 @@ async fn both_servers_offer_health_and_reflection(pool: PgPool) {
             })
             .await;
         assert_eq!(health, 1);
+        // The HTTP probes agree: alive, and ready with every dependency up.
+        let get = |path| hookline_tests::ops::get(ops, path);
+        assert_eq!(get("/healthz").await.map(|(status, _)| status), Some(200));
+        let (status, body) = get("/readyz").await.expect("/readyz answers");
+        assert_eq!(status, 200, "{body}");
+        for dependency in dependencies {
+            assert!(body.contains(&format!("{dependency}: up")), "{body}");
+        }
 
         let mut reflection = ServerReflectionClient::new(channel);
         let request = ServerReflectionRequest {

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookline_tests::collector::{CLIENT, CONSUMER, CollectedSpan, Collector, PRODUCER, SERVER};
+use hookline_tests::ops::{free_addr, listening};
 use hookline_tests::stack::{binary, publish_request};
 use hookline_tests::{Receiver, Reply, Stack, eventually};
 use sqlx::PgPool;
@@ -13,14 +14,6 @@ use tokio::io::AsyncBufReadExt as _;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const ORG: &str = "org_acme";
-
-/// A port nobody listens on now, for a service started as a process.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 /// The only span matching `what`.
 fn one<'a>(
@@ -44,18 +37,6 @@ fn capture(stdout: tokio::process::ChildStdout) -> Arc<Mutex<Vec<String>>> {
         }
     });
     lines
-}
-
-/// A channel to the gRPC server a process started at `addr`, once it listens.
-async fn listening(addr: &str) -> tonic::transport::Channel {
-    eventually("the process to listen", DEADLINE, || async {
-        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .ok()?
-            .connect()
-            .await
-            .ok()
-    })
-    .await
 }
 
 /// The first JSON line among `logs` that `matches`, waiting for it.
@@ -88,7 +69,7 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
         .await;
 
     // Ingest and a worker as processes of their own, exporting to the collector, the worker logging JSON.
-    let ingest_addr = format!("127.0.0.1:{}", free_port());
+    let ingest_addr = free_addr().to_string();
     let mut env = stack.env.clone();
     env.extend(collector.env());
     env.push(("HOOKLINE__LOG__FORMAT".into(), "json".into()));
@@ -265,12 +246,12 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
 #[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
 async fn an_unreachable_collector_is_reported_in_the_log(pool: PgPool) {
     let stack = Stack::without_worker(pool, &[]).await;
-    let ingest_addr = format!("127.0.0.1:{}", free_port());
+    let ingest_addr = free_addr().to_string();
     let mut env = stack.env.clone();
     env.extend([
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
-            format!("http://127.0.0.1:{}", free_port()),
+            format!("http://{}", free_addr()),
         ),
         ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
         ("HOOKLINE__LOG__FORMAT".into(), "json".into()),

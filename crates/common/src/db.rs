@@ -13,26 +13,27 @@ use crate::config::DatabaseSettings;
 /// outage behind long stalls, while the callers here retry with their own backoff.
 const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Opens a pool, retrying with backoff until the database answers or `cancel` fires (then `None`).
-/// Once open, the pool replaces broken connections by itself.
-pub async fn connect_with_retry(
-    settings: &DatabaseSettings,
-    cancel: &CancellationToken,
-) -> Option<PgPool> {
-    let attempt = || {
-        PgPoolOptions::new()
-            .max_connections(settings.max_connections)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(settings.url.expose_secret())
-    };
+/// A pool that connects on first use, so a service can serve `/healthz` (and say "database: down" on
+/// `/readyz`) while PostgreSQL is away, instead of failing its start-up probe and restarting; callers
+/// then wait with [`wait_until_up`]. Once connected, the pool replaces broken connections by itself.
+pub fn lazy_pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_lazy(settings.url.expose_secret())
+}
+
+/// Waits, retrying with backoff, until the database answers; `false` if `cancel` fired first.
+pub async fn wait_until_up(pool: &PgPool, cancel: &CancellationToken) -> bool {
+    let attempt = || async { sqlx::query("SELECT 1").execute(pool).await };
     let retrying = attempt.retry(reconnect_backoff()).notify(
         |err, delay| tracing::warn!(error = %err, ?delay, "PostgreSQL unreachable; retrying"),
     );
     // Cancellation wins over a connection that happens to be ready at the same moment.
     tokio::select! {
         biased;
-        () = cancel.cancelled() => None,
-        pool = retrying => pool.ok(),
+        () = cancel.cancelled() => false,
+        up = retrying => up.is_ok(),
     }
 }
 

@@ -59,7 +59,13 @@ impl Delivery {
     }
 
     /// Consumes until `shutdown` fires, then finishes in-flight work within the grace period.
+    /// Serves `/healthz` at once, and waits for PostgreSQL before taking work.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), StartError> {
+        let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
+        if !db::wait_until_up(&self.pool, &shutdown).await {
+            ops.await??;
+            return Ok(());
+        }
         let s = &self.settings;
         let topology = s.topology();
         let fanout = Arc::new(FanoutStage {
@@ -91,7 +97,6 @@ impl Delivery {
             self.health.clone(),
             shutdown.clone(),
         ));
-        let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
 
         let name = format!("hookline-delivery/{}", s.amqp.prefix);
         while let Some(connection) = amqp::connect_with_retry(&s.amqp.url, &name, &shutdown).await {

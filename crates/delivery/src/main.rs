@@ -1,5 +1,6 @@
 //! `hookline-delivery`: a delivery worker. Run as many as the load needs; they compete for the queues.
 
+use anyhow::Context as _;
 use clap::Parser;
 use hookline_common::cli::ConfigArgs;
 use hookline_common::config::Settings;
@@ -27,9 +28,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(settings: &Settings) -> anyhow::Result<()> {
     let stop = shutdown::on_signal();
-    let Some(pool) = db::connect_with_retry(&settings.database, &stop).await else {
-        return Ok(());
-    };
+    let pool = db::lazy_pool(&settings.database).context("database.url")?;
     let worker = hookline_delivery::Delivery::build(settings, pool).await?;
     tracing::info!(http = %worker.ops_addr(), "delivery worker starting");
     Ok(worker.run_until_stopped(stop).await?)

@@ -59,8 +59,14 @@ impl Registry {
             .expect("a bound listener has an address")
     }
 
-    /// Re-seals secrets that need it, then serves until `shutdown` fires and lets in-flight calls finish.
+    /// Serves `/healthz` at once; once PostgreSQL answers, re-seals secrets that need it, then serves
+    /// until `shutdown` fires and lets in-flight calls finish.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), StartError> {
+        let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
+        if !db::wait_until_up(&self.pool, &shutdown).await {
+            ops.await??;
+            return Ok(());
+        }
         reseal::reseal_all(&self.pool, &self.secrets).await?;
         tokio::spawn(db::watch(
             self.pool.clone(),
@@ -80,7 +86,6 @@ impl Registry {
             self.settings.registry.metrics_interval,
             shutdown.clone(),
         ));
-        let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
         let topology = self.settings.topology();
         let events = EventPublisher::start(
             "hookline-registry",

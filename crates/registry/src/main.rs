@@ -38,11 +38,12 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
     let stop = shutdown::on_signal();
-    let Some(pool) = db::connect_with_retry(&settings.database, &stop).await else {
-        return Ok(());
-    };
+    let pool = db::lazy_pool(&settings.database).context("database.url")?;
     match command {
         Command::Migrate => {
+            if !db::wait_until_up(&pool, &stop).await {
+                return Ok(());
+            }
             hookline_registry::MIGRATOR
                 .run(&pool)
                 .await
