@@ -58,8 +58,8 @@ impl Delivery {
             .expect("a bound listener has an address")
     }
 
-    /// Consumes until `shutdown` fires, then finishes in-flight work within the grace period.
-    /// Serves `/healthz` at once, and waits for PostgreSQL before taking work.
+    /// Serves `/healthz` at once and waits for PostgreSQL before taking work; then consumes until
+    /// `shutdown` fires, and finishes in-flight work within the grace period.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), StartError> {
         let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
         if !db::wait_until_up(&self.pool, &shutdown).await {
