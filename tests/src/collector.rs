@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use tokio_util::sync::CancellationToken;
 
 /// One span as exported, with the `service.name` of the process that sent it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CollectedSpan {
     pub service: String,
     pub name: String,
@@ -124,6 +124,11 @@ impl Collector {
             ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), self.endpoint()),
             ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
         ]
+    }
+
+    /// Every span received so far.
+    pub fn all(&self) -> Vec<CollectedSpan> {
+        self.spans.lock().expect("spans lock").clone()
     }
 
     /// Every span of `trace_id` received so far.

@@ -26,6 +26,17 @@ fn one<'a>(
     found[0]
 }
 
+/// How many of `spans` are of each kind: (server, producer, consumer, client).
+fn kinds(spans: &[CollectedSpan]) -> (usize, usize, usize, usize) {
+    let count = |kind| spans.iter().filter(|s| s.kind == kind).count();
+    (
+        count(SERVER),
+        count(PRODUCER),
+        count(CONSUMER),
+        count(CLIENT),
+    )
+}
+
 /// Collects a process's stdout lines.
 fn capture(stdout: tokio::process::ChildStdout) -> Arc<Mutex<Vec<String>>> {
     let lines = Arc::new(Mutex::new(Vec::new()));
@@ -57,6 +68,74 @@ async fn log_line(
     .await
 }
 
+/// Ingest and a worker as processes of their own, exporting to `collector`, the worker logging JSON;
+/// both are killed when this is dropped.
+struct Traced {
+    ingest: hookline_tests::auth::IngestClient,
+    logs: Arc<Mutex<Vec<String>>>,
+    _processes: [tokio::process::Child; 2],
+}
+
+impl Traced {
+    async fn start(stack: &Stack, collector: &Collector) -> Self {
+        let ingest_addr = free_addr().to_string();
+        let mut env = stack.env.clone();
+        env.extend(collector.env());
+        env.push(("HOOKLINE__LOG__FORMAT".into(), "json".into()));
+        env.push(("HOOKLINE__LOG__FILTER".into(), "info".into()));
+        let mut ingest_env = env.clone();
+        ingest_env.push(("HOOKLINE__INGEST__GRPC_LISTEN".into(), ingest_addr.clone()));
+        let ingest = binary("hookline-ingest", &ingest_env)
+            .spawn()
+            .expect("starting hookline-ingest");
+        let mut worker = binary("hookline-delivery", &env)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting hookline-delivery");
+        let logs = capture(worker.stdout.take().expect("piped stdout"));
+        let channel = listening(&ingest_addr).await;
+        // Once ingest is connected to the broker, one call per event: a retried call would be a second
+        // RPC span.
+        hookline_tests::stack::serving(&channel, "hookline.v1.EventIngest").await;
+        Self {
+            ingest: hookline_tests::auth::ingest_client(
+                channel,
+                &hookline_tests::auth::super_admin(),
+            ),
+            logs,
+            _processes: [ingest, worker],
+        }
+    }
+}
+
+/// Publishes a `job.completed` as a caller whose span `caller_span` of `trace_id` did (`sampled`) or
+/// did not sample its trace; returns the event id.
+async fn publish_traced(
+    ingest: &mut hookline_tests::auth::IngestClient,
+    trace_id: &str,
+    caller_span: &str,
+    sampled: bool,
+) -> String {
+    let mut request = tonic::Request::new(publish_request(
+        ORG,
+        "job.completed",
+        serde_json::json!({"jobId": "J-7"}),
+    ));
+    let flags = if sampled { "01" } else { "00" };
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-{caller_span}-{flags}")
+            .parse()
+            .unwrap(),
+    );
+    ingest
+        .publish_event(request)
+        .await
+        .expect("publishing through the ingest process")
+        .into_inner()
+        .event_id
+}
+
 #[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
 async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgPool) {
     let collector = Collector::start().await;
@@ -68,62 +147,20 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
         .webhook(ORG, &receiver.url(), &["job.completed"])
         .await;
 
-    // Ingest and a worker as processes of their own, exporting to the collector, the worker logging JSON.
-    let ingest_addr = free_addr().to_string();
-    let mut env = stack.env.clone();
-    env.extend(collector.env());
-    env.push(("HOOKLINE__LOG__FORMAT".into(), "json".into()));
-    env.push(("HOOKLINE__LOG__FILTER".into(), "info".into()));
-    let mut ingest_env = env.clone();
-    ingest_env.push(("HOOKLINE__INGEST__GRPC_LISTEN".into(), ingest_addr.clone()));
-    let _ingest = binary("hookline-ingest", &ingest_env)
-        .spawn()
-        .expect("starting hookline-ingest");
-    let mut worker = binary("hookline-delivery", &env)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("starting hookline-delivery");
-    let logs = capture(worker.stdout.take().expect("piped stdout"));
-
-    let channel = listening(&ingest_addr).await;
-    let mut ingest =
-        hookline_tests::auth::ingest_client(channel.clone(), &hookline_tests::auth::super_admin());
+    let traced = Traced::start(&stack, &collector).await;
+    let mut ingest = traced.ingest.clone();
 
     // The caller is traced: its span is the root, passed in the gRPC metadata.
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
     let caller_span = &uuid::Uuid::new_v4().simple().to_string()[..16];
-    // Once ingest is connected to the broker, one call: a retried call would be a second RPC span.
-    hookline_tests::stack::serving(&channel, "hookline.v1.EventIngest").await;
-    let mut request = tonic::Request::new(publish_request(
-        ORG,
-        "job.completed",
-        serde_json::json!({"jobId": "J-7"}),
-    ));
-    request.metadata_mut().insert(
-        "traceparent",
-        format!("00-{trace_id}-{caller_span}-01").parse().unwrap(),
-    );
-    let event_id = ingest
-        .publish_event(request)
-        .await
-        .expect("publishing through the ingest process")
-        .into_inner()
-        .event_id;
+    let event_id = publish_traced(&mut ingest, &trace_id, caller_span, true).await;
     receiver.wait_for(2, DEADLINE).await;
 
     let attempt_queue = format!("process {}", topology.deliveries_queue());
     // Each process exports in its own batches: wait for every span the trace should hold, by kind: the
     // RPC; the event's, the task's and the retry's sends; the fan-out and two attempts; two POSTs.
     let spans = collector
-        .wait_for_trace(&trace_id, DEADLINE, |spans| {
-            let count = |kind| spans.iter().filter(|s| s.kind == kind).count();
-            (
-                count(SERVER),
-                count(PRODUCER),
-                count(CONSUMER),
-                count(CLIENT),
-            ) == (1, 3, 3, 2)
-        })
+        .wait_for_trace(&trace_id, DEADLINE, |spans| kinds(spans) == (1, 3, 3, 2))
         .await;
 
     // Ingest: the RPC, a child of the caller's span, and the publish to the events exchange inside it.
@@ -228,7 +265,7 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
 
     // The worker's JSON log line for the success names the event, delivery, webhook and trace, in the
     // span it was written in.
-    let line = log_line(&logs, "the worker's `delivered` log line", |l| {
+    let line = log_line(&traced.logs, "the worker's `delivered` log line", |l| {
         l["message"] == "delivered"
     })
     .await;
@@ -237,8 +274,57 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
     assert_eq!(span["event_id"], event_id.as_str(), "{line}");
     assert_eq!(span["delivery_id"], delivery_id.as_str(), "{line}");
     assert_eq!(span["webhook_id"], webhook.id.as_str(), "{line}");
+}
 
-    let _ = worker.start_kill();
+/// A caller that did not sample its trace gets no spans from any service, and no service starts a trace
+/// of its own for the event instead: the "not sampled" decision travels through ingest, the events
+/// queue, the fan-out and the deliveries queue, and the spans that exist only for traces are not even
+/// made. The worker's log lines still carry the ids and the trace id.
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn a_trace_the_caller_did_not_sample_stays_unsampled_in_every_service(pool: PgPool) {
+    let collector = Collector::start().await;
+    let stack = Stack::without_worker(pool, &[]).await;
+    let receiver = Receiver::start(|_| Reply::status(200)).await;
+    stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+    let traced = Traced::start(&stack, &collector).await;
+    let mut ingest = traced.ingest.clone();
+
+    let unsampled_trace = uuid::Uuid::new_v4().simple().to_string();
+    let unsampled_event =
+        publish_traced(&mut ingest, &unsampled_trace, "00f067aa0ba902b7", false).await;
+    receiver.wait_for(1, DEADLINE).await;
+    // Then a sampled event through the same processes. Each process exports its spans in the order they
+    // ended, so once this trace is complete, any span of the first event would have arrived before it.
+    let sampled_trace = uuid::Uuid::new_v4().simple().to_string();
+    publish_traced(&mut ingest, &sampled_trace, "00f067aa0ba902b8", true).await;
+    receiver.wait_for(2, DEADLINE).await;
+    collector
+        .wait_for_trace(&sampled_trace, DEADLINE, |spans| {
+            kinds(spans) == (1, 2, 2, 1)
+        })
+        .await;
+
+    assert_eq!(collector.trace(&unsampled_trace), vec![]);
+    let strays: Vec<_> = collector
+        .all()
+        .into_iter()
+        .filter(|s| s.trace_id != sampled_trace)
+        .collect();
+    assert_eq!(strays, vec![], "no service started a trace of its own");
+
+    let line = log_line(
+        &traced.logs,
+        "the unsampled event's `delivered` line",
+        |l| l["message"] == "delivered" && l["spans"][0]["event_id"] == unsampled_event.as_str(),
+    )
+    .await;
+    assert_eq!(
+        line["spans"][0]["trace_id"],
+        unsampled_trace.as_str(),
+        "{line}"
+    );
 }
 
 /// Spans that cannot be exported are not lost silently: with the collector unreachable, the service

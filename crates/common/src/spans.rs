@@ -13,7 +13,8 @@
 //!
 //! Spans that exist only for traces (RPC, send, HTTP) are not created at all unless traces are exported,
 //! so a deployment without a collector pays nothing for them; the `process` spans always exist, because
-//! they also give log lines their ids.
+//! they also give log lines their ids. Under a parent the sampler dropped, the trace-only spans are not
+//! made either, and the parent's context (with its "not sampled" flag) travels on in their place.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -34,6 +35,21 @@ pub fn exporting() -> bool {
 
 pub(crate) fn set_exporting() {
     EXPORTING.store(true, Ordering::Relaxed);
+}
+
+/// Whether a span that exists only for traces is worth making as a child of the current span: traces
+/// are exported, and the current trace is sampled (or there is none, and the new span starts one).
+/// Making a span costs about as much as exporting it (BENCHMARKS.md, issue 5), so under an unsampled
+/// parent, which nobody will see, none is made.
+fn traced_here() -> bool {
+    exporting() && !unsampled(&Span::current().context())
+}
+
+/// Whether `context` belongs to a trace the sampler dropped.
+fn unsampled(context: &Context) -> bool {
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context.is_valid() && !span_context.is_sampled()
 }
 
 /// The server span of one gRPC call to `service`'s `method`, continuing the caller's trace from the
@@ -74,7 +90,7 @@ pub fn rpc_ended(span: &Span, code: tonic::Code) {
 /// The producer span of one message published to `exchange` with `routing_key`: its context goes into
 /// the message's headers with [`inject`].
 pub fn amqp_send(exchange: &str, routing_key: &str, message_id: &str) -> Span {
-    if !exporting() {
+    if !traced_here() {
         return Span::none();
     }
     // The default exchange has no name; the conventions name the span after the queue then.
@@ -120,6 +136,18 @@ pub fn amqp_process(queue: &str, message: &lapin::message::Delivery, ids: Ids) -
         return span;
     }
     span.record("otel.name", format!("process {queue}").as_str());
+    let parent = message
+        .properties
+        .headers()
+        .as_ref()
+        .map(|headers| extract(&AmqpHeaders(headers)))
+        .unwrap_or_default();
+    if unsampled(&parent) {
+        // The span still carries the trace id and the decision on; attributes nobody exports are not
+        // built.
+        continue_trace(&span, parent);
+        return span;
+    }
     let attributes = [
         KeyValue::new("messaging.system", "rabbitmq"),
         KeyValue::new("messaging.operation.type", "process"),
@@ -141,12 +169,6 @@ pub fn amqp_process(queue: &str, message: &lapin::message::Delivery, ids: Ids) -
     if let Some(id) = message.properties.message_id() {
         span.set_attribute("messaging.message.id", id.to_string());
     }
-    let parent = message
-        .properties
-        .headers()
-        .as_ref()
-        .map(|headers| extract(&AmqpHeaders(headers)))
-        .unwrap_or_default();
     continue_trace(&span, parent);
     span
 }
@@ -184,7 +206,7 @@ impl Ids<'_> {
 /// The client span of one webhook POST to `url`. The URL is recorded without its query string, which
 /// may hold the customer's tokens (webhook URLs never carry credentials).
 pub fn http_post(url: &url::Url) -> Span {
-    if !exporting() {
+    if !traced_here() {
         return Span::none();
     }
     let mut shown = url.clone();
@@ -228,10 +250,18 @@ pub fn failed(span: &Span, error_type: &str) {
     span.record("otel.status_code", "ERROR");
 }
 
-/// The W3C trace context of `span`, as AMQP headers added to `headers`. Adds nothing when traces are
-/// not exported.
+/// The W3C trace context of `span`, as AMQP headers added to `headers`; of the current span when `span`
+/// was skipped under an unsampled parent, so the services downstream keep that decision rather than
+/// sample anew. Adds nothing when traces are not exported.
 pub fn inject(span: &Span, headers: &mut FieldTable) {
-    let context = span.context();
+    if !exporting() {
+        return;
+    }
+    let context = if span.is_none() {
+        Span::current().context()
+    } else {
+        span.context()
+    };
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&context, &mut AmqpHeadersMut(headers));
     });
