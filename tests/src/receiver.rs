@@ -16,8 +16,12 @@ pub struct Reply {
     pub status: u16,
     /// Held this long before answering.
     pub delay: Duration,
-    /// Bytes of body sent back (all `x`).
+    /// Bytes of body sent back (all `x`), unless `body` is given.
     pub body_len: usize,
+    /// The exact body sent back, if not `x`s.
+    pub body: Option<&'static [u8]>,
+    /// Headers sent back beside [`RECEIVER_HEADER`].
+    pub headers: &'static [(&'static str, &'static str)],
 }
 
 impl Reply {
@@ -26,6 +30,8 @@ impl Reply {
             status,
             delay: Duration::ZERO,
             body_len: 2,
+            body: None,
+            headers: &[],
         }
     }
 }
@@ -208,5 +214,16 @@ async fn record(
     let reply = (inner.script)(n);
     tokio::time::sleep(reply.delay).await;
     let status = StatusCode::from_u16(reply.status).expect("scripted statuses are valid");
-    (status, [RECEIVER_HEADER], "x".repeat(reply.body_len))
+    let body = match reply.body {
+        Some(body) => body.to_vec(),
+        None => vec![b'x'; reply.body_len],
+    };
+    let mut headers = axum::http::HeaderMap::new();
+    for (name, value) in std::iter::once(&RECEIVER_HEADER).chain(reply.headers) {
+        headers.insert(
+            axum::http::HeaderName::from_static(name),
+            axum::http::HeaderValue::from_static(value),
+        );
+    }
+    (status, headers, body)
 }

@@ -322,6 +322,29 @@ impl Stack {
         connection.create_channel().await.expect("channel")
     }
 
+    /// Publishes `body` to the events exchange as `organisation`'s, bypassing ingest and its checks: a
+    /// message that only a faulty or hostile producer would send. Returns once the broker confirmed it.
+    pub async fn publish_raw_event(&self, organisation: &str, body: &[u8]) {
+        let connection = hookline_common::amqp::connect(&self.settings.amqp.url, "hookline-tests")
+            .await
+            .expect("broker");
+        let channel = hookline_common::amqp::confirmed_channel(&connection)
+            .await
+            .expect("channel");
+        let topology = self.topology();
+        hookline_common::amqp::publish_traced(
+            &channel,
+            &topology.events_exchange(),
+            &topology.event_routing_key(organisation),
+            body,
+            "raw",
+            Default::default(),
+        )
+        .await
+        .expect("the broker confirms the raw event");
+        let _ = connection.close(200, "done".into()).await;
+    }
+
     pub fn topology(&self) -> hookline_common::topology::Topology {
         self.settings.topology()
     }

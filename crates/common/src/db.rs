@@ -54,3 +54,20 @@ pub async fn watch(pool: PgPool, health: crate::ops::Health, shutdown: Cancellat
         }
     }
 }
+
+/// Whether `error` comes from the values a statement carries rather than from the database's state, so
+/// retrying the same values can only fail the same way: SQLSTATE classes 22 (data exception, such as
+/// U+0000 in `text`/`jsonb`), 23 (integrity constraint) and 54 (program limit, such as an oversized
+/// `jsonb`), and values sqlx could not encode. Everything else (connections, timeouts, locks, a server
+/// shutting down, even a missing table while a migration is under way) is a state that can pass.
+pub fn is_data_error(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            ["22", "23", "54"]
+                .iter()
+                .any(|class| code.starts_with(class))
+        }),
+        sqlx::Error::Encode(_) | sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => true,
+        _ => false,
+    }
+}

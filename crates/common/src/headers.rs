@@ -11,3 +11,6 @@ pub const WEBHOOK_SIGNATURE: &str = "webhook-signature";
 pub const LAST_STATUS: &str = "x-hookline-last-status";
 /// Dead letters: why the last attempt failed.
 pub const LAST_ERROR: &str = "x-hookline-last-error";
+
+/// Rejected messages: why a worker set the message aside.
+pub const REJECTED_REASON: &str = "x-hookline-rejected-reason";

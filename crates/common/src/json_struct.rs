@@ -1,8 +1,13 @@
 //! Converting between protobuf `Struct`s (how gRPC carries JSON objects: event data, schemas, examples)
 //! and `serde_json` objects.
+//!
+//! Everything converted here is stored as `jsonb`, so the conversion refuses what PostgreSQL cannot store
+//! (see [`crate::storable`]): accepting it would only fail later, inside a worker's batch.
 
 use prost_types::value::Kind;
 use serde_json::{Map, Number, Value};
+
+use crate::storable;
 
 /// The largest integer a double represents exactly; whole numbers up to it are written without a fraction.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
@@ -33,23 +38,54 @@ fn from_value(v: Value) -> prost_types::Value {
 #[error("{0}")]
 pub struct InvalidData(pub String);
 
+/// The JSON object `data` carries; errors name the offending member by its path (`a.b[2]`).
 pub fn to_json(data: prost_types::Struct) -> Result<Map<String, Value>, InvalidData> {
+    object(data, "", 1)
+}
+
+fn object(
+    data: prost_types::Struct,
+    path: &str,
+    depth: usize,
+) -> Result<Map<String, Value>, InvalidData> {
+    if depth > storable::MAX_DEPTH {
+        return Err(InvalidData(format!(
+            "nests deeper than {} levels at `{path}`",
+            storable::MAX_DEPTH
+        )));
+    }
     data.fields
         .into_iter()
-        .map(|(k, v)| Ok((k, value(v)?)))
+        .map(|(k, v)| {
+            let member = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            storable::text(&k).map_err(|why| InvalidData(format!("the key `{member}` {why}")))?;
+            let v = value(v, &member, depth)?;
+            Ok((k, v))
+        })
         .collect()
 }
 
-fn value(v: prost_types::Value) -> Result<Value, InvalidData> {
+fn value(v: prost_types::Value, path: &str, depth: usize) -> Result<Value, InvalidData> {
     Ok(match v.kind {
         None | Some(Kind::NullValue(_)) => Value::Null,
         Some(Kind::BoolValue(b)) => Value::Bool(b),
-        Some(Kind::StringValue(s)) => Value::String(s),
-        Some(Kind::NumberValue(n)) => number(n)?,
-        Some(Kind::StructValue(s)) => Value::Object(to_json(s)?),
-        Some(Kind::ListValue(l)) => {
-            Value::Array(l.values.into_iter().map(value).collect::<Result<_, _>>()?)
+        Some(Kind::StringValue(s)) => {
+            storable::text(&s).map_err(|why| InvalidData(format!("`{path}` {why}")))?;
+            Value::String(s)
         }
+        Some(Kind::NumberValue(n)) => number(n)?,
+        Some(Kind::StructValue(s)) => Value::Object(object(s, path, depth + 1)?),
+        Some(Kind::ListValue(l)) => Value::Array(
+            l.values
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| value(v, &format!("{path}[{i}]"), depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
     })
 }
 
@@ -103,6 +139,44 @@ mod tests {
         let json = serde_json::json!({"a": [1, 2.5, "x", null, true], "b": {"c": {}}});
         let map = json.as_object().unwrap().clone();
         assert_eq!(to_json(from_json(map.clone())).unwrap(), map);
+    }
+
+    #[test]
+    fn refuses_what_jsonb_cannot_store_naming_where() {
+        let s = |kind| PValue { kind: Some(kind) };
+        let nested = Struct {
+            fields: [(
+                "list".to_owned(),
+                s(Kind::ListValue(ListValue {
+                    values: vec![
+                        s(Kind::StringValue("ok".into())),
+                        s(Kind::StringValue("a\0b".into())),
+                    ],
+                })),
+            )]
+            .into(),
+        };
+        let data = Struct {
+            fields: [("outer".to_owned(), s(Kind::StructValue(nested)))].into(),
+        };
+        let err = to_json(data).unwrap_err().0;
+        assert!(
+            err.contains("`outer.list[1]`") && err.contains("U+0000"),
+            "{err}"
+        );
+
+        let key = Struct {
+            fields: [("a\0".to_owned(), s(Kind::BoolValue(true)))].into(),
+        };
+        assert!(to_json(key).unwrap_err().0.contains("key"));
+
+        let mut deep = Struct::default();
+        for _ in 0..storable::MAX_DEPTH + 1 {
+            deep = Struct {
+                fields: [("x".to_owned(), s(Kind::StructValue(deep)))].into(),
+            };
+        }
+        assert!(to_json(deep).unwrap_err().0.contains("deeper"));
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod secret_box;
 pub mod shutdown;
 pub mod signing;
 pub mod spans;
+pub mod storable;
 pub mod telemetry;
 pub mod topology;
 pub mod units;

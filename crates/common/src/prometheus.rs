@@ -23,6 +23,9 @@ pub const IN_FLIGHT: &str = "hookline_deliveries_in_flight";
 pub const QUEUE_MESSAGES: &str = "hookline_queue_messages";
 /// Age of the oldest dead letter, 0 when there is none.
 pub const OLDEST_DEAD_LETTER: &str = "hookline_dead_letter_oldest_age_seconds";
+/// Messages a worker set aside because they can never be processed, by `stage` (`fanout`, `attempt`) and
+/// `reason` (`unparsable`: not a message Hookline writes; `unstorable`: the database refuses its data).
+pub const REJECTED: &str = "hookline_messages_rejected_total";
 /// gRPC calls, by `service`, `method` and `code`.
 pub const GRPC_REQUESTS: &str = "hookline_grpc_requests_total";
 /// Seconds a gRPC call took, by `service` and `method`.
@@ -70,6 +73,10 @@ fn describe() {
         OLDEST_DEAD_LETTER,
         Unit::Seconds,
         "Age of the oldest dead letter."
+    );
+    describe_counter!(
+        REJECTED,
+        "Messages set aside as impossible to process, by stage and reason."
     );
     describe_counter!(GRPC_REQUESTS, "gRPC calls, by service, method and code.");
     describe_histogram!(GRPC_DURATION, Unit::Seconds, "Duration of gRPC calls.");

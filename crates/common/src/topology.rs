@@ -41,6 +41,12 @@ impl Topology {
         format!("{}.events", self.prefix)
     }
 
+    /// The routing key of `organisation`'s events on the events exchange (the events exchange fans out to
+    /// one queue, so every key routes the same way).
+    pub fn event_routing_key(&self, _organisation: &str) -> String {
+        String::new()
+    }
+
     /// Queue the fan-out stage consumes.
     pub fn events_queue(&self) -> String {
         format!("{}.events", self.prefix)

@@ -142,6 +142,7 @@ impl AttemptStage {
             Ok(task) => task,
             Err(error) => {
                 tracing::error!(%error, "unparsable delivery task; moving it to the dead-letter queue");
+                count_rejected("unparsable");
                 let _ = message
                     .acker
                     .reject(BasicRejectOptions { requeue: false })
@@ -182,6 +183,15 @@ impl AttemptStage {
                     if let Err(error) = message.acker.ack(BasicAckOptions::default()).await {
                         tracing::warn!(%error, "ack failed; the task will be redelivered");
                     }
+                }
+                // Retrying cannot help; the task would only come back to fail again.
+                Err(AttemptError::Record(error @ NotRecorded::Refused(_))) => {
+                    tracing::error!(%error, "moving the task to the dead-letter queue");
+                    count_rejected("unstorable");
+                    let _ = message
+                        .acker
+                        .reject(BasicRejectOptions { requeue: false })
+                        .await;
                 }
                 Err(error) => {
                     tracing::warn!(%error, "outcome not durable; returning the task to the queue");
@@ -314,6 +324,11 @@ fn count_end(state: DeliveryState) {
         DeliveryState::Cancelled => "cancelled",
     };
     metrics::counter!(prometheus::DELIVERIES, "outcome" => outcome).increment(1);
+}
+
+/// Counts a task set aside by the attempt stage.
+fn count_rejected(reason: &'static str) {
+    metrics::counter!(prometheus::REJECTED, "stage" => "attempt", "reason" => reason).increment(1);
 }
 
 /// Publishes `task` straight to `queue` through the default exchange, with `headers`, continuing the

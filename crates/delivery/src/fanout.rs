@@ -1,25 +1,27 @@
 //! The fan-out stage: consumes events in batches, records each event and its deliveries in one
 //! transaction, publishes one task per new delivery, and only then acks the events.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use backon::Retryable;
 use futures_util::future::try_join_all;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt as _, StreamExt as _};
-use hookline_common::amqp::{self, PublishError, reconnect_backoff};
+use hookline_common::amqp::{self, PublishError};
+use hookline_common::headers;
 use hookline_common::messages::{DeliveryTask, EventMessage};
-use hookline_common::spans;
 use hookline_common::topology::Topology;
+use hookline_common::{prometheus, spans};
 use lapin::Channel;
 use lapin::message::Delivery as Message;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
+use uuid::Uuid;
 
+use crate::batch::{self, Settled};
 use crate::store;
 
 /// Why the stage stopped with messages unacked (they return to the queue with the channel).
@@ -97,7 +99,7 @@ impl FanoutStage {
         shutdown: &CancellationToken,
     ) -> Result<(), FanoutError> {
         let mut events = Vec::with_capacity(batch.len());
-        let mut redelivered = Vec::new();
+        let mut redelivered = HashSet::new();
         let mut accepted = Vec::with_capacity(batch.len());
         // One span per event, continuing its trace; each lasts until the batch is acked.
         let mut event_spans = HashMap::new();
@@ -106,7 +108,7 @@ impl FanoutStage {
             match serde_json::from_slice::<EventMessage>(&message.data) {
                 Ok(event) => {
                     if message.redelivered {
-                        redelivered.push(event.id);
+                        redelivered.insert(event.id);
                     }
                     // Only traces need these; they carry no log lines.
                     if spans::exporting() {
@@ -122,6 +124,7 @@ impl FanoutStage {
                 }
                 Err(error) => {
                     tracing::error!(%error, "unparsable event; moving it to the rejected-events queue");
+                    count_rejected("unparsable");
                     message
                         .acker
                         .reject(BasicRejectOptions { requeue: false })
@@ -134,12 +137,31 @@ impl FanoutStage {
         }
 
         let started = std::time::Instant::now();
-        let planned = (|| store::fan_out(&self.pool, &events, &redelivered))
-            .retry(reconnect_backoff())
-            .when(|_| !shutdown.is_cancelled())
-            .notify(|error, delay| tracing::warn!(%error, ?delay, "cannot record events; retrying"))
-            .await
-            .map_err(|_| FanoutError::Interrupted)?;
+        let pool = &self.pool;
+        let settled = batch::write_apart(&events, "events", shutdown, |chunk| {
+            let again: Vec<Uuid> = chunk
+                .iter()
+                .map(|e| e.id)
+                .filter(|id| redelivered.contains(id))
+                .collect();
+            async move { store::fan_out(pool, chunk, &again).await }
+        })
+        .await;
+        let mut planned = Vec::new();
+        let mut written = Vec::with_capacity(accepted.len());
+        for part in settled {
+            match part {
+                Settled::Written(range, deliveries) => {
+                    planned.extend(deliveries);
+                    written.extend(range);
+                }
+                Settled::Refused(i, error) => {
+                    self.set_aside(channel, &accepted[i], &events[i], &error)
+                        .await?;
+                }
+                Settled::Unwritten(_) => return Err(FanoutError::Interrupted),
+            }
+        }
 
         let recorded = started.elapsed();
         let by_id: HashMap<_, _> = events.iter().map(|e| (e.id, e)).collect();
@@ -174,9 +196,9 @@ impl FanoutStage {
         .await?;
         let published = started.elapsed();
         try_join_all(
-            accepted
+            written
                 .iter()
-                .map(|m| m.acker.ack(BasicAckOptions::default())),
+                .map(|&i| accepted[i].acker.ack(BasicAckOptions::default())),
         )
         .await?;
         tracing::debug!(
@@ -189,4 +211,39 @@ impl FanoutStage {
         );
         Ok(())
     }
+
+    /// Moves an event whose data the database refuses to the rejected-events queue, with the reason in
+    /// a header, and acks it once the broker has confirmed the copy. Logged once, here, and counted.
+    async fn set_aside(
+        &self,
+        channel: &Channel,
+        message: &Message,
+        event: &EventMessage,
+        error: &sqlx::Error,
+    ) -> Result<(), FanoutError> {
+        tracing::error!(event_id = %event.id, organisation_id = %event.organisation_id, %error,
+            "the database refuses this event; moving it to the rejected-events queue");
+        let reason = FieldTable::from(std::collections::BTreeMap::from([(
+            ShortString::from(headers::REJECTED_REASON),
+            AMQPValue::LongString(error.to_string().into()),
+        )]));
+        let queue = self.topology.rejected_events_queue();
+        amqp::publish_traced(
+            channel,
+            "",
+            &queue,
+            &message.data,
+            &event.id.to_string(),
+            reason,
+        )
+        .await?;
+        message.acker.ack(BasicAckOptions::default()).await?;
+        count_rejected("unstorable");
+        Ok(())
+    }
+}
+
+/// Counts an event set aside by the fan-out stage.
+fn count_rejected(reason: &'static str) {
+    metrics::counter!(prometheus::REJECTED, "stage" => "fanout", "reason" => reason).increment(1);
 }

@@ -7,6 +7,7 @@
 
 pub mod app;
 mod attempt;
+mod batch;
 mod fanout;
 mod organisations;
 mod outcome;

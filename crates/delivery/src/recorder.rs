@@ -1,8 +1,6 @@
 //! Batched, durable recording of outcomes. Attempt tasks hand their outcome over and wait until it is
 //! committed; meanwhile a few writers turn everything that queued up into single statements.
 
-use backon::Retryable;
-use hookline_common::amqp::reconnect_backoff;
 use sqlx::PgPool;
 use std::sync::Arc;
 
@@ -10,13 +8,20 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::batch::{self, Settled};
 use crate::outcome::Outcome;
 use crate::store;
 
-/// The outcome could not be committed (the database stayed down until shutdown).
-#[derive(Debug, thiserror::Error)]
-#[error("the outcome was not recorded")]
-pub struct NotRecorded;
+/// Why an outcome was not committed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NotRecorded {
+    /// The database stayed away until shutdown; the task can be tried again.
+    #[error("the outcome was not recorded before shutdown")]
+    Interrupted,
+    /// The database refuses the outcome's data, however often it is tried.
+    #[error("the database refuses the outcome: {0}")]
+    Refused(String),
+}
 
 type Request = (Outcome, oneshot::Sender<Result<(), NotRecorded>>);
 
@@ -47,8 +52,8 @@ impl Recorder {
         self.queue
             .send((outcome, done))
             .await
-            .map_err(|_| NotRecorded)?;
-        committed.await.unwrap_or(Err(NotRecorded))
+            .map_err(|_| NotRecorded::Interrupted)?;
+        committed.await.unwrap_or(Err(NotRecorded::Interrupted))
     }
 }
 
@@ -81,14 +86,20 @@ async fn write(
 }
 
 async fn flush(pool: &PgPool, pending: Vec<Request>, shutdown: &CancellationToken) {
-    let outcomes: Vec<&Outcome> = pending.iter().map(|(o, _)| o).collect();
-    let result = (|| store::record(pool, &outcomes))
-        .retry(reconnect_backoff())
-        .when(|_| !shutdown.is_cancelled())
-        .notify(|error, delay| tracing::warn!(%error, ?delay, "cannot record outcomes; retrying"))
-        .await
-        .map_err(|_| NotRecorded);
-    for (_, done) in pending {
-        let _ = done.send(result.as_ref().map(drop).map_err(|_| NotRecorded));
+    let (outcomes, waiting): (Vec<Outcome>, Vec<_>) = pending.into_iter().unzip();
+    let mut results = vec![Err(NotRecorded::Interrupted); outcomes.len()];
+    let settled = batch::write_apart(&outcomes, "outcomes", shutdown, |chunk| {
+        store::record(pool, chunk)
+    })
+    .await;
+    for part in settled {
+        match part {
+            Settled::Written(range, ()) => results[range].fill(Ok(())),
+            Settled::Refused(i, error) => results[i] = Err(NotRecorded::Refused(error.to_string())),
+            Settled::Unwritten(range) => results[range].fill(Err(NotRecorded::Interrupted)),
+        }
+    }
+    for (done, result) in waiting.into_iter().zip(results) {
+        let _ = done.send(result);
     }
 }

@@ -11,8 +11,8 @@ use hookline_common::address_policy::AddressPolicy;
 use hookline_common::config::EndpointPolicy;
 use hookline_common::headers::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
 use hookline_common::signing::signature_header;
-use hookline_common::spans;
 use hookline_common::webhook_url::WebhookUrl;
+use hookline_common::{spans, storable};
 use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Method, Request};
 use http_body_util::{BodyExt as _, Full};
@@ -210,7 +210,7 @@ impl Sender {
             .map(|(k, v)| {
                 (
                     k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    storable::lossy(String::from_utf8_lossy(v.as_bytes()).into_owned()),
                 )
             })
             .collect();
@@ -227,7 +227,8 @@ impl Sender {
                 break;
             }
         }
-        exchange.body = String::from_utf8_lossy(&kept).into_owned();
+        // A receiver's body may hold anything, NUL included; the log must still be written.
+        exchange.body = storable::lossy(String::from_utf8_lossy(&kept).into_owned());
         if status.is_success() {
             Ok(())
         } else if status.is_redirection() {

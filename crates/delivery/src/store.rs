@@ -288,7 +288,7 @@ pub async fn succeeded_by(pool: &PgPool, delivery: Uuid, attempt: u32) -> Result
 /// Writes a batch of outcomes in one statement: the attempts, and each delivery's new state.
 /// A delivery keeps its state when it already recorded a later attempt, or succeeded on this one (a
 /// duplicate of a redelivered task cannot move it backwards).
-pub async fn record(pool: &PgPool, outcomes: &[&Outcome]) -> Result<()> {
+pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> Result<()> {
     let attempts: Vec<_> = outcomes
         .iter()
         .filter_map(|o| Some((o, o.exchange.as_ref()?)))

@@ -91,7 +91,7 @@ impl TestEvents {
             next_attempt_at: None,
             exchange: Some(exchange.clone()),
         };
-        store::record(&self.pool, &[&outcome]).await?;
+        store::record(&self.pool, std::slice::from_ref(&outcome)).await?;
         tracing::info!(%delivery_id, webhook_id = %webhook, status = exchange.status, "test event sent");
         Ok(TestDelivery {
             delivery_id,

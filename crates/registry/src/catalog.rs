@@ -242,6 +242,8 @@ pub fn parse_registration(
             "description",
             format!("must be 1-{MAX_DESCRIPTION_CHARS} characters"),
         ));
+    } else if let Err(why) = hookline_common::storable::text(&description) {
+        violations.push(("description", why));
     }
     if r.version == 0 {
         violations.push(("version", "must be 1 or more".into()));

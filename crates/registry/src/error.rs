@@ -46,6 +46,14 @@ impl From<RegistryError> for Status {
             RegistryError::NotFound(_) => Status::not_found(err.to_string()),
             RegistryError::WebhookLimit(_) => Status::failed_precondition(err.to_string()),
             RegistryError::AlreadyExists(_) => Status::already_exists(err.to_string()),
+            // A value the database refuses is the caller's to fix; UNAVAILABLE would have it retry
+            // forever. Fields known to hold such values are refused by name before this.
+            RegistryError::Database(source) if hookline_common::db::is_data_error(source) => {
+                tracing::info!(error = %source, "the database refused a value of the request");
+                Status::invalid_argument(
+                    "a field holds a value the database cannot store (such as U+0000)",
+                )
+            }
             RegistryError::Database(source) => {
                 // Details stay in the log; the caller learns only that it may retry.
                 tracing::error!(error = %source, "registry database error");

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use hookline_common::endpoint_auth::EndpointAuth;
 use hookline_common::event_type::EventType;
+use hookline_common::storable;
 use hookline_common::webhook_url::WebhookUrl;
 use hookline_proto::v1;
 use hookline_proto::v1::WebhookStatus;
@@ -73,7 +74,7 @@ impl WebhookFields {
         check(
             "name",
             if (1..=MAX_NAME_CHARS).contains(&name_len) {
-                Ok(())
+                storable::text(name)
             } else {
                 Err(format!("must be 1-{MAX_NAME_CHARS} characters"))
             },
@@ -85,7 +86,7 @@ impl WebhookFields {
         check(
             "description",
             if raw.description.chars().count() <= MAX_DESCRIPTION_CHARS {
-                Ok(())
+                storable::text(raw.description)
             } else {
                 Err(format!(
                     "must be at most {MAX_DESCRIPTION_CHARS} characters"
@@ -228,6 +229,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         for field in ["name:", "url:", "event_types:"] {
+            assert!(err.contains(field), "{err} should name {field}");
+        }
+        let types = vec!["job.completed".to_owned()];
+        let mut nul = raw("a\0b", "https://x.org", &types);
+        nul.description = "c\0d";
+        let err = WebhookFields::parse(nul, false).unwrap_err().to_string();
+        for field in ["name: contains U+0000", "description: contains U+0000"] {
             assert!(err.contains(field), "{err} should name {field}");
         }
         let err = WebhookFields::parse(raw("n", "https://x.org", &[]), false)
