@@ -77,7 +77,8 @@ async fn the_cli_manages_webhooks_publishes_and_reads_the_log(pool: PgPool) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|w| w["id"] == id.as_str())
+            .any(|w| w["id"] == id.as_str() && w["circuit"] == "closed"),
+        "the list shows each webhook's breaker: {listed}"
     );
 
     let published = json(

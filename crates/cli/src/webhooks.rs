@@ -79,8 +79,19 @@ fn row(w: &v1::Webhook) -> Row {
         ("status", status.into()),
         ("url", w.url.clone()),
         ("event_types", w.event_types.join(",")),
+        ("circuit", circuit(w.circuit.as_ref())),
         ("created_at", time(w.created_at.as_ref())),
     ]
+}
+
+/// The breaker in a word, with the probe time while it is open.
+fn circuit(c: Option<&v1::Circuit>) -> String {
+    let Some(c) = c else { return "closed".into() };
+    match v1::CircuitState::try_from(c.state) {
+        Ok(v1::CircuitState::Open) => format!("open until {}", time(c.probe_at.as_ref())),
+        Ok(v1::CircuitState::HalfOpen) => "half-open".into(),
+        _ => "closed".into(),
+    }
 }
 
 impl Command {

@@ -167,6 +167,14 @@ pub struct DeliverySettings {
     pub max_response_body: usize,
     #[serde(deserialize_with = "duration")]
     pub webhook_cache_ttl: Duration,
+    pub endpoint_concurrency: u32,
+    #[serde(deserialize_with = "duration")]
+    pub max_local_wait: Duration,
+    pub breaker_failures: u32,
+    #[serde(deserialize_with = "duration")]
+    pub breaker_cooloff: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub max_retry_after: Duration,
 }
 
 /// Why the configuration cannot be used.
@@ -252,6 +260,11 @@ impl Settings {
         if d.concurrency == 0 || d.fanout_batch == 0 || d.record_batch == 0 {
             return invalid(
                 "delivery.concurrency, fanout_batch and record_batch must be at least 1",
+            );
+        }
+        if d.endpoint_concurrency == 0 || d.breaker_failures == 0 {
+            return invalid(
+                "delivery.endpoint_concurrency and breaker_failures must be at least 1",
             );
         }
         if d.request_timeout.is_zero() {

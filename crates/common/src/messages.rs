@@ -73,6 +73,17 @@ pub struct DeliveryTask {
     #[serde(default = "first_attempt")]
     pub chain_start: u32,
     pub event: EventMessage,
+    /// The attempt is not to be made before this: set when the task is deferred, or when the endpoint
+    /// asked for a pause (`Retry-After`) longer than the retry delay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<DateTime<Utc>>,
+    /// How often this attempt has been deferred; each deferral waits at least the next step.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deferrals: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn first_attempt() -> u32 {
@@ -80,6 +91,30 @@ fn first_attempt() -> u32 {
 }
 
 impl DeliveryTask {
+    /// A task starting a chain of attempts at `attempt`: 1 for a new delivery, the next number for a
+    /// redelivery or a replayed dead letter.
+    pub fn chain(delivery_id: Uuid, webhook_id: Uuid, attempt: u32, event: EventMessage) -> Self {
+        Self {
+            delivery_id,
+            webhook_id,
+            attempt,
+            chain_start: attempt,
+            event,
+            not_before: None,
+            deferrals: 0,
+        }
+    }
+
+    /// The task for the attempt after this one in the same chain, not before `not_before` if given.
+    pub fn next(&self, not_before: Option<DateTime<Utc>>) -> Self {
+        Self {
+            attempt: self.attempt + 1,
+            not_before,
+            deferrals: 0,
+            ..self.clone()
+        }
+    }
+
     /// Which attempt of its chain this is: 1 for the chain's first.
     pub fn attempt_in_chain(&self) -> u32 {
         self.attempt.saturating_sub(self.chain_start) + 1

@@ -26,6 +26,13 @@ pub const OLDEST_DEAD_LETTER: &str = "hookline_dead_letter_oldest_age_seconds";
 /// Messages a worker set aside because they can never be processed, by `stage` (`fanout`, `attempt`) and
 /// `reason` (`unparsable`: not a message Hookline writes; `unstorable`: the database refuses its data).
 pub const REJECTED: &str = "hookline_messages_rejected_total";
+/// Tasks deferred because their endpoint could not take them then (not attempts), by `reason`
+/// (`endpoint_busy`, `circuit_open`, `retry_after`).
+pub const DEFERRED: &str = "hookline_deliveries_deferred_total";
+/// Circuit-breaker changes, by `to` (`open`, `closed`).
+pub const CIRCUIT_TRANSITIONS: &str = "hookline_circuit_breaker_transitions_total";
+/// Endpoints whose breaker is open (or probing) in this worker.
+pub const CIRCUITS_OPEN: &str = "hookline_circuit_breakers_open";
 /// gRPC calls, by `service`, `method` and `code`.
 pub const GRPC_REQUESTS: &str = "hookline_grpc_requests_total";
 /// Seconds a gRPC call took, by `service` and `method`.
@@ -77,6 +84,18 @@ fn describe() {
     describe_counter!(
         REJECTED,
         "Messages set aside as impossible to process, by stage and reason."
+    );
+    describe_counter!(
+        DEFERRED,
+        "Tasks deferred because their endpoint could not take them."
+    );
+    describe_counter!(
+        CIRCUIT_TRANSITIONS,
+        "Circuit-breaker changes, by new state."
+    );
+    describe_gauge!(
+        CIRCUITS_OPEN,
+        "Endpoints whose breaker is open in this worker."
     );
     describe_counter!(GRPC_REQUESTS, "gRPC calls, by service, method and code.");
     describe_histogram!(GRPC_DURATION, Unit::Seconds, "Duration of gRPC calls.");

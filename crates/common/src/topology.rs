@@ -6,6 +6,8 @@
 //! fan-out ─▶ {p}.deliveries (fanout) ─▶ {p}.deliveries (quorum) ─▶ attempt stage
 //! attempt stage, failed ─▶ {p}.deliveries.retry.<delay> (quorum, TTL = delay) ─┐ dead-letters back to
 //!                                                   {p}.deliveries (exchange) ◀┘
+//! attempt stage, endpoint cannot take it now ─▶ {p}.deliveries.defer.<step> (quorum, TTL = step) ─┐
+//!                                                   {p}.deliveries (exchange) ◀─ dead-letters back ◀┘
 //! attempt stage, last failure (or unparsable task) ─▶ {p}.deliveries.dead (quorum): the dead-letter queue
 //! ```
 //! Every queue is a durable quorum queue; dead-lettering between them is at-least-once.
@@ -15,6 +17,16 @@ use std::time::Duration;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{Channel, ExchangeKind};
+
+/// How long deferred tasks wait, one queue each: few enough to declare them all, close enough together
+/// that a wait of any length takes a few hops at most.
+pub const DEFER_STEPS: [Duration; 5] = [
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+    Duration::from_secs(30),
+    Duration::from_secs(120),
+    Duration::from_secs(600),
+];
 
 /// The names of one deployment's exchanges and queues.
 #[derive(Debug, Clone)]
@@ -83,6 +95,7 @@ impl Topology {
             self.dead_letter_queue(),
         ];
         queues.extend(self.retry_schedule.iter().map(|d| self.retry_queue(*d)));
+        queues.extend(DEFER_STEPS.iter().map(|d| self.defer_queue(*d)));
         queues
     }
 
@@ -99,6 +112,25 @@ impl Topology {
     /// declares new queues rather than clashing with the arguments of existing ones.
     pub fn retry_queue(&self, delay: Duration) -> String {
         format!("{}.deliveries.retry.{}ms", self.prefix, delay.as_millis())
+    }
+
+    /// Queue that holds a deferred task for `step` (one of [`DEFER_STEPS`]) before returning it. A task is
+    /// deferred when its endpoint cannot take it now; that is not an attempt.
+    pub fn defer_queue(&self, step: Duration) -> String {
+        format!("{}.deliveries.defer.{}ms", self.prefix, step.as_millis())
+    }
+
+    /// The deferral queue for a wait of `wanted`: the longest step that does not overshoot it (the
+    /// shortest step for waits below it), and that step. A task that must wait longer comes back early
+    /// and is deferred again for the rest.
+    pub fn defer_queue_for(&self, wanted: Duration) -> (String, Duration) {
+        let step = DEFER_STEPS
+            .iter()
+            .rev()
+            .find(|s| **s <= wanted)
+            .copied()
+            .unwrap_or(DEFER_STEPS[0]);
+        (self.defer_queue(step), step)
     }
 
     /// The retry queue to use after failed attempt number `attempt` (1-based), or `None` when that was the last.
@@ -132,13 +164,18 @@ impl Topology {
         // A task the attempt stage cannot parse is rejected straight into the dead-letter queue.
         let deliveries = dead_lettering(quorum(), "", Some(&self.dead_letter_queue()));
         declare_queue(channel, &self.deliveries_queue(), deliveries).await?;
-        for delay in &self.retry_schedule {
+        let delays = self
+            .retry_schedule
+            .iter()
+            .map(|d| (self.retry_queue(*d), *d));
+        let steps = DEFER_STEPS.iter().map(|d| (self.defer_queue(*d), *d));
+        for (queue, delay) in delays.chain(steps) {
             let mut args = dead_lettering(quorum(), &self.deliveries_exchange(), None);
             args.insert(
                 "x-message-ttl".into(),
                 AMQPValue::LongLongInt(delay.as_millis() as i64),
             );
-            declare_queue(channel, &self.retry_queue(*delay), args).await?;
+            declare_queue(channel, &queue, args).await?;
         }
 
         let bind = |queue: String, exchange: String| async move {
@@ -258,5 +295,20 @@ mod tests {
         );
         assert!(t.retry_queue_after(3).is_none());
         assert!(t.retry_queue_after(0).is_none());
+    }
+
+    #[test]
+    fn deferrals_never_overshoot_except_below_the_shortest_step() {
+        let t = Topology::new("p", &[]);
+        let step = |ms| t.defer_queue_for(Duration::from_millis(ms)).1.as_millis();
+        assert_eq!(step(10), 1000);
+        assert_eq!(step(4_999), 1000);
+        assert_eq!(step(5_000), 5000);
+        assert_eq!(step(100_000), 30_000);
+        assert_eq!(step(10_000_000), 600_000);
+        assert_eq!(
+            t.defer_queue_for(Duration::from_secs(7)).0,
+            "p.deliveries.defer.5000ms"
+        );
     }
 }

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::attempt::AttemptStage;
 use crate::fanout::{FanoutError, FanoutStage};
+use crate::gate::{Gate, Limits};
 use crate::organisations::OrganisationCache;
 use crate::recorder::Recorder;
 use crate::sender::Sender;
@@ -91,6 +92,14 @@ impl Delivery {
             concurrency: s.delivery.concurrency,
             grace: s.shutdown_grace,
             in_progress: Default::default(),
+            gate: Gate::new(Limits {
+                endpoint_concurrency: s.delivery.endpoint_concurrency,
+                max_local_wait: s.delivery.max_local_wait,
+                breaker_failures: s.delivery.breaker_failures,
+                breaker_cooloff: s.delivery.breaker_cooloff,
+                max_retry_after: s.delivery.max_retry_after,
+            }),
+            max_retry_after: s.delivery.max_retry_after,
         });
         tokio::spawn(db::watch(
             self.pool.clone(),

@@ -1,7 +1,6 @@
 //! The attempt stage: consumes delivery tasks, POSTs each one, records the attempt, and publishes the
 //! retry (into the retry queue for the next delay) or, after the last failure, the dead letter.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use hookline_common::headers;
 use hookline_common::messages::DeliveryTask;
 use hookline_common::prometheus;
 use hookline_common::spans;
-use hookline_common::topology::Topology;
+use hookline_common::topology::{DEFER_STEPS, Topology};
 use lapin::Channel;
 use lapin::message::Delivery as Message;
 use lapin::options::{
@@ -25,6 +24,8 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
+use crate::claims::InProgress;
+use crate::gate::{Admission, DeferReason, Gate, Transition, Verdict};
 use crate::organisations::OrganisationCache;
 use crate::outcome::{DeliveryState, Outcome};
 use crate::recorder::{NotRecorded, Recorder};
@@ -44,7 +45,13 @@ enum AttemptError {
     Record(#[from] NotRecorded),
     #[error("cannot schedule the next step: {0}")]
     Publish(#[from] PublishError),
+    #[error("shut down while the task waited for its endpoint")]
+    Interrupted,
 }
+
+/// How long a task waiting for its endpoint's slot sleeps at most before it asks the gate again, in case
+/// the wake-up went to another task.
+const RECHECK: Duration = Duration::from_millis(50);
 
 /// Everything an attempt needs, shared by all in-flight attempts of a worker.
 pub struct AttemptStage {
@@ -57,36 +64,9 @@ pub struct AttemptStage {
     pub concurrency: u16,
     pub grace: Duration,
     pub in_progress: InProgress,
-}
-
-/// The attempts (delivery, attempt number) this worker is making. A second copy of a task that arrives
-/// meanwhile, such as the task a fan-out republishes for an event the broker redelivered, is acked
-/// without a second request: the first copy is acked or returned to the queue when it ends.
-#[derive(Debug, Default)]
-pub struct InProgress(Arc<std::sync::Mutex<HashSet<(Uuid, u32)>>>);
-
-impl InProgress {
-    /// Claims the attempt, or `None` when it is already in progress here.
-    fn claim(&self, delivery: Uuid, attempt: u32) -> Option<Claim> {
-        let key = (delivery, attempt);
-        let fresh = self.0.lock().expect("in-progress lock").insert(key);
-        fresh.then(|| Claim {
-            set: self.0.clone(),
-            key,
-        })
-    }
-}
-
-/// An attempt in progress; released when dropped.
-struct Claim {
-    set: Arc<std::sync::Mutex<HashSet<(Uuid, u32)>>>,
-    key: (Uuid, u32),
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        self.set.lock().expect("in-progress lock").remove(&self.key);
-    }
+    pub gate: Arc<Gate>,
+    /// The longest pause a `Retry-After` may impose on a retry.
+    pub max_retry_after: Duration,
 }
 
 impl AttemptStage {
@@ -113,7 +93,8 @@ impl AttemptStage {
             tokio::select! {
                 next = consumer.next() => match next {
                     Some(Ok(message)) => {
-                        in_flight.spawn(self.clone().handle(channel.clone(), message));
+                        let handled = self.clone().handle(channel.clone(), message, shutdown.clone());
+                        in_flight.spawn(handled);
                     }
                     Some(Err(error)) => break Err(error),
                     None => break Ok(()),
@@ -137,7 +118,12 @@ impl AttemptStage {
         result
     }
 
-    async fn handle(self: Arc<Self>, channel: Channel, message: Message) {
+    async fn handle(
+        self: Arc<Self>,
+        channel: Channel,
+        message: Message,
+        shutdown: CancellationToken,
+    ) {
         let task: DeliveryTask = match serde_json::from_slice(&message.data) {
             Ok(task) => task,
             Err(error) => {
@@ -173,9 +159,9 @@ impl AttemptStage {
             let in_flight = metrics::gauge!(prometheus::IN_FLIGHT);
             in_flight.increment(1.0);
             let result = if message.redelivered {
-                self.unless_sent(&channel, task).await
+                self.unless_sent(&channel, task, &shutdown).await
             } else {
-                self.attempt(&channel, task).await
+                self.attempt(&channel, task, &shutdown).await
             };
             in_flight.decrement(1.0);
             match result {
@@ -192,6 +178,13 @@ impl AttemptStage {
                         .acker
                         .reject(BasicRejectOptions { requeue: false })
                         .await;
+                }
+                Err(AttemptError::Interrupted) => {
+                    let requeue = BasicNackOptions {
+                        requeue: true,
+                        multiple: false,
+                    };
+                    let _ = message.acker.nack(requeue).await;
                 }
                 Err(error) => {
                     tracing::warn!(%error, "outcome not durable; returning the task to the queue");
@@ -214,7 +207,12 @@ impl AttemptStage {
     /// A task the broker redelivers may already have been sent: its worker recorded the outcome but
     /// stopped or died before the ack reached the broker. A success in the log is not sent again; anything
     /// else is attempted as usual (at least once).
-    async fn unless_sent(&self, channel: &Channel, task: DeliveryTask) -> Result<(), AttemptError> {
+    async fn unless_sent(
+        &self,
+        channel: &Channel,
+        task: DeliveryTask,
+        shutdown: &CancellationToken,
+    ) -> Result<(), AttemptError> {
         if self
             .recorder
             .succeeded(task.delivery_id, task.attempt)
@@ -223,11 +221,22 @@ impl AttemptStage {
             tracing::info!("redelivered task already succeeded; not sent again");
             return Ok(());
         }
-        self.attempt(channel, task).await
+        self.attempt(channel, task, shutdown).await
     }
 
     /// Makes the attempt and makes its outcome durable: recorded, and the retry or dead letter confirmed.
-    async fn attempt(&self, channel: &Channel, task: DeliveryTask) -> Result<(), AttemptError> {
+    async fn attempt(
+        &self,
+        channel: &Channel,
+        task: DeliveryTask,
+        shutdown: &CancellationToken,
+    ) -> Result<(), AttemptError> {
+        // A deferred task that came back from a shorter step than its wait goes on waiting.
+        if let Some(rest) = task.not_before.and_then(|t| (t - Utc::now()).to_std().ok())
+            && rest > NOT_BEFORE_SLACK
+        {
+            return self.hold(channel, &task, rest).await;
+        }
         let target = self.webhooks.get(task.webhook_id).await?;
         let Some(target) = target.filter(|t| t.enabled) else {
             tracing::info!("webhook disabled or deleted; delivery cancelled");
@@ -243,6 +252,31 @@ impl AttemptStage {
             return Ok(());
         };
 
+        let shared_open_until = target
+            .circuit_open_until
+            .and_then(|t| (t - Utc::now()).to_std().ok())
+            .map(|rest| std::time::Instant::now() + rest);
+        let mut waited = false;
+        let permit = loop {
+            match self.gate.admit(task.webhook_id, shared_open_until, waited) {
+                Admission::Now(permit) => break permit,
+                Admission::Wait(wake) => {
+                    waited = true;
+                    tokio::select! {
+                        () = wake.notified() => {}
+                        () = tokio::time::sleep(RECHECK) => {}
+                        () = shutdown.cancelled() => {
+                            self.gate.admit(task.webhook_id, None, true);
+                            return Err(AttemptError::Interrupted);
+                        }
+                    }
+                }
+                Admission::Defer(wait, reason) => {
+                    return self.defer(channel, task, wait, reason).await;
+                }
+            }
+        };
+
         let event = self.organisations.localised(&task.event).await?;
         let body = Envelope::new(&event, task.webhook_id).to_bytes();
         let exchange = self
@@ -255,13 +289,28 @@ impl AttemptStage {
         .increment(1);
         metrics::histogram!(prometheus::ATTEMPT_DURATION)
             .record(f64::from(exchange.duration_ms.max(0)) / 1000.0);
+        let verdict = exchange.verdict();
+        if let Some(transition) = permit.finish(verdict) {
+            self.circuit_changed(task.webhook_id, transition).await;
+        }
         let retry = self.topology.retry_queue_after(task.attempt_in_chain());
+        // The endpoint's Retry-After, when longer than the schedule's delay, pushes the next attempt back.
+        let asked = match verdict {
+            Verdict::Failure { retry_after, .. } => {
+                retry_after.map(|d| d.min(self.max_retry_after))
+            }
+            Verdict::Success => None,
+        };
         let (state, next_attempt_at) = match (&exchange.error, &retry) {
             (None, _) => (DeliveryState::Succeeded, None),
             // The retry queue's TTL starts when the task is published, right after this.
-            (Some(_), Some((_, delay))) => (DeliveryState::Retrying, Some(Utc::now() + *delay)),
+            (Some(_), Some((_, delay))) => {
+                let wait = asked.map_or(*delay, |asked| asked.max(*delay));
+                (DeliveryState::Retrying, Some(Utc::now() + wait))
+            }
             (Some(_), None) => (DeliveryState::Failed, None),
         };
+        let not_before = next_attempt_at.filter(|_| asked.is_some());
         match &exchange.error {
             None => tracing::info!(
                 status = exchange.status,
@@ -294,10 +343,7 @@ impl AttemptStage {
         let forward = async {
             match (state, retry) {
                 (DeliveryState::Retrying, Some((queue, _))) => {
-                    let next = DeliveryTask {
-                        attempt: task.attempt + 1,
-                        ..task.clone()
-                    };
+                    let next = task.next(not_before);
                     publish(channel, &queue, &next, FieldTable::default()).await
                 }
                 (DeliveryState::Failed, _) => {
@@ -314,6 +360,65 @@ impl AttemptStage {
         Ok(())
     }
 }
+
+impl AttemptStage {
+    /// Defers `task` because its endpoint cannot take it now: at least `wait`, and at least the step its
+    /// earlier deferrals reached, so a long outage costs few hops. Not an attempt: the attempt number and
+    /// the retry schedule are untouched.
+    async fn defer(
+        &self,
+        channel: &Channel,
+        mut task: DeliveryTask,
+        wait: Duration,
+        reason: DeferReason,
+    ) -> Result<(), AttemptError> {
+        let floor = DEFER_STEPS[(task.deferrals as usize).min(DEFER_STEPS.len() - 1)];
+        let wait = wait.max(floor);
+        task.deferrals += 1;
+        task.not_before = Some(Utc::now() + wait);
+        tracing::debug!(
+            reason = reason.label(),
+            ?wait,
+            "endpoint cannot take the task now; deferred"
+        );
+        metrics::counter!(prometheus::DEFERRED, "reason" => reason.label()).increment(1);
+        self.hold(channel, &task, wait).await
+    }
+
+    /// Publishes `task` to the deferral step for `wait` (confirmed); the caller then acks the original.
+    async fn hold(
+        &self,
+        channel: &Channel,
+        task: &DeliveryTask,
+        wait: Duration,
+    ) -> Result<(), AttemptError> {
+        let (queue, _) = self.topology.defer_queue_for(wait);
+        publish(channel, &queue, task, FieldTable::default()).await?;
+        Ok(())
+    }
+
+    /// Makes a breaker change visible: the webhook's row (which every worker reads), the log and metrics.
+    async fn circuit_changed(&self, webhook: Uuid, transition: Transition) {
+        let to = match transition {
+            Transition::Opened { for_ } => {
+                tracing::info!(webhook_id = %webhook, cooloff = ?for_, "circuit breaker opened");
+                "open"
+            }
+            Transition::Closed => {
+                tracing::info!(webhook_id = %webhook, "circuit breaker closed");
+                "closed"
+            }
+        };
+        metrics::counter!(prometheus::CIRCUIT_TRANSITIONS, "to" => to).increment(1);
+        // Best effort: this worker's breaker works without it; others just learn later.
+        if let Err(error) = self.webhooks.set_circuit(webhook, transition).await {
+            tracing::warn!(%error, webhook_id = %webhook, "cannot record the breaker's state");
+        }
+    }
+}
+
+/// A task due this soon is attempted rather than deferred again.
+const NOT_BEFORE_SLACK: Duration = Duration::from_millis(100);
 
 /// Counts a delivery that reached an end, once its outcome is durable.
 fn count_end(state: DeliveryState) {
@@ -349,29 +454,4 @@ async fn publish(
         headers,
     )
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_attempt_is_claimed_once_until_it_ends() {
-        let in_progress = InProgress::default();
-        let delivery = Uuid::now_v7();
-        let first = in_progress.claim(delivery, 1).expect("a fresh attempt");
-        assert!(
-            in_progress.claim(delivery, 1).is_none(),
-            "a copy is refused"
-        );
-        assert!(
-            in_progress.claim(delivery, 2).is_some(),
-            "another attempt of the same delivery is its own"
-        );
-        drop(first);
-        assert!(
-            in_progress.claim(delivery, 1).is_some(),
-            "free once it ended"
-        );
-    }
 }

@@ -172,13 +172,7 @@ impl FanoutStage {
                 // Only a hand-edited row could ask for a version the event lacks; it stays pending.
                 tracing::error!(delivery_id = %p.id, version = p.version, "event lacks the delivery's version");
             }
-            Some(DeliveryTask {
-                delivery_id: p.id,
-                webhook_id: p.webhook_id,
-                attempt: 1,
-                chain_start: 1,
-                event: event?,
-            })
+            Some(DeliveryTask::chain(p.id, p.webhook_id, 1, event?))
         });
         try_join_all(tasks.map(|task| {
             let body = serde_json::to_vec(&task).expect("tasks always serialise");

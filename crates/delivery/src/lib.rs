@@ -8,7 +8,9 @@
 pub mod app;
 mod attempt;
 mod batch;
+mod claims;
 mod fanout;
+mod gate;
 mod organisations;
 mod outcome;
 mod recorder;

@@ -1,7 +1,12 @@
 //! What an attempt produced, and what happens to the delivery next.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
+
+use crate::gate::Verdict;
+use crate::sender;
 
 /// A delivery's state, as stored in `deliveries.status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,11 +44,42 @@ pub struct HttpExchange {
     pub body_truncated: bool,
     /// Why the attempt failed; `None` on a 2xx.
     pub error: Option<String>,
+    /// For a failure without a response: `refused`, `transport` or `timeout` (see [`crate::sender`]).
+    pub error_type: Option<&'static str>,
 }
 
 impl HttpExchange {
     pub fn succeeded(&self) -> bool {
         self.error.is_none()
+    }
+
+    /// What the attempt says about the endpoint's health. Timeouts, failed connections, 429 and 503 say
+    /// it is overloaded; a 429 or 503 may name the pause it wants.
+    pub fn verdict(&self) -> Verdict {
+        if self.succeeded() {
+            return Verdict::Success;
+        }
+        let asks_to_wait = matches!(self.status, Some(429 | 503));
+        Verdict::Failure {
+            overload: asks_to_wait
+                || matches!(self.error_type, Some(sender::TIMEOUT | sender::TRANSPORT)),
+            retry_after: asks_to_wait.then(|| self.retry_after()).flatten(),
+        }
+    }
+
+    /// The response's `Retry-After`, in seconds or as an HTTP date; `None` when absent, unreadable or
+    /// already past.
+    fn retry_after(&self) -> Option<Duration> {
+        let (_, value) = self
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))?;
+        let value = value.trim();
+        if let Ok(seconds) = value.parse::<u64>() {
+            return Some(Duration::from_secs(seconds));
+        }
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(std::time::SystemTime::now()).ok()
     }
 }
 
@@ -56,4 +92,77 @@ pub struct Outcome {
     pub attempt: u32,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub exchange: Option<HttpExchange>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(
+        status: Option<u16>,
+        headers: &[(&str, &str)],
+        error_type: Option<&'static str>,
+    ) -> HttpExchange {
+        HttpExchange {
+            started_at: Utc::now(),
+            duration_ms: 1,
+            request_body: String::new(),
+            request_headers: Vec::new(),
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: String::new(),
+            body_truncated: false,
+            error: (status != Some(200)).then(|| "failed".into()),
+            error_type,
+        }
+    }
+
+    fn retry_after(v: Verdict) -> Option<Duration> {
+        match v {
+            Verdict::Failure { retry_after, .. } => retry_after,
+            Verdict::Success => None,
+        }
+    }
+
+    #[test]
+    fn retry_after_is_read_from_429_and_503_only() {
+        let in_seconds = answer(Some(429), &[("retry-after", " 7 ")], None);
+        assert_eq!(
+            retry_after(in_seconds.verdict()),
+            Some(Duration::from_secs(7))
+        );
+        let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(90));
+        let as_date = answer(Some(503), &[("Retry-After", soon.as_str())], None);
+        let got = retry_after(as_date.verdict()).expect("a date in the future");
+        assert!(
+            got > Duration::from_secs(85) && got <= Duration::from_secs(90),
+            "{got:?}"
+        );
+        assert_eq!(
+            retry_after(answer(Some(500), &[("retry-after", "7")], None).verdict()),
+            None
+        );
+        assert_eq!(
+            retry_after(answer(Some(429), &[("retry-after", "soon")], None).verdict()),
+            None
+        );
+    }
+
+    #[test]
+    fn overload_is_told_from_other_failures() {
+        let overloaded =
+            |x: HttpExchange| matches!(x.verdict(), Verdict::Failure { overload: true, .. });
+        assert!(overloaded(answer(None, &[], Some(sender::TIMEOUT))));
+        assert!(overloaded(answer(None, &[], Some(sender::TRANSPORT))));
+        assert!(overloaded(answer(Some(429), &[], None)));
+        assert!(!overloaded(answer(None, &[], Some(sender::REFUSED))));
+        assert!(!overloaded(answer(Some(400), &[], None)));
+        assert!(matches!(
+            answer(Some(200), &[], None).verdict(),
+            Verdict::Success
+        ));
+    }
 }

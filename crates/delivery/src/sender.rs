@@ -30,9 +30,9 @@ use crate::webhooks::Target;
 
 /// Failure kinds without a response, for the `error.type` span attribute: the endpoint's address is not
 /// allowed, the connection or TLS failed, or the deadline passed.
-const REFUSED: &str = "refused";
-const TRANSPORT: &str = "transport";
-const TIMEOUT: &str = "timeout";
+pub const REFUSED: &str = "refused";
+pub const TRANSPORT: &str = "transport";
+pub const TIMEOUT: &str = "timeout";
 
 /// Idle keep-alive connections kept per endpoint host.
 const MAX_IDLE_PER_HOST: usize = 64;
@@ -117,6 +117,7 @@ impl Sender {
             body: String::new(),
             body_truncated: false,
             error: None,
+            error_type: None,
         };
         // The policy is checked again here: the URL may predate a stricter configuration.
         let result = match WebhookUrl::parse(url, self.allow_insecure_http) {
@@ -127,9 +128,13 @@ impl Sender {
                     .instrument(span.clone())
                     .await;
                 spans::http_ended(&span, exchange.status, error_type);
+                exchange.error_type = error_type;
                 result
             }
-            Err(e) => Err(format!("refused: url {e}")),
+            Err(e) => {
+                exchange.error_type = Some(REFUSED);
+                Err(format!("refused: url {e}"))
+            }
         };
         exchange.error = result.err();
         exchange.duration_ms = clock.elapsed().as_millis().min(i32::MAX as u128) as i32;

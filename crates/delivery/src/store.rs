@@ -25,6 +25,7 @@ pub struct TargetRow {
     pub previous_secret_sealed: Option<Vec<u8>>,
     pub auth_key_id: Option<String>,
     pub auth_sealed: Option<Vec<u8>>,
+    pub circuit_open_until: Option<DateTime<Utc>>,
 }
 
 pub async fn webhook_target(pool: &PgPool, id: Uuid) -> Result<Option<TargetRow>> {
@@ -34,7 +35,7 @@ pub async fn webhook_target(pool: &PgPool, id: Uuid) -> Result<Option<TargetRow>
                     AS previous_secret_key_id,
                 CASE WHEN previous_secret_expires_at > now() THEN previous_secret_sealed END
                     AS previous_secret_sealed,
-                auth_key_id, auth_sealed
+                auth_key_id, auth_sealed, circuit_open_until
          FROM webhooks WHERE id = $1",
     )
     .bind(id)
@@ -241,6 +242,36 @@ impl<'a> Rows<'a> {
             None
         });
     }
+}
+
+/// Marks `webhook`'s breaker open for `cooloff`, keeping when it first opened.
+pub async fn open_circuit(
+    pool: &PgPool,
+    webhook: Uuid,
+    cooloff: std::time::Duration,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE webhooks SET circuit_opened_at = COALESCE(circuit_opened_at, now()),
+                             circuit_open_until = now() + make_interval(secs => $2)
+         WHERE id = $1",
+    )
+    .bind(webhook)
+    .bind(cooloff.as_secs_f64())
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+/// Marks `webhook`'s breaker closed.
+pub async fn close_circuit(pool: &PgPool, webhook: Uuid) -> Result<()> {
+    sqlx::query(
+        "UPDATE webhooks SET circuit_opened_at = NULL, circuit_open_until = NULL
+         WHERE id = $1 AND circuit_opened_at IS NOT NULL",
+    )
+    .bind(webhook)
+    .execute(pool)
+    .await
+    .map(drop)
 }
 
 /// Records a test event and its one delivery to `url`, both marked as tests, ready for their attempt.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use hookline_common::endpoint_auth::{EndpointAuth, seal_context};
 use hookline_common::secret_box::{Sealed, SecretBox};
 use hookline_common::signing::SigningSecret;
@@ -12,6 +13,7 @@ use http::{HeaderName, HeaderValue};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::gate::Transition;
 use crate::store::{self, TargetRow};
 
 /// What the attempt stage needs to know about a webhook.
@@ -23,6 +25,8 @@ pub struct Target {
     /// The endpoint-authentication header, if the webhook has one.
     pub auth: Option<(HeaderName, HeaderValue)>,
     pub enabled: bool,
+    /// Until when a worker's breaker holds the endpoint's attempts back, if it is open.
+    pub circuit_open_until: Option<DateTime<Utc>>,
 }
 
 /// When an entry was read, and what: `None` remembers a deleted webhook.
@@ -64,6 +68,17 @@ impl WebhookCache {
         Ok(target)
     }
 
+    /// Records a change of the webhook's breaker in its row, for every worker and for `GetWebhook`, and
+    /// forgets the cached target so this worker reads the new state too.
+    pub async fn set_circuit(&self, id: Uuid, transition: Transition) -> Result<(), sqlx::Error> {
+        match transition {
+            Transition::Opened { for_ } => store::open_circuit(&self.pool, id, for_).await?,
+            Transition::Closed => store::close_circuit(&self.pool, id).await?,
+        }
+        self.entries.lock().expect("cache lock").remove(&id);
+        Ok(())
+    }
+
     /// Opens the row's sealed secrets. A webhook whose current secret cannot be opened is treated as gone,
     /// and says so in the log: signing with anything else would fail every receiver's check.
     fn target(&self, id: Uuid, row: TargetRow) -> Option<Arc<Target>> {
@@ -99,6 +114,7 @@ impl WebhookCache {
             secrets,
             auth,
             enabled: row.status == "enabled",
+            circuit_open_until: row.circuit_open_until,
         }))
     }
 }

@@ -55,7 +55,22 @@ impl From<WebhookRow> for v1::Webhook {
             updated_at: Some(timestamp(row.updated_at)),
             event_versions: row.event_versions.0.into_iter().collect(),
             framework_version: hookline_common::envelope::FRAMEWORK_VERSION,
+            circuit: Some(circuit(row.circuit_opened_at, row.circuit_open_until)),
         }
+    }
+}
+
+/// The breaker as stored: closed without an opening time; open until its probe time, half-open after.
+fn circuit(opened_at: Option<DateTime<Utc>>, probe_at: Option<DateTime<Utc>>) -> v1::Circuit {
+    let state = match (opened_at, probe_at) {
+        (Some(_), Some(probe)) if probe > Utc::now() => v1::CircuitState::Open,
+        (Some(_), _) => v1::CircuitState::HalfOpen,
+        (None, _) => v1::CircuitState::Closed,
+    };
+    v1::Circuit {
+        state: state.into(),
+        opened_at: opened_at.map(timestamp),
+        probe_at: opened_at.and(probe_at).map(timestamp),
     }
 }
 

@@ -55,12 +55,12 @@ pub async fn replay(
                 passed_over.push(message);
                 continue;
             };
-            let next = task.attempt + 1;
-            let retry = DeliveryTask {
-                attempt: next,
-                chain_start: next,
-                ..task
-            };
+            let retry = DeliveryTask::chain(
+                task.delivery_id,
+                task.webhook_id,
+                task.attempt + 1,
+                task.event,
+            );
             let body = serde_json::to_vec(&retry).expect("tasks always serialise");
             // The replay is part of the operator's call's trace.
             amqp::publish_traced(

@@ -26,13 +26,15 @@ pub struct WebhookRow {
     pub event_versions: sqlx::types::Json<BTreeMap<String, u32>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub circuit_opened_at: Option<DateTime<Utc>>,
+    pub circuit_open_until: Option<DateTime<Utc>>,
 }
 
 /// The columns of a [`WebhookRow`], as a macro so statements stay `&'static str` (built with `concat!`).
 macro_rules! webhook_columns {
     () => {
         "id, organisation_id, name, url, description, status, event_types, auth_method, event_versions,
-         created_at, updated_at"
+         created_at, updated_at, circuit_opened_at, circuit_open_until"
     };
 }
 
@@ -238,7 +240,10 @@ pub async fn update_webhook(
                 auth_method = COALESCE($8, auth_method),
                 auth_key_id = CASE WHEN $8 IS NULL THEN auth_key_id ELSE $9 END,
                 auth_sealed = CASE WHEN $8 IS NULL THEN auth_sealed ELSE $10 END,
-                event_versions = $11
+                event_versions = $11,
+                -- A new URL is a new endpoint: its breaker starts closed.
+                circuit_opened_at = CASE WHEN url = $4 THEN circuit_opened_at END,
+                circuit_open_until = CASE WHEN url = $4 THEN circuit_open_until END
          WHERE organisation_id = $1 AND id = $2 RETURNING ",
         webhook_columns!()
     ))

@@ -409,13 +409,8 @@ impl WebhookRegistry for RegistryService {
             .await
             .map_err(RegistryError::from)?;
         let next = delivery.attempts.max(0) as u32 + 1;
-        let task = DeliveryTask {
-            delivery_id: delivery.id,
-            webhook_id: delivery.webhook_id,
-            attempt: next,
-            chain_start: next,
-            event: in_version(found(event, "event")?.into(), delivery.version)?,
-        };
+        let event = in_version(found(event, "event")?.into(), delivery.version)?;
+        let task = DeliveryTask::chain(delivery.id, delivery.webhook_id, next, event);
         // Published first, then marked queued: a failed publish leaves the log as it was.
         self.events.publish_task(&task).await.map_err(|error| {
             tracing::warn!(%error, delivery_id = %id, "redelivery not queued");

@@ -1,0 +1,466 @@
+//! The endpoint gate: per webhook, whether a task is attempted now, waits in the worker for a moment, or is
+//! deferred through the broker, so that no endpoint can hold more than its share of a worker.
+//!
+//! Each endpoint has, in each worker:
+//! - a **concurrency limit**, adaptive (AIMD): it starts at `delivery.endpoint_concurrency`, halves when an
+//!   attempt times out, fails to connect, or is answered 429 or 503, and grows back by one per limit's
+//!   worth of successes. A task over the limit waits here only while the endpoint would take it within
+//!   `delivery.max_local_wait` (judged from its latency); otherwise it is deferred. Waiting holds a
+//!   prefetch slot, never an HTTP slot.
+//! - a **circuit breaker**: `delivery.breaker_failures` failed attempts in a row open it for
+//!   `delivery.breaker_cooloff`. While open, tasks are deferred without a request. Then one probe is let
+//!   through: success closes it, failure opens it for another cool-off. Opening is written to the
+//!   webhook's row, so every worker defers that endpoint's tasks from its next read of the row.
+//! - a **pause** when a 429 or 503 carried `Retry-After` (bounded by `delivery.max_retry_after`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hookline_common::prometheus;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+/// The gate's settings.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub endpoint_concurrency: u32,
+    pub max_local_wait: Duration,
+    pub breaker_failures: u32,
+    pub breaker_cooloff: Duration,
+    pub max_retry_after: Duration,
+}
+
+/// Why a task was deferred, for the log and the `reason` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeferReason {
+    /// The endpoint is at its concurrency limit and would not take the task soon.
+    Busy,
+    /// The endpoint's breaker is open.
+    CircuitOpen,
+    /// The endpoint asked for a pause with `Retry-After`.
+    RetryAfter,
+}
+
+impl DeferReason {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Busy => "endpoint_busy",
+            Self::CircuitOpen => "circuit_open",
+            Self::RetryAfter => "retry_after",
+        }
+    }
+}
+
+/// The gate's answer for one task.
+pub enum Admission {
+    /// Attempt it now; report how it went through the permit.
+    Now(Permit),
+    /// Wait for the notification (or a short recheck), then ask again with `waited` set.
+    Wait(Arc<Notify>),
+    /// Defer it for at least this long.
+    Defer(Duration, DeferReason),
+}
+
+/// How an attempt went, as far as the gate cares.
+#[derive(Debug, Clone, Copy)]
+pub enum Verdict {
+    Success,
+    /// `overload` marks the failures that say the endpoint is struggling (timeouts, connection failures,
+    /// 429, 503); `retry_after` is the pause it asked for.
+    Failure {
+        overload: bool,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// A change of an endpoint's breaker, to be made visible (its row, the log, metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Opened { for_: Duration },
+    Closed,
+}
+
+#[derive(Debug)]
+enum Circuit {
+    Closed,
+    Open {
+        until: Instant,
+    },
+    /// The cool-off has passed; `probing` while the one probe is in flight.
+    HalfOpen {
+        probing: bool,
+    },
+}
+
+#[derive(Debug)]
+struct Endpoint {
+    /// Start times of the attempts in flight, by permit number.
+    in_flight: HashMap<u64, Instant>,
+    waiting: u32,
+    limit: f64,
+    /// Smoothed duration of finished attempts.
+    latency: Option<Duration>,
+    failures: u32,
+    circuit: Circuit,
+    paused_until: Option<Instant>,
+    wake: Arc<Notify>,
+}
+
+impl Endpoint {
+    fn new(limit: u32) -> Self {
+        Self {
+            in_flight: HashMap::new(),
+            waiting: 0,
+            limit: f64::from(limit),
+            latency: None,
+            failures: 0,
+            circuit: Circuit::Closed,
+            paused_until: None,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Idle and healthy: nothing would be lost by forgetting it.
+    fn forgettable(&self, now: Instant) -> bool {
+        self.in_flight.is_empty()
+            && self.waiting == 0
+            && matches!(self.circuit, Circuit::Closed)
+            && self.paused_until.is_none_or(|t| t <= now)
+    }
+
+    /// The time one attempt takes: the smoothed latency, or longer if an attempt in flight already has.
+    fn latency(&self, now: Instant) -> Duration {
+        let oldest = self.in_flight.values().map(|t| now - *t).max();
+        self.latency
+            .into_iter()
+            .chain(oldest)
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// Endpoints this worker tracks at most before idle ones are forgotten.
+const TRACKED: usize = 10_000;
+
+/// The gate of one worker. Cheap to share behind an `Arc`.
+pub struct Gate {
+    limits: Limits,
+    endpoints: Mutex<HashMap<Uuid, Endpoint>>,
+    next_permit: std::sync::atomic::AtomicU64,
+}
+
+impl Gate {
+    pub fn new(limits: Limits) -> Arc<Self> {
+        Arc::new(Self {
+            limits,
+            endpoints: Mutex::default(),
+            next_permit: Default::default(),
+        })
+    }
+
+    /// Decides for a task of `webhook`. `shared_open_until` is the breaker state another worker wrote to
+    /// the webhook's row; `waited` says the task has been waiting here (so it no longer counts as waiting).
+    pub fn admit(
+        self: &Arc<Self>,
+        webhook: Uuid,
+        shared_open_until: Option<Instant>,
+        waited: bool,
+    ) -> Admission {
+        let now = Instant::now();
+        let mut endpoints = self.endpoints.lock().expect("gate lock");
+        if endpoints.len() > TRACKED {
+            endpoints.retain(|_, e| !e.forgettable(now));
+        }
+        let limit = self.limits.endpoint_concurrency;
+        let e = endpoints
+            .entry(webhook)
+            .or_insert_with(|| Endpoint::new(limit));
+        if waited {
+            e.waiting = e.waiting.saturating_sub(1);
+        }
+        if let Some(until) = e.paused_until {
+            if until > now {
+                return Admission::Defer(until - now, DeferReason::RetryAfter);
+            }
+            e.paused_until = None;
+        }
+        // Another worker's breaker counts like this worker's own.
+        if let Some(until) = shared_open_until.filter(|t| *t > now)
+            && matches!(e.circuit, Circuit::Closed)
+        {
+            e.circuit = Circuit::Open { until };
+            count_open(&endpoints);
+            return Admission::Defer(until - now, DeferReason::CircuitOpen);
+        }
+        let mut probe = false;
+        match e.circuit {
+            Circuit::Open { until } if until > now => {
+                return Admission::Defer(until - now, DeferReason::CircuitOpen);
+            }
+            Circuit::Open { .. } | Circuit::HalfOpen { probing: false } => {
+                e.circuit = Circuit::HalfOpen { probing: true };
+                probe = true;
+            }
+            Circuit::HalfOpen { probing: true } => {
+                return Admission::Defer(self.limits.breaker_cooloff, DeferReason::CircuitOpen);
+            }
+            Circuit::Closed => {}
+        }
+        if probe || (e.in_flight.len() as f64) < e.limit.floor() {
+            let number = self
+                .next_permit
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            e.in_flight.insert(number, now);
+            return Admission::Now(Permit {
+                gate: self.clone(),
+                webhook,
+                number,
+                done: false,
+            });
+        }
+        // Tasks ahead of this one leave at `limit` per latency.
+        let wait = e
+            .latency(now)
+            .mul_f64(f64::from(e.waiting + 1) / e.limit.max(1.0));
+        if wait <= self.limits.max_local_wait {
+            e.waiting += 1;
+            Admission::Wait(e.wake.clone())
+        } else {
+            Admission::Defer(wait, DeferReason::Busy)
+        }
+    }
+
+    /// Learns from a finished attempt; returns the breaker's change, if any.
+    fn finish(&self, webhook: Uuid, number: u64, verdict: Option<Verdict>) -> Option<Transition> {
+        let now = Instant::now();
+        let mut endpoints = self.endpoints.lock().expect("gate lock");
+        let e = endpoints.get_mut(&webhook)?;
+        let started = e.in_flight.remove(&number);
+        e.wake.notify_one();
+        let verdict = verdict?;
+        if let Some(started) = started {
+            let took = now - started;
+            e.latency = Some(match e.latency {
+                None => took,
+                Some(smoothed) => smoothed.mul_f64(0.8) + took.mul_f64(0.2),
+            });
+        }
+        let ceiling = f64::from(self.limits.endpoint_concurrency);
+        match verdict {
+            Verdict::Success => {
+                e.limit = (e.limit + 1.0 / e.limit).min(ceiling);
+                e.failures = 0;
+                if matches!(e.circuit, Circuit::Closed) {
+                    return None;
+                }
+                e.circuit = Circuit::Closed;
+                e.wake.notify_waiters();
+                count_open(&endpoints);
+                Some(Transition::Closed)
+            }
+            Verdict::Failure {
+                overload,
+                retry_after,
+            } => {
+                if overload {
+                    e.limit = (e.limit / 2.0).max(1.0);
+                }
+                if let Some(pause) = retry_after {
+                    let until = now + pause.min(self.limits.max_retry_after);
+                    e.paused_until = Some(e.paused_until.map_or(until, |t| t.max(until)));
+                }
+                e.failures += 1;
+                let probe_failed = matches!(e.circuit, Circuit::HalfOpen { probing: true });
+                let trips = matches!(e.circuit, Circuit::Closed)
+                    && e.failures >= self.limits.breaker_failures;
+                if !(probe_failed || trips) {
+                    return None;
+                }
+                let for_ = self.limits.breaker_cooloff;
+                e.circuit = Circuit::Open { until: now + for_ };
+                count_open(&endpoints);
+                Some(Transition::Opened { for_ })
+            }
+        }
+    }
+}
+
+/// Sets the gauge of open breakers; called only when one changes, which is rare.
+fn count_open(endpoints: &HashMap<Uuid, Endpoint>) {
+    let open = endpoints
+        .values()
+        .filter(|e| !matches!(e.circuit, Circuit::Closed))
+        .count();
+    metrics::gauge!(prometheus::CIRCUITS_OPEN).set(open as f64);
+}
+
+/// An attempt slot of one endpoint. Report the attempt with [`Permit::finish`]; dropped unreported (the
+/// attempt never happened), it only frees the slot.
+pub struct Permit {
+    gate: Arc<Gate>,
+    webhook: Uuid,
+    number: u64,
+    done: bool,
+}
+
+impl Permit {
+    pub fn finish(mut self, verdict: Verdict) -> Option<Transition> {
+        self.done = true;
+        self.gate.finish(self.webhook, self.number, Some(verdict))
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if !self.done {
+            self.gate.finish(self.webhook, self.number, None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate(concurrency: u32) -> Arc<Gate> {
+        Gate::new(Limits {
+            endpoint_concurrency: concurrency,
+            max_local_wait: Duration::from_millis(250),
+            breaker_failures: 3,
+            breaker_cooloff: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(60),
+        })
+    }
+
+    fn now(admission: Admission) -> Permit {
+        match admission {
+            Admission::Now(p) => p,
+            Admission::Wait(_) => panic!("expected a permit, got a wait"),
+            Admission::Defer(d, r) => panic!("expected a permit, got a deferral ({d:?}, {r:?})"),
+        }
+    }
+
+    const TIMEOUT: Verdict = Verdict::Failure {
+        overload: true,
+        retry_after: None,
+    };
+
+    #[test]
+    fn an_endpoint_holds_at_most_its_limit_and_others_are_unaffected() {
+        let g = gate(2);
+        let (slow, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let _a = now(g.admit(slow, None, false));
+        let _b = now(g.admit(slow, None, false));
+        // No latency known yet and nothing in flight for long: a short wait here.
+        assert!(matches!(g.admit(slow, None, false), Admission::Wait(_)));
+        let _c = now(g.admit(other, None, false));
+    }
+
+    #[test]
+    fn a_slow_endpoint_s_overflow_is_deferred_not_held() {
+        let g = gate(2);
+        let slow = Uuid::now_v7();
+        let a = now(g.admit(slow, None, false));
+        let _b = now(g.admit(slow, None, false));
+        // The endpoint is known to take 2 s per attempt.
+        g.endpoints.lock().unwrap().get_mut(&slow).unwrap().latency = Some(Duration::from_secs(2));
+        assert!(matches!(
+            g.admit(slow, None, false),
+            Admission::Defer(_, DeferReason::Busy)
+        ));
+        // A timeout halves the limit: one slot now.
+        a.finish(TIMEOUT);
+        assert!(matches!(
+            g.admit(slow, None, false),
+            Admission::Defer(_, DeferReason::Busy)
+        ));
+    }
+
+    #[test]
+    fn the_breaker_opens_probes_once_and_closes() {
+        let g = gate(8);
+        let e = Uuid::now_v7();
+        let mut transitions = Vec::new();
+        for _ in 0..3 {
+            transitions.extend(now(g.admit(e, None, false)).finish(TIMEOUT));
+        }
+        assert_eq!(
+            transitions,
+            vec![Transition::Opened {
+                for_: Duration::from_secs(30)
+            }]
+        );
+        assert!(matches!(
+            g.admit(e, None, false),
+            Admission::Defer(d, DeferReason::CircuitOpen) if d > Duration::from_secs(29)
+        ));
+        // The cool-off passes: one probe, the rest deferred meanwhile.
+        g.endpoints.lock().unwrap().get_mut(&e).unwrap().circuit = Circuit::Open {
+            until: Instant::now(),
+        };
+        let probe = now(g.admit(e, None, false));
+        assert!(matches!(
+            g.admit(e, None, false),
+            Admission::Defer(_, DeferReason::CircuitOpen)
+        ));
+        assert_eq!(probe.finish(Verdict::Success), Some(Transition::Closed));
+        let _ = now(g.admit(e, None, false));
+    }
+
+    #[test]
+    fn a_failed_probe_opens_the_breaker_again() {
+        let g = gate(8);
+        let e = Uuid::now_v7();
+        g.endpoints.lock().unwrap().insert(e, Endpoint::new(8));
+        g.endpoints.lock().unwrap().get_mut(&e).unwrap().circuit =
+            Circuit::HalfOpen { probing: false };
+        let probe = now(g.admit(e, None, false));
+        assert!(matches!(
+            probe.finish(TIMEOUT),
+            Some(Transition::Opened { .. })
+        ));
+    }
+
+    #[test]
+    fn another_worker_s_open_breaker_and_retry_after_defer() {
+        let g = gate(8);
+        let e = Uuid::now_v7();
+        let later = Instant::now() + Duration::from_secs(10);
+        assert!(matches!(
+            g.admit(e, Some(later), false),
+            Admission::Defer(_, DeferReason::CircuitOpen)
+        ));
+        let other = Uuid::now_v7();
+        let p = now(g.admit(other, None, false));
+        p.finish(Verdict::Failure {
+            overload: true,
+            retry_after: Some(Duration::from_secs(600)),
+        });
+        match g.admit(other, None, false) {
+            Admission::Defer(d, DeferReason::RetryAfter) => {
+                assert!(
+                    d <= Duration::from_secs(60),
+                    "bounded by max_retry_after: {d:?}"
+                )
+            }
+            _ => panic!("a Retry-After pauses the endpoint"),
+        }
+    }
+
+    #[test]
+    fn successes_grow_the_limit_back() {
+        let g = gate(4);
+        let e = Uuid::now_v7();
+        for _ in 0..3 {
+            now(g.admit(e, None, false)).finish(TIMEOUT);
+        }
+        assert_eq!(g.endpoints.lock().unwrap()[&e].limit, 1.0);
+        // Close the breaker the successes will find open.
+        g.endpoints.lock().unwrap().get_mut(&e).unwrap().circuit = Circuit::Closed;
+        for _ in 0..20 {
+            now(g.admit(e, None, false)).finish(Verdict::Success);
+        }
+        assert_eq!(g.endpoints.lock().unwrap()[&e].limit, 4.0);
+    }
+}

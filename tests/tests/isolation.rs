@@ -1,0 +1,202 @@
+//! Isolation: a slow or failing endpoint holds only its own share of a worker, its tasks wait in the
+//! broker rather than in attempt slots, its breaker stops requests while it is down, and `Retry-After`
+//! is honoured. Deferrals are never attempts.
+
+use std::time::{Duration, Instant};
+
+use hookline_proto::v1;
+use hookline_tests::receiver::Reply;
+use hookline_tests::{Receiver, Stack, eventually};
+use sqlx::PgPool;
+
+const DEADLINE: Duration = Duration::from_secs(40);
+
+async fn circuit(stack: &Stack, organisation: &str, id: &str) -> v1::CircuitState {
+    let webhook = stack
+        .registry
+        .clone()
+        .get_webhook(v1::GetWebhookRequest {
+            organisation_id: organisation.into(),
+            id: id.into(),
+        })
+        .await
+        .expect("getting the webhook")
+        .into_inner();
+    let circuit = webhook.circuit.expect("every webhook shows its breaker");
+    v1::CircuitState::try_from(circuit.state).expect("a known state")
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn a_slow_endpoint_holds_only_its_share_and_others_stay_fast(pool: PgPool) {
+    // 16 slots per worker, 4 per endpoint; the slow endpoint's attempts take the full 3 s timeout.
+    let stack = Stack::start_with(
+        pool,
+        &[
+            ("HOOKLINE__DELIVERY__CONCURRENCY", "16"),
+            ("HOOKLINE__DELIVERY__ENDPOINT_CONCURRENCY", "4"),
+            ("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "3s"),
+            ("HOOKLINE__DELIVERY__BREAKER_FAILURES", "1000"),
+        ],
+    )
+    .await;
+    let slow = Receiver::start(|_| Reply {
+        delay: Duration::from_secs(30),
+        ..Reply::status(200)
+    })
+    .await;
+    let fast = Receiver::always(200).await;
+    stack
+        .webhook("org_x", &slow.url(), &["job.completed"])
+        .await;
+    let (fast_hook, _) = stack
+        .webhook("org_y", &fast.url(), &["job.completed"])
+        .await;
+
+    // X's backlog: many more tasks than the worker has slots.
+    for _ in 0..60 {
+        stack
+            .publish("org_x", "job.completed", serde_json::json!({}))
+            .await;
+    }
+    slow.wait_for(4, DEADLINE).await;
+
+    // Y's events arrive while X's attempts hang: without isolation they would queue behind X's backlog
+    // until X's attempts time out (3 s).
+    let published = Instant::now();
+    for _ in 0..5 {
+        stack
+            .publish("org_y", "job.completed", serde_json::json!({}))
+            .await;
+    }
+    let received = fast.wait_for(5, Duration::from_secs(2)).await;
+    let slowest = received.iter().map(|r| r.at - published).max().unwrap();
+    assert!(
+        slowest < Duration::from_millis(1500),
+        "Y waited {slowest:?} behind X"
+    );
+    assert_eq!(
+        slow.count(),
+        4,
+        "X never had more than its 4 slots in flight before they timed out"
+    );
+    stack
+        .settled(
+            "org_y",
+            &fast_hook.id,
+            v1::DeliveryStatus::Succeeded,
+            DEADLINE,
+        )
+        .await;
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn the_breaker_opens_defers_without_requests_probes_and_closes(pool: PgPool) {
+    let cooloff = Duration::from_secs(3);
+    let stack = Stack::start_with(
+        pool,
+        &[
+            ("HOOKLINE__DELIVERY__BREAKER_FAILURES", "3"),
+            ("HOOKLINE__DELIVERY__BREAKER_COOLOFF", "3s"),
+            // Retries after 1 s would otherwise come due while the breaker is open.
+            ("HOOKLINE__DELIVERY__RETRY_SCHEDULE", "1s,1s"),
+        ],
+    )
+    .await;
+    // Down for its first three requests, healthy after.
+    let endpoint = Receiver::start(|n| Reply::status(if n < 3 { 500 } else { 200 })).await;
+    let (hook, _) = stack
+        .webhook("org_a", &endpoint.url(), &["job.completed"])
+        .await;
+    for _ in 0..3 {
+        stack
+            .publish("org_a", "job.completed", serde_json::json!({}))
+            .await;
+    }
+    let failures = endpoint.wait_for(3, DEADLINE).await;
+    let opened = failures[2].at;
+    eventually("the breaker to show open", DEADLINE, || async {
+        (circuit(&stack, "org_a", &hook.id).await == v1::CircuitState::Open).then_some(())
+    })
+    .await;
+
+    // More events while it is open: they wait, and so do the retries of the first three.
+    for _ in 0..4 {
+        stack
+            .publish("org_a", "job.completed", serde_json::json!({}))
+            .await;
+    }
+    eventually("every delivery to succeed", DEADLINE, || async {
+        let deliveries = stack.deliveries("org_a", &hook.id).await;
+        (deliveries.len() == 7
+            && deliveries
+                .iter()
+                .all(|d| d.status == v1::DeliveryStatus::Succeeded as i32))
+        .then_some(())
+    })
+    .await;
+    let requests = endpoint.received();
+    let probe = requests[3].at;
+    assert!(
+        probe >= opened + cooloff - Duration::from_millis(100),
+        "no request while the breaker was open: the probe came {:?} after it opened",
+        probe - opened
+    );
+    // The probe went alone: the next request came only after it had succeeded.
+    assert_eq!(requests.len(), 10, "3 failures, then one success each");
+    assert_eq!(
+        circuit(&stack, "org_a", &hook.id).await,
+        v1::CircuitState::Closed
+    );
+
+    // Waiting for the breaker was never an attempt: the first three needed 2, the rest 1.
+    let mut attempts: Vec<u32> = stack
+        .deliveries("org_a", &hook.id)
+        .await
+        .iter()
+        .map(|d| d.attempts)
+        .collect();
+    attempts.sort();
+    assert_eq!(attempts, vec![1, 1, 1, 1, 2, 2, 2]);
+}
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn a_429_with_retry_after_is_retried_no_sooner_than_asked(pool: PgPool) {
+    // The schedule says 1 s; the endpoint asks for 3.
+    let stack = Stack::start(pool).await;
+    let endpoint = Receiver::start(|n| {
+        if n == 0 {
+            Reply {
+                headers: &[("retry-after", "3")],
+                ..Reply::status(429)
+            }
+        } else {
+            Reply::status(200)
+        }
+    })
+    .await;
+    let (hook, _) = stack
+        .webhook("org_a", &endpoint.url(), &["job.completed"])
+        .await;
+    stack
+        .publish("org_a", "job.completed", serde_json::json!({}))
+        .await;
+    let done = stack
+        .settled("org_a", &hook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
+        .await;
+    let requests = endpoint.received();
+    let gap = requests[1].at - requests[0].at;
+    assert!(
+        gap >= Duration::from_millis(2900),
+        "the retry came {gap:?} after the 429, not the 3 s asked"
+    );
+    let codes: Vec<_> = done
+        .attempts
+        .iter()
+        .map(|a| (a.attempt, a.response_status))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![(1, 429), (2, 200)],
+        "the 429 counts as an attempt"
+    );
+}
