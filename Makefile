@@ -11,7 +11,7 @@ RUN_DATABASE ?= hookline
 # Where `make helm-check` installs its Python tools.
 HELM_VENV ?= target/helm-venv
 
-.PHONY: run test lint bench bench-traces services db build helm-check
+.PHONY: run test lint bench bench-isolation bench-traces services db build helm-check
 
 ## run: build, start the local services, migrate, and run the three services in the foreground.
 run: build services db
@@ -30,6 +30,11 @@ lint:
 ## bench: the whole pipeline at saturation and at a fixed rate, beside a raw RabbitMQ baseline.
 bench: services
 	DATABASE_URL=$(TEST_DATABASE_URL) cargo run --release -p hookline-tests --bin hookline-bench
+
+## bench-isolation: what a slow endpoint, an organisation's burst and poison events cost everyone else,
+## beside the same figures without them. `WORKERS=2` runs two workers.
+bench-isolation: services
+	DATABASE_URL=$(TEST_DATABASE_URL) cargo run --release -p hookline-tests --bin hookline-bench-isolation -- $(or $(WORKERS),1)
 
 ## bench-traces: the same benchmark with every span exported over OTLP/gRPC to a local sink that counts
 ## them, to see what tracing costs.

@@ -2,6 +2,7 @@
 //! prefix, webhook receivers that record what they get, and polling with deadlines.
 
 pub mod auth;
+pub mod bench;
 pub mod collector;
 pub mod ops;
 pub mod receiver;

@@ -103,10 +103,15 @@ async fn metrics_show_outcomes_latencies_rpcs_and_the_dead_letter_queue(pool: Pg
         2.0,
     );
     for queue in [
+        "events.0",
+        "events.7",
         "events",
+        "deliveries.3",
         "deliveries",
-        "deliveries.retry.1000ms",
-        "deliveries.retry.2000ms",
+        "retry.1000ms",
+        "retry.2000ms",
+        "defer.1000ms",
+        "defer.600000ms",
     ] {
         assert!(
             sample(

@@ -156,7 +156,8 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
     let event_id = publish_traced(&mut ingest, &trace_id, caller_span, true).await;
     receiver.wait_for(2, DEADLINE).await;
 
-    let attempt_queue = format!("process {}", topology.deliveries_queue());
+    let webhook_id: uuid::Uuid = webhook.id.parse().unwrap();
+    let attempt_queue = format!("process {}", topology.deliveries_queue_of(&webhook_id));
     // Each process exports in its own batches: wait for every span the trace should hold, by kind: the
     // RPC; the event's, the task's and the retry's sends; the fan-out and two attempts; two POSTs.
     let spans = collector
@@ -189,7 +190,7 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
 
     // The worker's fan-out continues from the message's headers and publishes the delivery task.
     let fan_out = one(&spans, "fan-out", |s| {
-        s.name == format!("process {}", topology.events_queue())
+        s.name == format!("process {}", topology.events_queue_of(ORG))
     });
     assert_eq!(fan_out.service, "hookline-delivery");
     assert_eq!(fan_out.kind, CONSUMER);

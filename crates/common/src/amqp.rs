@@ -97,6 +97,32 @@ pub async fn close_channel(channel: Channel) {
     }
 }
 
+/// A consumed message and the queue it came from.
+pub type Sourced = (std::sync::Arc<str>, lapin::message::Delivery);
+
+/// Consumes every queue of `queues` on `channel`, each a consumer with the channel's per-consumer
+/// prefetch, merged into one stream that takes from the queues in turn: a full queue cannot hold back
+/// the messages of the others.
+pub async fn consume_all(
+    channel: &Channel,
+    queues: Vec<String>,
+) -> lapin::Result<impl futures_util::Stream<Item = lapin::Result<Sourced>> + Unpin + use<>> {
+    let mut consumers = Vec::with_capacity(queues.len());
+    for queue in queues {
+        let consumer = channel
+            .basic_consume(
+                queue.as_str().into(),
+                "".into(),
+                lapin::options::BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let queue: std::sync::Arc<str> = queue.into();
+        consumers.push(consumer.map(move |m| m.map(|m| (queue.clone(), m))));
+    }
+    Ok(futures_util::stream::select_all(consumers))
+}
+
 /// Properties of every Hookline message: persistent JSON with an id.
 pub fn json_properties(message_id: &str) -> BasicProperties {
     BasicProperties::default()

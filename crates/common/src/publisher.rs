@@ -19,8 +19,7 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub struct EventPublisher {
     channel: Arc<RwLock<Option<Channel>>>,
-    events_exchange: String,
-    deliveries_exchange: String,
+    topology: Topology,
     catalog_stream: String,
 }
 
@@ -37,8 +36,7 @@ impl EventPublisher {
     ) -> Self {
         let publisher = Self {
             channel: Arc::default(),
-            events_exchange: topology.events_exchange(),
-            deliveries_exchange: topology.deliveries_exchange(),
+            topology: topology.clone(),
             catalog_stream: topology.catalog_stream(),
         };
         tokio::spawn(supervise(
@@ -55,7 +53,10 @@ impl EventPublisher {
     /// Publishes `event` persistently and returns once the broker has confirmed it; the message continues
     /// the current trace.
     pub async fn publish(&self, event: &EventMessage) -> Result<(), PublishError> {
-        self.traced(&self.events_exchange, event.id, event).await
+        let exchange = self.topology.events_exchange();
+        let key = self.topology.event_routing_key(&event.organisation_id);
+        self.traced(&exchange, &key, FieldTable::default(), event.id, event)
+            .await
     }
 
     /// Appends the registered event types to the catalog stream, confirmed.
@@ -75,7 +76,9 @@ impl EventPublisher {
     /// Publishes a delivery task (a redelivery) straight to the attempt stage, confirmed; it continues
     /// the current trace.
     pub async fn publish_task(&self, task: &DeliveryTask) -> Result<(), PublishError> {
-        self.traced(&self.deliveries_exchange, task.delivery_id, task)
+        let exchange = self.topology.deliveries_exchange();
+        let headers = self.topology.delivery_headers(&task.webhook_id);
+        self.traced(&exchange, "", headers, task.delivery_id, task)
             .await
     }
 
@@ -87,24 +90,18 @@ impl EventPublisher {
             .ok_or(PublishError::NotConnected)
     }
 
-    /// Publishes `message` to `exchange`, confirmed, continuing the current trace.
+    /// Publishes `message` to `exchange` with `key` and `headers`, confirmed, continuing the current trace.
     async fn traced(
         &self,
         exchange: &str,
+        key: &str,
+        headers: FieldTable,
         id: Uuid,
         message: &impl Serialize,
     ) -> Result<(), PublishError> {
         let channel = self.channel()?;
         let body = to_json(message);
-        amqp::publish_traced(
-            &channel,
-            exchange,
-            "",
-            &body,
-            &id.to_string(),
-            FieldTable::default(),
-        )
-        .await
+        amqp::publish_traced(&channel, exchange, key, &body, &id.to_string(), headers).await
     }
 }
 

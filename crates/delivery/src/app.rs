@@ -90,6 +90,7 @@ impl Delivery {
             .map_err(|e| StartError::Setup(e.to_string()))?,
             recorder: Recorder::start(self.pool.clone(), s.delivery.record_batch, shutdown.clone()),
             concurrency: s.delivery.concurrency,
+            slots: tokio::sync::Semaphore::new(s.delivery.concurrency.into()),
             grace: s.shutdown_grace,
             in_progress: Default::default(),
             gate: Gate::new(Limits {

@@ -15,9 +15,7 @@ use hookline_common::spans;
 use hookline_common::topology::{DEFER_STEPS, Topology};
 use lapin::Channel;
 use lapin::message::Delivery as Message;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
-};
+use lapin::options::{BasicAckOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -60,8 +58,10 @@ pub struct AttemptStage {
     pub organisations: OrganisationCache,
     pub sender: Sender,
     pub recorder: Recorder,
-    /// In-flight attempts per worker; the queue's prefetch.
+    /// Each queue's prefetch (per consumer).
     pub concurrency: u16,
+    /// The worker's attempt slots: at most `concurrency` attempts in flight, whatever the shards hold.
+    pub slots: tokio::sync::Semaphore,
     pub grace: Duration,
     pub in_progress: InProgress,
     pub gate: Arc<Gate>,
@@ -80,20 +80,14 @@ impl AttemptStage {
         channel
             .basic_qos(self.concurrency, BasicQosOptions::default())
             .await?;
-        let mut consumer = channel
-            .basic_consume(
-                self.topology.deliveries_queue().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let mut consumer = amqp::consume_all(&channel, self.topology.deliveries_queues()).await?;
         let in_flight = TaskTracker::new();
         let result = loop {
             tokio::select! {
                 next = consumer.next() => match next {
-                    Some(Ok(message)) => {
-                        let handled = self.clone().handle(channel.clone(), message, shutdown.clone());
+                    Some(Ok((queue, message))) => {
+                        let handled =
+                            self.clone().handle(channel.clone(), queue, message, shutdown.clone());
                         in_flight.spawn(handled);
                     }
                     Some(Err(error)) => break Err(error),
@@ -121,6 +115,7 @@ impl AttemptStage {
     async fn handle(
         self: Arc<Self>,
         channel: Channel,
+        queue: Arc<str>,
         message: Message,
         shutdown: CancellationToken,
     ) {
@@ -137,7 +132,7 @@ impl AttemptStage {
             }
         };
         let span = spans::amqp_process(
-            &self.topology.deliveries_queue(),
+            &queue,
             &message,
             spans::Ids {
                 event_id: Some(&task.event.id),
@@ -275,6 +270,11 @@ impl AttemptStage {
                     return self.defer(channel, task, wait, reason).await;
                 }
             }
+        };
+        // Then one of the worker's attempt slots, shared by every endpoint.
+        let _slot = tokio::select! {
+            slot = self.slots.acquire() => slot.expect("the slots are never closed"),
+            () = shutdown.cancelled() => return Err(AttemptError::Interrupted),
         };
 
         let event = self.organisations.localised(&task.event).await?;
@@ -442,8 +442,14 @@ async fn publish(
     channel: &Channel,
     queue: &str,
     task: &DeliveryTask,
-    headers: FieldTable,
+    mut headers: FieldTable,
 ) -> Result<(), PublishError> {
+    // The shard header brings the task back to its shard when a retry or deferral queue returns it.
+    let shard = hookline_common::topology::shard_of(task.webhook_id.as_bytes()).to_string();
+    headers.insert(
+        hookline_common::topology::SHARD_HEADER.into(),
+        AMQPValue::LongString(shard.into()),
+    );
     let body = serde_json::to_vec(task).expect("tasks always serialise");
     amqp::publish_traced(
         channel,

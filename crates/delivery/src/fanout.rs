@@ -14,7 +14,7 @@ use hookline_common::topology::Topology;
 use hookline_common::{prometheus, spans};
 use lapin::Channel;
 use lapin::message::Delivery as Message;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
+use lapin::options::{BasicAckOptions, BasicQosOptions, BasicRejectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -56,14 +56,7 @@ impl FanoutStage {
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await?;
-        let mut consumer = channel
-            .basic_consume(
-                self.topology.events_queue().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let mut consumer = amqp::consume_all(&channel, self.topology.events_queues()).await?;
         let mut in_flight = FuturesUnordered::new();
         loop {
             tokio::select! {
@@ -95,7 +88,7 @@ impl FanoutStage {
     async fn process(
         &self,
         channel: &Channel,
-        batch: Vec<Message>,
+        batch: Vec<amqp::Sourced>,
         shutdown: &CancellationToken,
     ) -> Result<(), FanoutError> {
         let mut events = Vec::with_capacity(batch.len());
@@ -103,8 +96,7 @@ impl FanoutStage {
         let mut accepted = Vec::with_capacity(batch.len());
         // One span per event, continuing its trace; each lasts until the batch is acked.
         let mut event_spans = HashMap::new();
-        let queue = self.topology.events_queue();
-        for message in batch {
+        for (queue, message) in batch {
             match serde_json::from_slice::<EventMessage>(&message.data) {
                 Ok(event) => {
                     if message.redelivered {
@@ -181,9 +173,10 @@ impl FanoutStage {
                 .get(&task.event.id)
                 .cloned()
                 .unwrap_or_else(tracing::Span::none);
+            let headers = self.topology.delivery_headers(&task.webhook_id);
             async move {
                 let id = task.delivery_id.to_string();
-                amqp::publish_traced(channel, exchange, "", &body, &id, FieldTable::default()).await
+                amqp::publish_traced(channel, exchange, "", &body, &id, headers).await
             }
             .instrument(span)
         }))

@@ -8,7 +8,6 @@ use hookline_common::messages::DeliveryTask;
 use hookline_common::topology::Topology;
 use lapin::Channel;
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions};
-use lapin::types::FieldTable;
 use uuid::Uuid;
 
 /// The most dead letters one replay call looks at, so a huge queue cannot make a call run unbounded.
@@ -69,7 +68,7 @@ pub async fn replay(
                 "",
                 &body,
                 &retry.delivery_id.to_string(),
-                FieldTable::default(),
+                topology.delivery_headers(&retry.webhook_id),
             )
             .await?;
             message.acker.ack(BasicAckOptions::default()).await?;

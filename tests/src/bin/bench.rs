@@ -8,20 +8,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::routing::post;
 use futures_util::StreamExt as _;
 use hookline_common::amqp;
 use hookline_common::config::Settings;
 use hookline_proto::v1;
-use hookline_tests::stack::{publish_request, webhook_request};
+use hookline_tests::bench::{
+    BenchDb, LatencyReceiver, Pipeline, event, publish_steadily, quantile_ms,
+};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use sqlx::Connection as _;
-use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 /// Events published at saturation.
@@ -29,7 +24,7 @@ const SATURATION_EVENTS: usize = 20_000;
 /// Concurrent `PublishEvent` calls at saturation.
 const PUBLISHERS: usize = 256;
 /// The fixed rate of the latency run, and how long it lasts.
-const LATENCY_RATE: u64 = 500;
+const LATENCY_RATE: u64 = 1_000;
 const LATENCY_SECONDS: u64 = 10;
 /// Messages in the raw broker baseline, and confirms in flight.
 const BASELINE_MESSAGES: usize = 50_000;
@@ -41,80 +36,15 @@ const BATCH_CALLS: usize = 4;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let base_url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let prefix = format!("bench-{}", uuid::Uuid::new_v4().simple());
-    let database = prefix.replace('-', "_");
-    let server = base_url
-        .rsplit_once('/')
-        .map_or(base_url.as_str(), |(s, _)| s)
-        .to_owned();
-
-    let mut admin = sqlx::PgConnection::connect(&base_url)
-        .await
-        .context("connecting to PostgreSQL")?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-        .execute(&mut admin)
-        .await?;
-    let result = run(&server, &database, &prefix).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {database} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await?;
+    let db = BenchDb::create().await?;
+    let result = run(&db).await;
+    db.drop().await?;
     result
 }
 
-async fn run(server: &str, database: &str, prefix: &str) -> anyhow::Result<()> {
-    let env = vec![
-        ("HOOKLINE__AMQP__PREFIX".to_owned(), prefix.to_owned()),
-        (
-            "HOOKLINE__DATABASE__URL".to_owned(),
-            format!("{server}/{database}"),
-        ),
-        (
-            "HOOKLINE__DATABASE__MAX_CONNECTIONS".to_owned(),
-            "20".to_owned(),
-        ),
-        (
-            "HOOKLINE__ENDPOINTS__ALLOW_INSECURE_HTTP".to_owned(),
-            "true".to_owned(),
-        ),
-        ("HOOKLINE__LOG__FILTER".to_owned(), "warn".to_owned()),
-        (
-            "HOOKLINE__AUTH__HS256_SECRET".to_owned(),
-            hookline_tests::auth::TEST_HS256_SECRET.to_owned(),
-        ),
-        (
-            "HOOKLINE__SECRETS__MASTER_KEYS".to_owned(),
-            "bench:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned(),
-        ),
-        (
-            "HOOKLINE__ENDPOINTS__ALLOWED_CIDRS".to_owned(),
-            "127.0.0.1/32".to_owned(),
-        ),
-        (
-            "HOOKLINE__REGISTRY__GRPC_LISTEN".to_owned(),
-            "127.0.0.1:0".to_owned(),
-        ),
-        (
-            "HOOKLINE__REGISTRY__HTTP_LISTEN".to_owned(),
-            "127.0.0.1:0".to_owned(),
-        ),
-        (
-            "HOOKLINE__INGEST__GRPC_LISTEN".to_owned(),
-            "127.0.0.1:0".to_owned(),
-        ),
-        (
-            "HOOKLINE__INGEST__HTTP_LISTEN".to_owned(),
-            "127.0.0.1:0".to_owned(),
-        ),
-        (
-            "HOOKLINE__DELIVERY__HTTP_LISTEN".to_owned(),
-            "127.0.0.1:0".to_owned(),
-        ),
-    ];
-    let settings = Settings::load_from(None, env)?;
+async fn run(db: &BenchDb) -> anyhow::Result<()> {
+    let prefix = db.prefix.as_str();
+    let settings = db.settings(&[])?;
     let telemetry = hookline_common::telemetry::init("hookline-bench", &settings.log)?;
 
     println!(
@@ -123,40 +53,10 @@ async fn run(server: &str, database: &str, prefix: &str) -> anyhow::Result<()> {
     let baseline = raw_broker_baseline(&settings, prefix).await?;
     println!("  {baseline:.0} msg/s");
 
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(20)
-        .connect(&format!("{server}/{database}"))
-        .await?;
-    hookline_registry::MIGRATOR.run(&pool).await?;
-    let stop = CancellationToken::new();
-    let registry = hookline_registry::Registry::build(&settings, pool.clone()).await?;
-    let registry_addr = registry.grpc_addr();
-    let ingest = hookline_ingest::Ingest::build(&settings).await?;
-    let ingest_addr = ingest.grpc_addr();
-    let worker = hookline_delivery::Delivery::build(&settings, pool.clone()).await?;
-    let services = [
-        tokio::spawn(registry.run_until_stopped(stop.clone())),
-        tokio::spawn(ingest.run_until_stopped(stop.clone())),
-        tokio::spawn(worker.run_until_stopped(stop.clone())),
-    ];
-
-    let receiver = Receiver::start().await?;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{registry_addr}"))?
-        .connect()
-        .await?;
-    let admin = hookline_tests::auth::super_admin();
-    let mut registry = hookline_tests::auth::registry_client(channel, &admin);
-    registry
-        .create_webhook(webhook_request(
-            "org_bench",
-            &receiver.url,
-            &["job.completed"],
-        ))
-        .await?;
-    let ingest_channel = tonic::transport::Endpoint::from_shared(format!("http://{ingest_addr}"))?
-        .connect()
-        .await?;
-    let ingest = hookline_tests::auth::ingest_client(ingest_channel, &admin);
+    let pipeline = Pipeline::start(db, &settings, 1).await?;
+    let receiver = LatencyReceiver::start(Duration::ZERO).await?;
+    pipeline.webhook("org_bench", &receiver.url).await?;
+    let ingest = pipeline.ingest.clone();
     wait_until_ready(&ingest, &receiver).await?;
 
     println!(
@@ -172,7 +72,7 @@ async fn run(server: &str, database: &str, prefix: &str) -> anyhow::Result<()> {
                 while next.fetch_add(1, Ordering::Relaxed) < SATURATION_EVENTS {
                     ingest
                         .clone()
-                        .publish_event(event(0))
+                        .publish_event(event("org_bench"))
                         .await
                         .expect("publish");
                 }
@@ -193,32 +93,14 @@ async fn run(server: &str, database: &str, prefix: &str) -> anyhow::Result<()> {
     println!("  delivered {delivery_rate:.0} deliveries/s end to end");
 
     println!("latency: {LATENCY_RATE} events/s for {LATENCY_SECONDS}s, publish call to receipt");
-    receiver.latencies.lock().await.clear();
-    let origin = Instant::now();
-    *receiver.origin.lock().await = Some(origin);
-    let total = LATENCY_RATE * LATENCY_SECONDS;
+    receiver.take_latencies();
     let before = receiver.count();
-    let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / LATENCY_RATE));
-    for _ in 0..total {
-        ticker.tick().await;
-        let sent_at = origin.elapsed().as_micros() as u64;
-        let ingest = ingest.clone();
-        tokio::spawn(async move {
-            ingest
-                .clone()
-                .publish_event(event(sent_at))
-                .await
-                .expect("publish")
-        });
-    }
+    let total = publish_steadily(&ingest, "org_bench", LATENCY_RATE, LATENCY_SECONDS).await;
     receiver
-        .wait_for(before + total as usize, Duration::from_secs(120))
+        .wait_for(before + total, Duration::from_secs(120))
         .await?;
-    let mut latencies = receiver.latencies.lock().await.clone();
-    latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)] as f64 / 1000.0
-    };
+    let latencies = receiver.take_latencies();
+    let pct = |p: f64| quantile_ms(&latencies, p);
     println!(
         "  p50 {:.1} ms, p99 {:.1} ms over {} deliveries",
         pct(0.50),
@@ -257,36 +139,22 @@ async fn run(server: &str, database: &str, prefix: &str) -> anyhow::Result<()> {
         pct(0.50),
         pct(0.99)
     );
-    stop.cancel();
-    // Leave nothing behind on the broker once the services have stopped.
-    for service in services {
-        let _ = service.await;
-    }
-    let connection = amqp::connect(&settings.amqp.url, "hookline-bench").await?;
-    let topology = settings.topology();
-    let channel = connection.create_channel().await?;
-    topology.delete(&channel).await?;
-    amqp::close_channel(channel).await;
-    connection.close(200, "done".into()).await?;
+    pipeline.stop().await?;
     telemetry.shutdown().await;
     Ok(())
 }
 
-/// A `job.completed` event carrying `sent_at` (µs since the latency run's origin; 0 outside it).
-fn event(sent_at: u64) -> v1::PublishEventRequest {
-    publish_request(
-        "org_bench",
-        "job.completed",
-        serde_json::json!({"jobId": "J-1", "sentAt": sent_at, "notes": "x".repeat(200)}),
-    )
-}
-
 async fn wait_until_ready(
     ingest: &hookline_tests::auth::IngestClient,
-    receiver: &Receiver,
+    receiver: &LatencyReceiver,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while ingest.clone().publish_event(event(0)).await.is_err() {
+    while ingest
+        .clone()
+        .publish_event(event("org_bench"))
+        .await
+        .is_err()
+    {
         anyhow::ensure!(Instant::now() < deadline, "ingest never became ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -426,7 +294,7 @@ async fn batch_ingest_rate(settings: &Settings, prefix: &str) -> anyhow::Result<
         .await?;
     let client = hookline_tests::auth::ingest_client(channel, &hookline_tests::auth::super_admin());
     let batch = || v1::PublishEventsRequest {
-        events: (0..BATCH_SIZE).map(|_| event(0)).collect(),
+        events: (0..BATCH_SIZE).map(|_| event("org_bench")).collect(),
     };
     let accepted = |r: &v1::PublishEventsResponse| r.results.iter().all(|r| r.code == 0);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -459,76 +327,4 @@ async fn batch_ingest_rate(settings: &Settings, prefix: &str) -> anyhow::Result<
     settings.topology().delete(&channel).await?;
     connection.close(200, "done".into()).await?;
     Ok(rate)
-}
-
-/// A minimal endpoint: counts deliveries and, during the latency run, records publish-to-receipt times.
-struct Receiver {
-    url: String,
-    count: Arc<AtomicUsize>,
-    origin: Arc<Mutex<Option<Instant>>>,
-    latencies: Arc<Mutex<Vec<u64>>>,
-}
-
-#[derive(Clone)]
-struct ReceiverState {
-    count: Arc<AtomicUsize>,
-    origin: Arc<Mutex<Option<Instant>>>,
-    latencies: Arc<Mutex<Vec<u64>>>,
-}
-
-impl Receiver {
-    async fn start() -> anyhow::Result<Self> {
-        let state = ReceiverState {
-            count: Arc::default(),
-            origin: Arc::default(),
-            latencies: Arc::default(),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}/hooks", listener.local_addr()?);
-        let app = Router::new()
-            .route("/hooks", post(receive))
-            .with_state(state.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Ok(Self {
-            url,
-            count: state.count,
-            origin: state.origin,
-            latencies: state.latencies,
-        })
-    }
-
-    fn count(&self) -> usize {
-        self.count.load(Ordering::Relaxed)
-    }
-
-    async fn wait_for(&self, n: usize, limit: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + limit;
-        while self.count() < n {
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "only {} of {n} deliveries arrived",
-                self.count()
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        Ok(())
-    }
-}
-
-async fn receive(State(state): State<ReceiverState>, body: Bytes) -> &'static str {
-    if let Some(origin) = *state.origin.lock().await {
-        let sent_at = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|b| b["data"]["object"]["sentAt"].as_u64());
-        if let Some(sent_at) = sent_at.filter(|s| *s > 0) {
-            let now = origin.elapsed().as_micros() as u64;
-            state
-                .latencies
-                .lock()
-                .await
-                .push(now.saturating_sub(sent_at));
-        }
-    }
-    state.count.fetch_add(1, Ordering::Relaxed);
-    "ok"
 }

@@ -1,0 +1,315 @@
+//! What the benchmarks share: a database of their own, settings, the pipeline in one process, and a
+//! receiver that measures publish-to-receipt latency.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use hookline_common::amqp;
+use hookline_common::config::Settings;
+use hookline_proto::v1;
+use sqlx::Connection as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{IngestClient, RegistryClient};
+use crate::stack::publish_request;
+
+/// The instant `sentAt` counts from, shared by publishers and receivers of one process.
+static ORIGIN: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// Microseconds since [`ORIGIN`].
+pub fn now_us() -> u64 {
+    ORIGIN.elapsed().as_micros() as u64
+}
+
+/// A `job.completed` event of `organisation` stamped with the time of its publication.
+pub fn event(organisation: &str) -> v1::PublishEventRequest {
+    publish_request(
+        organisation,
+        "job.completed",
+        serde_json::json!({"jobId": "J-1", "sentAt": now_us(), "notes": "x".repeat(200)}),
+    )
+}
+
+/// The `p` quantile (0..1) of `samples`, in milliseconds; `samples` are µs.
+pub fn quantile_ms(samples: &[u64], p: f64) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    let i = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(i).copied().unwrap_or_default() as f64 / 1000.0
+}
+
+/// A database created for one benchmark run and dropped after it.
+pub struct BenchDb {
+    pub prefix: String,
+    pub url: String,
+    admin: sqlx::PgConnection,
+    name: String,
+}
+
+impl BenchDb {
+    pub async fn create() -> anyhow::Result<Self> {
+        let base = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let prefix = format!("bench-{}", uuid::Uuid::new_v4().simple());
+        let name = prefix.replace('-', "_");
+        let server = base.rsplit_once('/').map_or(base.as_str(), |(s, _)| s);
+        let url = format!("{server}/{name}");
+        let mut admin = sqlx::PgConnection::connect(&base)
+            .await
+            .context("connecting to PostgreSQL")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await?;
+        Ok(Self {
+            prefix,
+            url,
+            admin,
+            name,
+        })
+    }
+
+    pub async fn drop(mut self) -> anyhow::Result<()> {
+        let drop = format!("DROP DATABASE {} WITH (FORCE)", self.name);
+        sqlx::query(sqlx::AssertSqlSafe(drop))
+            .execute(&mut self.admin)
+            .await?;
+        Ok(())
+    }
+
+    /// The benchmark settings: this database and prefix, loopback receivers allowed, every port chosen by
+    /// the system, then `overrides`.
+    pub fn settings(&self, overrides: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let mut env: Vec<(String, String)> = [
+            ("HOOKLINE__AMQP__PREFIX", self.prefix.as_str()),
+            ("HOOKLINE__DATABASE__URL", self.url.as_str()),
+            ("HOOKLINE__DATABASE__MAX_CONNECTIONS", "20"),
+            ("HOOKLINE__ENDPOINTS__ALLOW_INSECURE_HTTP", "true"),
+            ("HOOKLINE__ENDPOINTS__ALLOWED_CIDRS", "127.0.0.1/32"),
+            ("HOOKLINE__LOG__FILTER", "warn"),
+            (
+                "HOOKLINE__AUTH__HS256_SECRET",
+                crate::auth::TEST_HS256_SECRET,
+            ),
+            (
+                "HOOKLINE__SECRETS__MASTER_KEYS",
+                "bench:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            ),
+            ("HOOKLINE__REGISTRY__GRPC_LISTEN", "127.0.0.1:0"),
+            ("HOOKLINE__REGISTRY__HTTP_LISTEN", "127.0.0.1:0"),
+            ("HOOKLINE__INGEST__GRPC_LISTEN", "127.0.0.1:0"),
+            ("HOOKLINE__INGEST__HTTP_LISTEN", "127.0.0.1:0"),
+            ("HOOKLINE__DELIVERY__HTTP_LISTEN", "127.0.0.1:0"),
+        ]
+        .iter()
+        .chain(overrides)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        env.dedup_by(|later, earlier| later.0 == earlier.0);
+        Ok(Settings::load_from(None, env)?)
+    }
+}
+
+/// Registry, ingest and `workers` delivery workers in this process, with super-admin clients.
+pub struct Pipeline {
+    pub registry: RegistryClient,
+    pub ingest: IngestClient,
+    pub settings: Settings,
+    stop: CancellationToken,
+    services: Vec<tokio::task::JoinHandle<Result<(), hookline_common::config::StartError>>>,
+}
+
+impl Pipeline {
+    /// Starts the pipeline on `db`, migrated first.
+    pub async fn start(db: &BenchDb, settings: &Settings, workers: usize) -> anyhow::Result<Self> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(20)
+            .connect(&db.url)
+            .await?;
+        hookline_registry::MIGRATOR.run(&pool).await?;
+        let stop = CancellationToken::new();
+        let registry = hookline_registry::Registry::build(settings, pool.clone()).await?;
+        let registry_addr = registry.grpc_addr();
+        let ingest = hookline_ingest::Ingest::build(settings).await?;
+        let ingest_addr = ingest.grpc_addr();
+        let mut services = vec![
+            tokio::spawn(registry.run_until_stopped(stop.clone())),
+            tokio::spawn(ingest.run_until_stopped(stop.clone())),
+        ];
+        for _ in 0..workers {
+            let worker = hookline_delivery::Delivery::build(settings, pool.clone()).await?;
+            services.push(tokio::spawn(worker.run_until_stopped(stop.clone())));
+        }
+        let admin = crate::auth::super_admin();
+        let registry =
+            crate::auth::registry_client(crate::stack::connect(registry_addr).await, &admin);
+        let ingest = crate::auth::ingest_client(crate::stack::connect(ingest_addr).await, &admin);
+        crate::stack::serving(
+            &crate::stack::connect(ingest_addr).await,
+            "hookline.v1.EventIngest",
+        )
+        .await;
+        Ok(Self {
+            registry,
+            ingest,
+            settings: settings.clone(),
+            stop,
+            services,
+        })
+    }
+
+    /// Registers an enabled webhook of `organisation` for `job.completed` at `url`.
+    pub async fn webhook(&self, organisation: &str, url: &str) -> anyhow::Result<v1::Webhook> {
+        let request = crate::stack::webhook_request(organisation, url, &["job.completed"]);
+        let created = self.registry.clone().create_webhook(request).await?;
+        created.into_inner().webhook.context("a created webhook")
+    }
+
+    /// Stops every service, then deletes the deployment's queues.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        for service in self.services {
+            let _ = service.await;
+        }
+        let connection = amqp::connect(&self.settings.amqp.url, "hookline-bench").await?;
+        let channel = connection.create_channel().await?;
+        self.settings.topology().delete(&channel).await?;
+        amqp::close_channel(channel).await;
+        connection.close(200, "done".into()).await?;
+        Ok(())
+    }
+}
+
+/// An endpoint that answers after `delay`, counts requests, and keeps each delivery's latency from its
+/// `sentAt`.
+pub struct LatencyReceiver {
+    pub url: String,
+    state: ReceiverState,
+}
+
+#[derive(Clone)]
+struct ReceiverState {
+    count: Arc<AtomicUsize>,
+    latencies: Arc<Mutex<Vec<u64>>>,
+    delay: Duration,
+}
+
+impl LatencyReceiver {
+    pub async fn start(delay: Duration) -> anyhow::Result<Self> {
+        let state = ReceiverState {
+            count: Arc::default(),
+            latencies: Arc::default(),
+            delay,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/hooks", listener.local_addr()?);
+        let app = Router::new()
+            .route("/hooks", post(receive))
+            .with_state(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Self { url, state })
+    }
+
+    pub fn count(&self) -> usize {
+        self.state.count.load(Ordering::Relaxed)
+    }
+
+    /// The latencies (µs) recorded since the last call, which forgets them.
+    pub fn take_latencies(&self) -> Vec<u64> {
+        std::mem::take(&mut *self.state.latencies.lock().expect("latency lock"))
+    }
+
+    pub async fn wait_for(&self, n: usize, limit: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        while self.count() < n {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "only {} of {n} deliveries arrived",
+                self.count()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+}
+
+async fn receive(State(state): State<ReceiverState>, body: Bytes) -> &'static str {
+    tokio::time::sleep(state.delay).await;
+    let sent_at = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|b| b["data"]["object"]["sentAt"].as_u64());
+    if let Some(sent_at) = sent_at {
+        let latency = now_us().saturating_sub(sent_at);
+        state.latencies.lock().expect("latency lock").push(latency);
+    }
+    state.count.fetch_add(1, Ordering::Relaxed);
+    "ok"
+}
+
+/// Publishes `organisation`'s events at `rate` per second for `seconds`, without waiting for each
+/// answer; returns how many were published.
+pub async fn publish_steadily(
+    ingest: &IngestClient,
+    organisation: &str,
+    rate: u64,
+    seconds: u64,
+) -> usize {
+    let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
+    let total = rate * seconds;
+    for _ in 0..total {
+        ticker.tick().await;
+        let (ingest, request) = (ingest.clone(), event(organisation));
+        tokio::spawn(async move { ingest.clone().publish_event(request).await });
+    }
+    total as usize
+}
+
+/// Publishes `count` events of `organisation` through `PublishEvents`, 1,000 a call, 4 calls at once.
+pub async fn publish_burst(
+    ingest: &IngestClient,
+    organisation: &str,
+    count: usize,
+) -> anyhow::Result<()> {
+    use futures_util::StreamExt as _;
+    const BATCH: usize = 1_000;
+    let calls = futures_util::stream::iter((0..count).step_by(BATCH))
+        .map(|start| {
+            let mut ingest = ingest.clone();
+            let events = (start..count.min(start + BATCH))
+                .map(|_| event(organisation))
+                .collect();
+            async move {
+                ingest
+                    .publish_events(v1::PublishEventsRequest { events })
+                    .await
+            }
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<_>>()
+        .await;
+    for call in calls {
+        let refused = call?
+            .into_inner()
+            .results
+            .iter()
+            .filter(|r| r.code != 0)
+            .count();
+        anyhow::ensure!(refused == 0, "{refused} burst events were refused");
+    }
+    Ok(())
+}
+
+/// The value of the first sample of `/metrics` (this process's recorder) whose line starts with
+/// `series`, summed over its label sets.
+pub fn metric(series: &str) -> f64 {
+    let text = hookline_common::prometheus::handle().render();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && l.starts_with(series))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}

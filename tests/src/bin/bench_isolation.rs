@@ -1,0 +1,228 @@
+//! `hookline-bench-isolation`: what one customer's trouble costs the others, each figure beside the same
+//! measure without the trouble, in the same run.
+//!
+//! - slow endpoint: X's endpoint never answers within the 3 s timeout and has a backlog of 10,000
+//!   events; Y receives a steady 200 events/s. Y's p99 and throughput, alone and beside X.
+//! - organisation burst: A publishes 200,000 events at once; B publishes 100 events/s. B's p99, alone and
+//!   during A's burst.
+//! - poison: 1,000 events the database refuses, published straight to the broker among 1,000 good ones;
+//!   every good one must arrive.
+
+use std::time::{Duration, Instant};
+
+use hookline_common::amqp;
+use hookline_common::messages::EventMessage;
+use hookline_tests::bench::{
+    BenchDb, LatencyReceiver, Pipeline, metric, publish_burst, publish_steadily, quantile_ms,
+};
+
+const STEADY_SECONDS: u64 = 15;
+const SLOW_BACKLOG: usize = 10_000;
+const Y_RATE: u64 = 200;
+const BURST: usize = 200_000;
+const B_RATE: u64 = 100;
+const POISON: usize = 1_000;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let workers = std::env::args()
+        .nth(1)
+        .map_or(Ok(1), |w| w.parse())
+        .unwrap_or(1);
+    println!("| scenario | measure | value |");
+    println!("|---|---|---|");
+    slow_endpoint(workers).await?;
+    organisation_burst(workers).await?;
+    poison(workers).await?;
+    Ok(())
+}
+
+/// A steady flow to `receiver`'s organisation: its p50, p99 (ms) and delivered rate.
+async fn steady(
+    pipeline: &Pipeline,
+    receiver: &LatencyReceiver,
+    organisation: &str,
+    rate: u64,
+) -> anyhow::Result<(f64, f64, f64)> {
+    receiver.take_latencies();
+    let before = receiver.count();
+    let started = Instant::now();
+    let total = publish_steadily(&pipeline.ingest, organisation, rate, STEADY_SECONDS).await;
+    receiver
+        .wait_for(before + total, Duration::from_secs(600))
+        .await?;
+    let delivered = total as f64 / started.elapsed().as_secs_f64();
+    let latencies = receiver.take_latencies();
+    Ok((
+        quantile_ms(&latencies, 0.5),
+        quantile_ms(&latencies, 0.99),
+        delivered,
+    ))
+}
+
+fn row(scenario: &str, measure: &str, value: String) {
+    println!("| {scenario} | {measure} | {value} |");
+}
+
+async fn slow_endpoint(workers: usize) -> anyhow::Result<()> {
+    let db = BenchDb::create().await?;
+    let settings = db.settings(&[("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "3s")])?;
+    let pipeline = Pipeline::start(&db, &settings, workers).await?;
+    let y = LatencyReceiver::start(Duration::ZERO).await?;
+    let x = LatencyReceiver::start(Duration::from_secs(60)).await?;
+    pipeline.webhook("org_y", &y.url).await?;
+    pipeline.webhook("org_x", &x.url).await?;
+    steady(&pipeline, &y, "org_y", 50).await?; // warm-up
+
+    let (p50, p99, rate) = steady(&pipeline, &y, "org_y", Y_RATE).await?;
+    row(
+        "slow endpoint",
+        "Y alone: p50 / p99",
+        format!("{p50:.1} / {p99:.1} ms"),
+    );
+    row(
+        "slow endpoint",
+        "Y alone: delivered",
+        format!("{rate:.0}/s"),
+    );
+    let deferred_before = metric("hookline_deliveries_deferred_total");
+    publish_burst(&pipeline.ingest, "org_x", SLOW_BACKLOG).await?;
+    let (p50x, p99x, ratex) = steady(&pipeline, &y, "org_y", Y_RATE).await?;
+    row(
+        "slow endpoint",
+        "Y beside X: p50 / p99",
+        format!("{p50x:.1} / {p99x:.1} ms"),
+    );
+    row(
+        "slow endpoint",
+        "Y beside X: delivered",
+        format!("{ratex:.0}/s"),
+    );
+    row(
+        "slow endpoint",
+        "Y's p99 beside X ÷ alone",
+        format!("{:.2}", p99x / p99),
+    );
+    row(
+        "slow endpoint",
+        "Y's rate beside X ÷ alone",
+        format!("{:.2}", ratex / rate),
+    );
+    let deferred = metric("hookline_deliveries_deferred_total") - deferred_before;
+    row(
+        "slow endpoint",
+        "X: deferrals, breaker openings",
+        format!(
+            "{deferred:.0}, {:.0}",
+            metric("hookline_circuit_breaker_transitions_total{to=\"open\"}")
+        ),
+    );
+    row("slow endpoint", "X: requests sent", x.count().to_string());
+    pipeline.stop().await?;
+    db.drop().await
+}
+
+async fn organisation_burst(workers: usize) -> anyhow::Result<()> {
+    let db = BenchDb::create().await?;
+    let settings = db.settings(&[])?;
+    let pipeline = Pipeline::start(&db, &settings, workers).await?;
+    let a = LatencyReceiver::start(Duration::ZERO).await?;
+    let b = LatencyReceiver::start(Duration::ZERO).await?;
+    pipeline.webhook("org_a", &a.url).await?;
+    pipeline.webhook("org_b", &b.url).await?;
+    steady(&pipeline, &b, "org_b", 50).await?; // warm-up
+
+    let (p50, p99, _) = steady(&pipeline, &b, "org_b", B_RATE).await?;
+    row(
+        "organisation burst",
+        "B alone: p50 / p99",
+        format!("{p50:.1} / {p99:.1} ms"),
+    );
+    let started = Instant::now();
+    let burst = {
+        let ingest = pipeline.ingest.clone();
+        tokio::spawn(async move { publish_burst(&ingest, "org_a", BURST).await })
+    };
+    let (p50b, p99b, _) = steady(&pipeline, &b, "org_b", B_RATE).await?;
+    burst.await??;
+    row(
+        "organisation burst",
+        "B during A's burst: p50 / p99",
+        format!("{p50b:.1} / {p99b:.1} ms"),
+    );
+    row(
+        "organisation burst",
+        "B's p99 during ÷ alone",
+        format!("{:.2}", p99b / p99),
+    );
+    a.wait_for(BURST, Duration::from_secs(900)).await?;
+    row(
+        "organisation burst",
+        "A: 200,000 delivered in",
+        format!("{:.1} s", started.elapsed().as_secs_f64()),
+    );
+    pipeline.stop().await?;
+    db.drop().await
+}
+
+async fn poison(workers: usize) -> anyhow::Result<()> {
+    let db = BenchDb::create().await?;
+    let settings = db.settings(&[])?;
+    let pipeline = Pipeline::start(&db, &settings, workers).await?;
+    let good = LatencyReceiver::start(Duration::ZERO).await?;
+    pipeline.webhook("org_p", &good.url).await?;
+
+    let connection = amqp::connect(&settings.amqp.url, "hookline-bench").await?;
+    let channel = amqp::confirmed_channel(&connection).await?;
+    let topology = settings.topology();
+    let started = Instant::now();
+    for i in 0..2 * POISON {
+        let note = if i % 2 == 0 { "fine" } else { "a\u{0}b" };
+        let event = EventMessage {
+            id: uuid::Uuid::now_v7(),
+            organisation_id: "org_p".into(),
+            event_type: "job.completed".into(),
+            occurred_at: chrono::Utc::now(),
+            version: 1,
+            data: serde_json::json!({"objectType": "job", "jobId": "J", "note": note})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            webhook_id: None,
+            versions: Default::default(),
+        };
+        let body = serde_json::to_vec(&event)?;
+        amqp::publish_traced(
+            &channel,
+            &topology.events_exchange(),
+            &topology.event_routing_key("org_p"),
+            &body,
+            &event.id.to_string(),
+            Default::default(),
+        )
+        .await?;
+    }
+    good.wait_for(POISON, Duration::from_secs(600)).await?;
+    row(
+        "poison",
+        "good events delivered beside 1,000 refused",
+        format!(
+            "{} of {POISON} in {:.1} s",
+            good.count(),
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while metric("hookline_messages_rejected_total") < POISON as f64 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    row(
+        "poison",
+        "set aside",
+        format!("{:.0}", metric("hookline_messages_rejected_total")),
+    );
+    amqp::close_channel(channel).await;
+    connection.close(200, "done".into()).await?;
+    pipeline.stop().await?;
+    db.drop().await
+}
