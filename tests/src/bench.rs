@@ -83,7 +83,7 @@ impl BenchDb {
     }
 
     /// The benchmark settings: this database and prefix, loopback receivers allowed, every port chosen by
-    /// the system, then `overrides`.
+    /// the system; then any `HOOKLINE__…` variables of this process; then `overrides`.
     pub fn settings(&self, overrides: &[(&str, &str)]) -> anyhow::Result<Settings> {
         let mut env: Vec<(String, String)> = [
             ("HOOKLINE__AMQP__PREFIX", self.prefix.as_str()),
@@ -107,10 +107,15 @@ impl BenchDb {
             ("HOOKLINE__DELIVERY__HTTP_LISTEN", "127.0.0.1:0"),
         ]
         .iter()
-        .chain(overrides)
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        env.dedup_by(|later, earlier| later.0 == earlier.0);
+        // Settings from the environment (for experiments), then the scenario's own.
+        env.extend(std::env::vars().filter(|(k, _)| k.starts_with("HOOKLINE__")));
+        env.extend(
+            overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         Ok(Settings::load_from(None, env)?)
     }
 }

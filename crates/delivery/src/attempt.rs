@@ -47,9 +47,10 @@ enum AttemptError {
     Interrupted,
 }
 
-/// How long a task waiting for its endpoint's slot sleeps at most before it asks the gate again, in case
-/// the wake-up went to another task.
-const RECHECK: Duration = Duration::from_millis(50);
+/// How long a task waiting for its endpoint's slot sleeps at most before it asks the gate again. Every
+/// freed slot wakes one waiter, so this is only a safety net (and lets a long wait turn into a
+/// deferral); polling more often cost measurable CPU with hundreds of tasks waiting.
+const RECHECK: Duration = Duration::from_millis(250);
 
 /// Everything an attempt needs, shared by all in-flight attempts of a worker.
 pub struct AttemptStage {
@@ -372,7 +373,13 @@ impl AttemptStage {
         wait: Duration,
         reason: DeferReason,
     ) -> Result<(), AttemptError> {
-        let floor = DEFER_STEPS[(task.deferrals as usize).min(DEFER_STEPS.len() - 1)];
+        // A busy endpoint is still taking tasks, so its deferrals stop growing at the second step; a
+        // closed or paused one may stay so for long, so theirs grow to the last.
+        let longest = match reason {
+            DeferReason::Busy => 1,
+            DeferReason::CircuitOpen | DeferReason::RetryAfter => DEFER_STEPS.len() - 1,
+        };
+        let floor = DEFER_STEPS[(task.deferrals as usize).min(longest)];
         let wait = wait.max(floor);
         task.deferrals += 1;
         task.not_before = Some(Utc::now() + wait);

@@ -107,6 +107,10 @@ async fn run(db: &BenchDb) -> anyhow::Result<()> {
         pct(0.99),
         latencies.len()
     );
+    println!(
+        "  deferred so far: {:.0}",
+        hookline_tests::bench::metric("hookline_deliveries_deferred_total")
+    );
 
     // Last, so the queues it fills (and deletes) cannot slow the pipeline runs above.
     println!(
