@@ -244,6 +244,8 @@ impl LatencyReceiver {
 }
 
 async fn receive(State(state): State<ReceiverState>, body: Bytes) -> &'static str {
+    // Counted on arrival: a slow receiver's count is the requests it got.
+    state.count.fetch_add(1, Ordering::Relaxed);
     tokio::time::sleep(state.delay).await;
     let sent_at = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
@@ -252,7 +254,6 @@ async fn receive(State(state): State<ReceiverState>, body: Bytes) -> &'static st
         let latency = now_us().saturating_sub(sent_at);
         state.latencies.lock().expect("latency lock").push(latency);
     }
-    state.count.fetch_add(1, Ordering::Relaxed);
     "ok"
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures_util::future::try_join_all;
 use futures_util::stream::FuturesUnordered;
-use futures_util::{FutureExt as _, StreamExt as _};
+use futures_util::{FutureExt as _, Stream, StreamExt as _};
 use hookline_common::amqp::{self, PublishError};
 use hookline_common::headers;
 use hookline_common::messages::{DeliveryTask, EventMessage};
@@ -17,6 +17,7 @@ use lapin::message::Delivery as Message;
 use lapin::options::{BasicAckOptions, BasicQosOptions, BasicRejectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use sqlx::PgPool;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
@@ -35,8 +36,12 @@ pub enum FanoutError {
     Interrupted,
 }
 
-/// Batches processed at once: each waits on PostgreSQL and on confirms, so overlapping them keeps both busy.
+/// Batches processed at once, over all shards: each waits on PostgreSQL and on confirms, so overlapping
+/// them keeps both busy.
 const PARALLEL_BATCHES: usize = 4;
+/// Batches one shard may have in process at once: fewer than all, so a shard flooded by one
+/// organisation's burst always leaves a batch's room to the others.
+const SHARD_BATCHES: usize = 3;
 
 pub struct FanoutStage {
     pub topology: Topology,
@@ -46,22 +51,41 @@ pub struct FanoutStage {
 }
 
 impl FanoutStage {
+    /// Consumes every events shard until `shutdown` or a broker error. Each shard forms its own batches,
+    /// so an event never waits in a batch full of another organisation's burst.
     pub async fn run(
         self: Arc<Self>,
         channel: Channel,
         shutdown: CancellationToken,
     ) -> Result<(), FanoutError> {
-        // One more batch than are processed at once, so the next is already on its way.
-        let prefetch = u16::try_from(self.batch * (PARALLEL_BATCHES + 1)).unwrap_or(u16::MAX);
+        // One more batch than a shard processes at once, so the next is already on its way.
+        let prefetch = u16::try_from(self.batch * (SHARD_BATCHES + 1)).unwrap_or(u16::MAX);
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await?;
-        let mut consumer = amqp::consume_all(&channel, self.topology.events_queues()).await?;
+        let slots = Arc::new(Semaphore::new(PARALLEL_BATCHES));
+        let mut shards = Vec::new();
+        for queue in self.topology.events_queues() {
+            let consumer = amqp::consume_all(&channel, vec![queue]).await?;
+            shards.push(self.consume(&channel, consumer, &slots, &shutdown));
+        }
+        try_join_all(shards).await?;
+        Ok(())
+    }
+
+    /// Batches and processes one shard's events.
+    async fn consume(
+        &self,
+        channel: &Channel,
+        mut consumer: impl Stream<Item = lapin::Result<amqp::Sourced>> + Unpin,
+        slots: &Arc<Semaphore>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), FanoutError> {
         let mut in_flight = FuturesUnordered::new();
         loop {
             tokio::select! {
                 Some(done) = in_flight.next() => done?,
-                next = consumer.next(), if in_flight.len() < PARALLEL_BATCHES => {
+                next = consumer.next(), if in_flight.len() < SHARD_BATCHES => {
                     let Some(first) = next else { break };
                     // Take whatever else has already arrived, without waiting: batches grow with load.
                     let mut batch = vec![first?];
@@ -71,7 +95,20 @@ impl FanoutStage {
                             _ => break,
                         }
                     }
-                    in_flight.push(self.process(&channel, batch, &shutdown));
+                    // A slot shared with the other shards; this shard's own batches go on meanwhile.
+                    let slot = loop {
+                        tokio::select! {
+                            Some(done) = in_flight.next() => done?,
+                            slot = slots.clone().acquire_owned() => {
+                                break slot.expect("the slots are never closed");
+                            }
+                        }
+                    };
+                    in_flight.push(async move {
+                        let done = self.process(channel, batch, shutdown).await;
+                        drop(slot);
+                        done
+                    });
                 }
                 // No basic.cancel, for the reason the attempt stage gives: batches still being
                 // recorded must be able to ack their events.

@@ -105,6 +105,10 @@ struct Endpoint {
     circuit: Circuit,
     paused_until: Option<Instant>,
     wake: Arc<Notify>,
+    /// Tasks deferred as busy lately (halving every second): the backlog beyond this worker, so that a
+    /// long backlog is deferred for longer rather than cycled through the shortest step.
+    deferred: f64,
+    deferred_at: Instant,
 }
 
 impl Endpoint {
@@ -118,7 +122,17 @@ impl Endpoint {
             circuit: Circuit::Closed,
             paused_until: None,
             wake: Arc::new(Notify::new()),
+            deferred: 0.0,
+            deferred_at: Instant::now(),
         }
+    }
+
+    /// The lately deferred count, decayed to `now`.
+    fn backlog(&mut self, now: Instant) -> f64 {
+        let seconds = (now - self.deferred_at).as_secs_f64();
+        self.deferred *= 0.5_f64.powf(seconds);
+        self.deferred_at = now;
+        self.deferred
     }
 
     /// Idle and healthy: nothing would be lost by forgetting it.
@@ -219,14 +233,14 @@ impl Gate {
                 done: false,
             });
         }
-        // Tasks ahead of this one leave at `limit` per latency.
-        let wait = e
-            .latency(now)
-            .mul_f64(f64::from(e.waiting + 1) / e.limit.max(1.0));
+        // Tasks ahead of this one (waiting here, or deferred lately) leave at `limit` per latency.
+        let ahead = f64::from(e.waiting) + e.backlog(now) + 1.0;
+        let wait = e.latency(now).mul_f64(ahead / e.limit.max(1.0));
         if wait <= self.limits.max_local_wait {
             e.waiting += 1;
             Admission::Wait(e.wake.clone())
         } else {
+            e.deferred += 1.0;
             Admission::Defer(wait, DeferReason::Busy)
         }
     }
@@ -375,6 +389,25 @@ mod tests {
             g.admit(slow, None, false),
             Admission::Defer(_, DeferReason::Busy)
         ));
+    }
+
+    #[test]
+    fn a_long_backlog_is_deferred_for_longer() {
+        let g = gate(1);
+        let slow = Uuid::now_v7();
+        let _busy = now(g.admit(slow, None, false));
+        g.endpoints.lock().unwrap().get_mut(&slow).unwrap().latency =
+            Some(Duration::from_millis(500));
+        let wait = |a| match a {
+            Admission::Defer(d, DeferReason::Busy) => d,
+            _ => panic!("expected a busy deferral"),
+        };
+        let first = wait(g.admit(slow, None, false));
+        for _ in 0..100 {
+            g.admit(slow, None, false);
+        }
+        let later = wait(g.admit(slow, None, false));
+        assert!(later > first * 50, "{first:?} then {later:?}");
     }
 
     #[test]
