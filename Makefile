@@ -27,14 +27,20 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
+# Arguments of both benchmarks: the number of workers, and `processes` to run the real binaries as
+# processes of their own (e.g. `make bench BENCH_ARGS="2 processes"`); by default, one worker in-process.
+BENCH_ARGS ?= 1
+
 ## bench: the whole pipeline at saturation and at a fixed rate, beside a raw RabbitMQ baseline.
 bench: services
-	DATABASE_URL=$(TEST_DATABASE_URL) cargo run --release -p hookline-tests --bin hookline-bench
+	cargo build --release --workspace --bins
+	DATABASE_URL=$(TEST_DATABASE_URL) ./target/release/hookline-bench $(BENCH_ARGS)
 
 ## bench-isolation: what a slow endpoint, an organisation's burst and poison events cost everyone else,
-## beside the same figures without them. `WORKERS=2` runs two workers.
+## beside the same figures without them.
 bench-isolation: services
-	DATABASE_URL=$(TEST_DATABASE_URL) cargo run --release -p hookline-tests --bin hookline-bench-isolation -- $(or $(WORKERS),1)
+	cargo build --release --workspace --bins
+	DATABASE_URL=$(TEST_DATABASE_URL) ./target/release/hookline-bench-isolation $(BENCH_ARGS)
 
 ## bench-traces: the same benchmark with every span exported over OTLP/gRPC to a local sink that counts
 ## them, to see what tracing costs.

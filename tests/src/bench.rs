@@ -85,6 +85,11 @@ impl BenchDb {
     /// The benchmark settings: this database and prefix, loopback receivers allowed, every port chosen by
     /// the system; then any `HOOKLINE__…` variables of this process; then `overrides`.
     pub fn settings(&self, overrides: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        Ok(Settings::load_from(None, self.env(overrides))?)
+    }
+
+    /// The environment [`BenchDb::settings`] reads, for services started as processes.
+    pub fn env(&self, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = [
             ("HOOKLINE__AMQP__PREFIX", self.prefix.as_str()),
             ("HOOKLINE__DATABASE__URL", self.url.as_str()),
@@ -116,17 +121,58 @@ impl BenchDb {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
-        Ok(Settings::load_from(None, env)?)
+        env
     }
 }
 
-/// Registry, ingest and `workers` delivery workers in this process, with super-admin clients.
+/// How a benchmark runs the services: `hookline-bench… [WORKERS] [processes]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Mode {
+    pub workers: usize,
+    /// The real binaries as processes of their own, instead of all in the benchmark's process.
+    pub processes: bool,
+}
+
+impl Mode {
+    pub fn from_args() -> Self {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        Self {
+            workers: args.iter().find_map(|a| a.parse().ok()).unwrap_or(1),
+            processes: args.iter().any(|a| a == "processes"),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        let place = if self.processes {
+            "registry, ingest and each worker in processes of their own"
+        } else {
+            "every service in the benchmark's process"
+        };
+        format!("{} worker(s); {place}", self.workers)
+    }
+
+    /// Starts the pipeline on `db` with `overrides`, as this mode says.
+    pub async fn start(&self, db: &BenchDb, overrides: &[(&str, &str)]) -> anyhow::Result<Pipeline> {
+        if self.processes {
+            Pipeline::spawn(db, overrides, self.workers).await
+        } else {
+            Pipeline::start(db, &db.settings(overrides)?, self.workers).await
+        }
+    }
+}
+
+/// Registry, ingest and `workers` delivery workers, in this process or as processes of their own, with
+/// super-admin clients.
 pub struct Pipeline {
     pub registry: RegistryClient,
     pub ingest: IngestClient,
     pub settings: Settings,
     stop: CancellationToken,
     services: Vec<tokio::task::JoinHandle<Result<(), hookline_common::config::StartError>>>,
+    /// The service processes, when not in this one (killed when dropped).
+    processes: Vec<tokio::process::Child>,
+    /// The workers' ops ports, when they are processes.
+    worker_ops: Vec<std::net::SocketAddr>,
 }
 
 impl Pipeline {
@@ -165,7 +211,71 @@ impl Pipeline {
             settings: settings.clone(),
             stop,
             services,
+            processes: Vec::new(),
+            worker_ops: Vec::new(),
         })
+    }
+
+    /// Starts the real binaries (next to this one) as processes: registry, ingest and `workers` workers,
+    /// with `db`'s environment and `overrides`, on ports chosen here.
+    pub async fn spawn(
+        db: &BenchDb,
+        overrides: &[(&str, &str)],
+        workers: usize,
+    ) -> anyhow::Result<Self> {
+        let pool = sqlx::postgres::PgPoolOptions::new().connect(&db.url).await?;
+        hookline_registry::MIGRATOR.run(&pool).await?;
+        pool.close().await;
+        let (registry_addr, ingest_addr) = (crate::ops::free_addr(), crate::ops::free_addr());
+        let mut env = db.env(overrides);
+        env.extend(
+            [
+                ("HOOKLINE__REGISTRY__GRPC_LISTEN", registry_addr.to_string()),
+                ("HOOKLINE__REGISTRY__HTTP_LISTEN", crate::ops::free_addr().to_string()),
+                ("HOOKLINE__INGEST__GRPC_LISTEN", ingest_addr.to_string()),
+                ("HOOKLINE__INGEST__HTTP_LISTEN", crate::ops::free_addr().to_string()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        let settings = Settings::load_from(None, env.clone())?;
+        let mut processes = vec![sibling("hookline-registry", &env)?, sibling("hookline-ingest", &env)?];
+        let mut worker_ops = Vec::new();
+        for _ in 0..workers {
+            let ops = crate::ops::free_addr();
+            let mut worker_env = env.clone();
+            worker_env.push(("HOOKLINE__DELIVERY__HTTP_LISTEN".into(), ops.to_string()));
+            processes.push(sibling("hookline-delivery", &worker_env)?);
+            worker_ops.push(ops);
+        }
+        let admin = crate::auth::super_admin();
+        let registry = crate::ops::listening(&registry_addr.to_string()).await;
+        let ingest = crate::ops::listening(&ingest_addr.to_string()).await;
+        crate::stack::serving(&ingest, "hookline.v1.EventIngest").await;
+        crate::stack::serving(&registry, "hookline.v1.WebhookRegistry").await;
+        Ok(Self {
+            registry: crate::auth::registry_client(registry, &admin),
+            ingest: crate::auth::ingest_client(ingest, &admin),
+            settings,
+            stop: CancellationToken::new(),
+            services: Vec::new(),
+            processes,
+            worker_ops,
+        })
+    }
+
+    /// A metric summed over every worker: from this process's recorder, or from each worker process's
+    /// `/metrics`.
+    pub async fn metric(&self, series: &str) -> f64 {
+        if self.worker_ops.is_empty() {
+            return metric(hookline_common::prometheus::handle().render().as_str(), series);
+        }
+        let mut sum = 0.0;
+        for ops in &self.worker_ops {
+            if let Some((_, text)) = crate::ops::get(*ops, "/metrics").await {
+                sum += metric(&text, series);
+            }
+        }
+        sum
     }
 
     /// Registers an enabled webhook of `organisation` for `job.completed` at `url`.
@@ -176,10 +286,13 @@ impl Pipeline {
     }
 
     /// Stops every service, then deletes the deployment's queues.
-    pub async fn stop(self) -> anyhow::Result<()> {
+    pub async fn stop(mut self) -> anyhow::Result<()> {
         self.stop.cancel();
         for service in self.services {
             let _ = service.await;
+        }
+        for process in &mut self.processes {
+            let _ = process.kill().await;
         }
         let connection = amqp::connect(&self.settings.amqp.url, "hookline-bench").await?;
         let channel = connection.create_channel().await?;
@@ -310,12 +423,26 @@ pub async fn publish_burst(
     Ok(())
 }
 
-/// The value of the first sample of `/metrics` (this process's recorder) whose line starts with
-/// `series`, summed over its label sets.
-pub fn metric(series: &str) -> f64 {
-    let text = hookline_common::prometheus::handle().render();
+/// The samples of the Prometheus `text` whose line starts with `series`, summed over their label sets.
+fn metric(text: &str, series: &str) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#') && l.starts_with(series))
         .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
         .sum()
+}
+
+/// Starts the workspace binary `name` that sits next to this executable, with exactly `env`.
+fn sibling(name: &str, env: &[(String, String)]) -> anyhow::Result<tokio::process::Child> {
+    let path = std::env::current_exe()?.with_file_name(name);
+    anyhow::ensure!(
+        path.exists(),
+        "{} is missing: build it beside the benchmark (cargo build --release --bins)",
+        path.display()
+    );
+    Ok(tokio::process::Command::new(path)
+        .env_clear()
+        .envs(env.iter().cloned())
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::null())
+        .spawn()?)
 }

@@ -13,7 +13,7 @@ use hookline_common::amqp;
 use hookline_common::config::Settings;
 use hookline_proto::v1;
 use hookline_tests::bench::{
-    BenchDb, LatencyReceiver, Pipeline, event, publish_steadily, quantile_ms,
+    BenchDb, LatencyReceiver, Mode, event, publish_steadily, quantile_ms,
 };
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -53,7 +53,9 @@ async fn run(db: &BenchDb) -> anyhow::Result<()> {
     let baseline = raw_broker_baseline(&settings, prefix).await?;
     println!("  {baseline:.0} msg/s");
 
-    let pipeline = Pipeline::start(db, &settings, 1).await?;
+    let mode = Mode::from_args();
+    println!("pipeline: {}", mode.describe());
+    let pipeline = mode.start(db, &[]).await?;
     let receiver = LatencyReceiver::start(Duration::ZERO).await?;
     pipeline.webhook("org_bench", &receiver.url).await?;
     let ingest = pipeline.ingest.clone();
@@ -109,7 +111,7 @@ async fn run(db: &BenchDb) -> anyhow::Result<()> {
     );
     println!(
         "  deferred so far: {:.0}",
-        hookline_tests::bench::metric("hookline_deliveries_deferred_total")
+        pipeline.metric("hookline_deliveries_deferred_total").await
     );
 
     // Last, so the queues it fills (and deletes) cannot slow the pipeline runs above.

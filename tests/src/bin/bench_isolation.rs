@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use hookline_common::amqp;
 use hookline_common::messages::EventMessage;
 use hookline_tests::bench::{
-    BenchDb, LatencyReceiver, Pipeline, metric, publish_burst, publish_steadily, quantile_ms,
+    BenchDb, LatencyReceiver, Mode, Pipeline, publish_burst, publish_steadily, quantile_ms,
 };
 
 const STEADY_SECONDS: u64 = 15;
@@ -25,15 +25,13 @@ const POISON: usize = 1_000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let workers = std::env::args()
-        .nth(1)
-        .map_or(Ok(1), |w| w.parse())
-        .unwrap_or(1);
+    let mode = Mode::from_args();
+    println!("{}", mode.describe());
     println!("| scenario | measure | value |");
     println!("|---|---|---|");
-    slow_endpoint(workers).await?;
-    organisation_burst(workers).await?;
-    poison(workers).await?;
+    slow_endpoint(mode).await?;
+    organisation_burst(mode).await?;
+    poison(mode).await?;
     Ok(())
 }
 
@@ -64,10 +62,11 @@ fn row(scenario: &str, measure: &str, value: String) {
     println!("| {scenario} | {measure} | {value} |");
 }
 
-async fn slow_endpoint(workers: usize) -> anyhow::Result<()> {
+async fn slow_endpoint(mode: Mode) -> anyhow::Result<()> {
     let db = BenchDb::create().await?;
-    let settings = db.settings(&[("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "3s")])?;
-    let pipeline = Pipeline::start(&db, &settings, workers).await?;
+    let pipeline = mode
+        .start(&db, &[("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "3s")])
+        .await?;
     let y = LatencyReceiver::start(Duration::ZERO).await?;
     let x = LatencyReceiver::start(Duration::from_secs(60)).await?;
     pipeline.webhook("org_y", &y.url).await?;
@@ -85,7 +84,7 @@ async fn slow_endpoint(workers: usize) -> anyhow::Result<()> {
         "Y alone: delivered",
         format!("{rate:.0}/s"),
     );
-    let deferred_before = metric("hookline_deliveries_deferred_total");
+    let deferred_before = pipeline.metric("hookline_deliveries_deferred_total").await;
     publish_burst(&pipeline.ingest, "org_x", SLOW_BACKLOG).await?;
     let (p50x, p99x, ratex) = steady(&pipeline, &y, "org_y", Y_RATE).await?;
     row(
@@ -108,13 +107,15 @@ async fn slow_endpoint(workers: usize) -> anyhow::Result<()> {
         "Y's rate beside X ÷ alone",
         format!("{:.2}", ratex / rate),
     );
-    let deferred = metric("hookline_deliveries_deferred_total") - deferred_before;
+    let deferred = pipeline.metric("hookline_deliveries_deferred_total").await - deferred_before;
     row(
         "slow endpoint",
         "X: deferrals, breaker openings",
         format!(
             "{deferred:.0}, {:.0}",
-            metric("hookline_circuit_breaker_transitions_total{to=\"open\"}")
+            pipeline
+                .metric("hookline_circuit_breaker_transitions_total{to=\"open\"}")
+                .await
         ),
     );
     row("slow endpoint", "X: requests sent", x.count().to_string());
@@ -122,10 +123,9 @@ async fn slow_endpoint(workers: usize) -> anyhow::Result<()> {
     db.drop().await
 }
 
-async fn organisation_burst(workers: usize) -> anyhow::Result<()> {
+async fn organisation_burst(mode: Mode) -> anyhow::Result<()> {
     let db = BenchDb::create().await?;
-    let settings = db.settings(&[])?;
-    let pipeline = Pipeline::start(&db, &settings, workers).await?;
+    let pipeline = mode.start(&db, &[]).await?;
     let a = LatencyReceiver::start(Duration::ZERO).await?;
     let b = LatencyReceiver::start(Duration::ZERO).await?;
     pipeline.webhook("org_a", &a.url).await?;
@@ -165,10 +165,10 @@ async fn organisation_burst(workers: usize) -> anyhow::Result<()> {
     db.drop().await
 }
 
-async fn poison(workers: usize) -> anyhow::Result<()> {
+async fn poison(mode: Mode) -> anyhow::Result<()> {
     let db = BenchDb::create().await?;
-    let settings = db.settings(&[])?;
-    let pipeline = Pipeline::start(&db, &settings, workers).await?;
+    let pipeline = mode.start(&db, &[]).await?;
+    let settings = pipeline.settings.clone();
     let good = LatencyReceiver::start(Duration::ZERO).await?;
     pipeline.webhook("org_p", &good.url).await?;
 
@@ -213,13 +213,13 @@ async fn poison(workers: usize) -> anyhow::Result<()> {
         ),
     );
     let deadline = Instant::now() + Duration::from_secs(120);
-    while metric("hookline_messages_rejected_total") < POISON as f64 && Instant::now() < deadline {
+    while pipeline.metric("hookline_messages_rejected_total").await < POISON as f64 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     row(
         "poison",
         "set aside",
-        format!("{:.0}", metric("hookline_messages_rejected_total")),
+        format!("{:.0}", pipeline.metric("hookline_messages_rejected_total").await),
     );
     amqp::close_channel(channel).await;
     connection.close(200, "done".into()).await?;
