@@ -152,7 +152,11 @@ impl Mode {
     }
 
     /// Starts the pipeline on `db` with `overrides`, as this mode says.
-    pub async fn start(&self, db: &BenchDb, overrides: &[(&str, &str)]) -> anyhow::Result<Pipeline> {
+    pub async fn start(
+        &self,
+        db: &BenchDb,
+        overrides: &[(&str, &str)],
+    ) -> anyhow::Result<Pipeline> {
         if self.processes {
             Pipeline::spawn(db, overrides, self.workers).await
         } else {
@@ -223,7 +227,9 @@ impl Pipeline {
         overrides: &[(&str, &str)],
         workers: usize,
     ) -> anyhow::Result<Self> {
-        let pool = sqlx::postgres::PgPoolOptions::new().connect(&db.url).await?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect(&db.url)
+            .await?;
         hookline_registry::MIGRATOR.run(&pool).await?;
         pool.close().await;
         let (registry_addr, ingest_addr) = (crate::ops::free_addr(), crate::ops::free_addr());
@@ -231,14 +237,23 @@ impl Pipeline {
         env.extend(
             [
                 ("HOOKLINE__REGISTRY__GRPC_LISTEN", registry_addr.to_string()),
-                ("HOOKLINE__REGISTRY__HTTP_LISTEN", crate::ops::free_addr().to_string()),
+                (
+                    "HOOKLINE__REGISTRY__HTTP_LISTEN",
+                    crate::ops::free_addr().to_string(),
+                ),
                 ("HOOKLINE__INGEST__GRPC_LISTEN", ingest_addr.to_string()),
-                ("HOOKLINE__INGEST__HTTP_LISTEN", crate::ops::free_addr().to_string()),
+                (
+                    "HOOKLINE__INGEST__HTTP_LISTEN",
+                    crate::ops::free_addr().to_string(),
+                ),
             ]
             .map(|(k, v)| (k.to_owned(), v)),
         );
         let settings = Settings::load_from(None, env.clone())?;
-        let mut processes = vec![sibling("hookline-registry", &env)?, sibling("hookline-ingest", &env)?];
+        let mut processes = vec![
+            sibling("hookline-registry", &env)?,
+            sibling("hookline-ingest", &env)?,
+        ];
         let mut worker_ops = Vec::new();
         for _ in 0..workers {
             let ops = crate::ops::free_addr();
@@ -267,7 +282,10 @@ impl Pipeline {
     /// `/metrics`.
     pub async fn metric(&self, series: &str) -> f64 {
         if self.worker_ops.is_empty() {
-            return metric(hookline_common::prometheus::handle().render().as_str(), series);
+            return metric(
+                hookline_common::prometheus::handle().render().as_str(),
+                series,
+            );
         }
         let mut sum = 0.0;
         for ops in &self.worker_ops {

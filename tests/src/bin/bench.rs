@@ -12,9 +12,7 @@ use futures_util::StreamExt as _;
 use hookline_common::amqp;
 use hookline_common::config::Settings;
 use hookline_proto::v1;
-use hookline_tests::bench::{
-    BenchDb, LatencyReceiver, Mode, event, publish_steadily, quantile_ms,
-};
+use hookline_tests::bench::{BenchDb, LatencyReceiver, Mode, event, publish_steadily, quantile_ms};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use tokio_util::sync::CancellationToken;

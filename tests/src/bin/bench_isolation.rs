@@ -213,13 +213,18 @@ async fn poison(mode: Mode) -> anyhow::Result<()> {
         ),
     );
     let deadline = Instant::now() + Duration::from_secs(120);
-    while pipeline.metric("hookline_messages_rejected_total").await < POISON as f64 && Instant::now() < deadline {
+    while pipeline.metric("hookline_messages_rejected_total").await < POISON as f64
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     row(
         "poison",
         "set aside",
-        format!("{:.0}", pipeline.metric("hookline_messages_rejected_total").await),
+        format!(
+            "{:.0}",
+            pipeline.metric("hookline_messages_rejected_total").await
+        ),
     );
     amqp::close_channel(channel).await;
     connection.close(200, "done".into()).await?;
