@@ -331,7 +331,8 @@ pub struct LatencyReceiver {
 #[derive(Clone)]
 struct ReceiverState {
     count: Arc<AtomicUsize>,
-    latencies: Arc<Mutex<Vec<u64>>>,
+    /// (sent at, latency), µs.
+    latencies: Arc<Mutex<Vec<(u64, u64)>>>,
     delay: Duration,
 }
 
@@ -357,6 +358,11 @@ impl LatencyReceiver {
 
     /// The latencies (µs) recorded since the last call, which forgets them.
     pub fn take_latencies(&self) -> Vec<u64> {
+        self.take_samples().into_iter().map(|(_, l)| l).collect()
+    }
+
+    /// Like [`LatencyReceiver::take_latencies`], with when each event was sent (µs since the origin).
+    pub fn take_samples(&self) -> Vec<(u64, u64)> {
         std::mem::take(&mut *self.state.latencies.lock().expect("latency lock"))
     }
 
@@ -383,7 +389,8 @@ async fn receive(State(state): State<ReceiverState>, body: Bytes) -> &'static st
         .and_then(|b| b["data"]["object"]["sentAt"].as_u64());
     if let Some(sent_at) = sent_at {
         let latency = now_us().saturating_sub(sent_at);
-        state.latencies.lock().expect("latency lock").push(latency);
+        let sample = (sent_at, latency);
+        state.latencies.lock().expect("latency lock").push(sample);
     }
     "ok"
 }
