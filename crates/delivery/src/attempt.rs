@@ -262,7 +262,7 @@ impl AttemptStage {
                         () = wake.notified() => {}
                         () = tokio::time::sleep(RECHECK) => {}
                         () = shutdown.cancelled() => {
-                            self.gate.admit(task.webhook_id, None, true);
+                            self.gate.stop_waiting(task.webhook_id);
                             return Err(AttemptError::Interrupted);
                         }
                     }

@@ -245,6 +245,14 @@ impl Gate {
         }
     }
 
+    /// A task told to wait gives up waiting (the worker is stopping) without asking again.
+    pub fn stop_waiting(&self, webhook: Uuid) {
+        let mut endpoints = self.endpoints.lock().expect("gate lock");
+        if let Some(e) = endpoints.get_mut(&webhook) {
+            e.waiting = e.waiting.saturating_sub(1);
+        }
+    }
+
     /// Learns from a finished attempt; returns the breaker's change, if any.
     fn finish(&self, webhook: Uuid, number: u64, verdict: Option<Verdict>) -> Option<Transition> {
         let now = Instant::now();
