@@ -408,9 +408,26 @@ pub async fn publish_steadily(
     for _ in 0..total {
         ticker.tick().await;
         let (ingest, request) = (ingest.clone(), event(organisation));
-        tokio::spawn(async move { ingest.clone().publish_event(request).await });
+        tokio::spawn(async move {
+            let started = now_us();
+            let answer = ingest.clone().publish_event(request).await;
+            PUBLISH_CALLS
+                .lock()
+                .expect("publish-call lock")
+                .push(now_us() - started);
+            answer
+        });
     }
     total as usize
+}
+
+/// How long each `PublishEvent` call of [`publish_steadily`] took (µs), until taken.
+static PUBLISH_CALLS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+/// The publish-call durations (µs) recorded since the last call, which forgets them: the part of a
+/// delivery's latency spent before ingest answered.
+pub fn take_publish_calls() -> Vec<u64> {
+    std::mem::take(&mut *PUBLISH_CALLS.lock().expect("publish-call lock"))
 }
 
 /// Publishes `count` events of `organisation` through `PublishEvents`, 1,000 a call, 4 calls at once.

@@ -14,6 +14,7 @@ use hookline_common::amqp;
 use hookline_common::messages::EventMessage;
 use hookline_tests::bench::{
     BenchDb, LatencyReceiver, Mode, Pipeline, publish_burst, publish_steadily, quantile_ms,
+    take_publish_calls,
 };
 
 const STEADY_SECONDS: u64 = 15;
@@ -44,6 +45,7 @@ async fn steady(
     rate: u64,
 ) -> anyhow::Result<(f64, f64, f64)> {
     receiver.take_latencies();
+    take_publish_calls();
     let before = receiver.count();
     let started = Instant::now();
     let total = publish_steadily(&pipeline.ingest, organisation, rate, STEADY_SECONDS).await;
@@ -61,6 +63,12 @@ async fn steady(
             *entry = (*entry).max(*latency / 1000);
         }
         eprintln!("{organisation}: worst ms by second: {worst:?}");
+        let calls = take_publish_calls();
+        eprintln!(
+            "{organisation}: PublishEvent calls p50 / p99: {:.1} / {:.1} ms",
+            quantile_ms(&calls, 0.5),
+            quantile_ms(&calls, 0.99)
+        );
     }
     let latencies: Vec<u64> = samples.into_iter().map(|(_, l)| l).collect();
     Ok((
