@@ -191,3 +191,26 @@ async fn a_response_holding_nul_is_logged_and_does_not_block_the_log(pool: PgPoo
     assert_eq!(done.attempts.len(), 1);
     assert_eq!(done.attempts[0].response_body, "ok\u{FFFD}but hostile");
 }
+
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn other_control_characters_are_stored_and_delivered_byte_for_byte(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    let receiver = Receiver::always(200).await;
+    stack
+        .webhook("org_a", &receiver.url(), &["job.completed"])
+        .await;
+    // Every control character but NUL is valid in text and jsonb, so refusing them would be wrong.
+    let note: String = (1u8..0x20)
+        .map(char::from)
+        .chain(['\u{7f}', '\u{2028}'])
+        .collect();
+    stack
+        .publish(
+            "org_a",
+            "job.completed",
+            serde_json::json!({"jobId": "J-1", "note": note}),
+        )
+        .await;
+    let got = receiver.wait_for(1, DEADLINE).await;
+    assert_eq!(got[0].json()["data"]["object"]["note"], note.as_str());
+}
