@@ -345,11 +345,18 @@ impl AttemptStage {
             match (state, retry) {
                 (DeliveryState::Retrying, Some((queue, _))) => {
                     let next = task.next(not_before);
-                    publish(channel, &queue, &next, FieldTable::default()).await
+                    publish(
+                        channel,
+                        &self.topology,
+                        &queue,
+                        &next,
+                        FieldTable::default(),
+                    )
+                    .await
                 }
                 (DeliveryState::Failed, _) => {
                     let queue = self.topology.dead_letter_queue();
-                    publish(channel, &queue, &task, last_failure).await
+                    publish(channel, &self.topology, &queue, &task, last_failure).await
                 }
                 _ => Ok(()),
             }
@@ -400,7 +407,7 @@ impl AttemptStage {
         wait: Duration,
     ) -> Result<(), AttemptError> {
         let (queue, _) = self.topology.defer_queue_for(wait);
-        publish(channel, &queue, task, FieldTable::default()).await?;
+        publish(channel, &self.topology, &queue, task, FieldTable::default()).await?;
         Ok(())
     }
 
@@ -443,20 +450,20 @@ fn count_rejected(reason: &'static str) {
     metrics::counter!(prometheus::REJECTED, "stage" => "attempt", "reason" => reason).increment(1);
 }
 
-/// Publishes `task` straight to `queue` through the default exchange, with `headers`, continuing the
+/// Publishes `task` straight to `queue` through the default exchange, with `extra` headers beside its
+/// shard's (which bring it back to its shard when a retry or deferral queue returns it), continuing the
 /// attempt's trace.
 async fn publish(
     channel: &Channel,
+    topology: &Topology,
     queue: &str,
     task: &DeliveryTask,
-    mut headers: FieldTable,
+    extra: FieldTable,
 ) -> Result<(), PublishError> {
-    // The shard header brings the task back to its shard when a retry or deferral queue returns it.
-    let shard = hookline_common::topology::shard_of(task.webhook_id.as_bytes()).to_string();
-    headers.insert(
-        hookline_common::topology::SHARD_HEADER.into(),
-        AMQPValue::LongString(shard.into()),
-    );
+    let mut headers = topology.delivery_headers(&task.webhook_id);
+    for (name, value) in extra.inner() {
+        headers.insert(name.clone(), value.clone());
+    }
     let body = serde_json::to_vec(task).expect("tasks always serialise");
     amqp::publish_traced(
         channel,
