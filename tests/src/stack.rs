@@ -269,6 +269,29 @@ impl Stack {
             .event_id
     }
 
+    /// Publishes `count` `job.completed` events (`{"n": 0…}`) in one `PublishEvents` call; returns their
+    /// ids, each one checked accepted.
+    pub async fn publish_batch(&self, organisation: &str, count: usize) -> Vec<String> {
+        let events = (0..count)
+            .map(|n| publish_request(organisation, "job.completed", serde_json::json!({"n": n})))
+            .collect();
+        let results = self
+            .ingest
+            .clone()
+            .publish_events(v1::PublishEventsRequest { events })
+            .await
+            .expect("a batch")
+            .into_inner()
+            .results;
+        assert!(
+            results
+                .iter()
+                .all(|r| r.code == 0 && !r.event_id.is_empty()),
+            "every event accepted"
+        );
+        results.into_iter().map(|r| r.event_id).collect()
+    }
+
     /// The deliveries of `organisation`, newest first.
     pub async fn deliveries(&self, organisation: &str, webhook_id: &str) -> Vec<v1::Delivery> {
         self.registry

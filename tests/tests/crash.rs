@@ -128,25 +128,7 @@ async fn sigterm_under_load_delivers_every_event_exactly_once(pool: PgPool) {
         .webhook(ORG, &receiver.url(), &["job.completed"])
         .await;
     let mut worker = spawn_worker_process(&stack.env);
-    let events: Vec<v1::PublishEventRequest> = (0..EVENTS)
-        .map(|n| {
-            hookline_tests::stack::publish_request(
-                ORG,
-                "job.completed",
-                serde_json::json!({"n": n}),
-            )
-        })
-        .collect();
-    let results = stack
-        .ingest
-        .clone()
-        .publish_events(v1::PublishEventsRequest { events })
-        .await
-        .expect("a batch")
-        .into_inner()
-        .results;
-    let mut published: Vec<String> = results.into_iter().map(|r| r.event_id).collect();
-    assert!(published.iter().all(|id| !id.is_empty()));
+    let mut published = stack.publish_batch(ORG, EVENTS).await;
 
     receiver.wait_for(10, DEADLINE).await;
     stop_with_sigterm(&mut worker).await;

@@ -232,3 +232,25 @@ async fn a_batch_accepts_each_good_event_and_rejects_each_bad_one_alone(pool: Pg
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
 }
+
+/// An organisation's burst beyond `ingest.organisation_in_flight` waits in ingest rather than failing:
+/// a full batch through a bound of 2 is accepted whole, and every event is delivered once.
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn a_burst_beyond_the_in_flight_bound_waits_and_is_all_accepted(pool: PgPool) {
+    use std::collections::HashSet;
+    use std::time::Duration;
+    const ORG: &str = "org_burst";
+    let stack = Stack::start_with(pool, &[("HOOKLINE__INGEST__ORGANISATION_IN_FLIGHT", "2")]).await;
+    let receiver = hookline_tests::Receiver::always(200).await;
+    stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+    let ids = stack.publish_batch(ORG, hookline_ingest::MAX_BATCH).await;
+    let accepted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    assert_eq!(accepted.len(), hookline_ingest::MAX_BATCH);
+    let got = receiver
+        .wait_for(hookline_ingest::MAX_BATCH, Duration::from_secs(60))
+        .await;
+    let delivered: HashSet<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
+    assert_eq!(delivered, accepted);
+}

@@ -152,6 +152,9 @@ pub struct IngestSettings {
     pub grpc_listen: SocketAddr,
     pub http_listen: SocketAddr,
     pub max_data_bytes: usize,
+    /// How many of one organisation's events may await the broker's confirm at once (see the ingest's
+    /// `admission` module for why).
+    pub organisation_in_flight: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

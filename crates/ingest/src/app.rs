@@ -66,7 +66,7 @@ impl Ingest {
         ));
         let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
         let service = EventIngestServer::with_interceptor(
-            IngestService::new(publisher, catalog, self.settings.ingest.max_data_bytes),
+            IngestService::new(publisher, catalog, &self.settings.ingest),
             self.verifier.interceptor(),
         );
         hookline_common::grpc::serve(self.grpc, service, self.health, shutdown).await?;

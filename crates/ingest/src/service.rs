@@ -1,9 +1,13 @@
 //! The `hookline.v1.EventIngest` gRPC service.
 
+use std::sync::Arc;
+
+use hookline_common::config::IngestSettings;
 use hookline_proto::v1;
 use hookline_proto::v1::event_ingest_server::EventIngest;
 use tonic::{Request, Response, Status};
 
+use crate::admission::Admission;
 use crate::catalog::LiveCatalog;
 use crate::error::IngestError;
 use crate::event;
@@ -17,15 +21,17 @@ use hookline_common::publisher::EventPublisher;
 pub struct IngestService {
     publisher: EventPublisher,
     catalog: LiveCatalog,
+    admission: Arc<Admission>,
     max_data_bytes: usize,
 }
 
 impl IngestService {
-    pub fn new(publisher: EventPublisher, catalog: LiveCatalog, max_data_bytes: usize) -> Self {
+    pub fn new(publisher: EventPublisher, catalog: LiveCatalog, settings: &IngestSettings) -> Self {
         Self {
             publisher,
             catalog,
-            max_data_bytes,
+            admission: Arc::new(Admission::new(settings.organisation_in_flight)),
+            max_data_bytes: settings.max_data_bytes,
         }
     }
 }
@@ -75,8 +81,10 @@ impl IngestService {
         result
     }
 
-    /// Publishes one prepared event and waits for the broker's confirm.
+    /// Publishes one prepared event, once its organisation has a place in flight, and waits for the
+    /// broker's confirm.
     async fn publish(&self, event: &EventMessage) -> Result<String, Status> {
+        let _place = self.admission.admit(&event.organisation_id).await;
         self.publisher
             .publish(event)
             .await
