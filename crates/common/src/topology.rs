@@ -203,6 +203,18 @@ impl Topology {
         (self.defer_queue(step), step)
     }
 
+    /// The shortest step at least `wanted` (the longest step for waits beyond it). A task that need not
+    /// come back exactly on time (its endpoint's breaker is open, or it asked for a pause) is deferred for
+    /// this long: one hop, where `defer_queue_for`'s precision would cost a hop per shorter step, for every
+    /// task of the endpoint.
+    pub fn defer_step_at_least(wanted: Duration) -> Duration {
+        DEFER_STEPS
+            .iter()
+            .find(|s| **s >= wanted)
+            .copied()
+            .unwrap_or(DEFER_STEPS[DEFER_STEPS.len() - 1])
+    }
+
     /// The retry queue to use after failed attempt number `attempt` (1-based), or `None` when that was the last.
     pub fn retry_queue_after(&self, attempt: u32) -> Option<(String, Duration)> {
         let delay = *self.retry_schedule.get(attempt.checked_sub(1)? as usize)?;
@@ -415,5 +427,15 @@ mod tests {
             t.defer_queue_for(Duration::from_secs(7)).0,
             "p.defer.5000ms"
         );
+    }
+
+    #[test]
+    fn a_wait_rounded_up_is_one_whole_step() {
+        let up = |ms| Topology::defer_step_at_least(Duration::from_millis(ms)).as_millis();
+        assert_eq!(up(10), 1000);
+        assert_eq!(up(1_001), 5000);
+        assert_eq!(up(17_000), 30_000);
+        assert_eq!(up(30_000), 30_000);
+        assert_eq!(up(10_000_000), 600_000);
     }
 }

@@ -380,11 +380,18 @@ impl AttemptStage {
         wait: Duration,
         reason: DeferReason,
     ) -> Result<(), AttemptError> {
-        // A busy endpoint is still taking tasks, so its deferrals stop growing at the second step; a
-        // closed or paused one may stay so for long, so theirs grow to the last.
-        let longest = match reason {
-            DeferReason::Busy => 1,
-            DeferReason::CircuitOpen | DeferReason::RetryAfter => DEFER_STEPS.len() - 1,
+        // A busy endpoint is still taking tasks, so its deferrals stop growing at the second step. A
+        // closed or paused endpoint may stay so for long, so its tasks' deferrals grow to the last step.
+        // Behind an open breaker, a task's wait is also rounded up to a whole step: with thousands of
+        // tasks waiting out a cool-off, a hop per shorter step (measured: hundreds of hops a second for one
+        // endpoint's 10,000 tasks) cost every other endpoint latency, and none of them could be sent
+        // before the probe succeeds anyway. A Retry-After pause is kept to the second, as it was asked.
+        let (longest, wait) = match reason {
+            DeferReason::Busy => (1, wait),
+            DeferReason::CircuitOpen => {
+                (DEFER_STEPS.len() - 1, Topology::defer_step_at_least(wait))
+            }
+            DeferReason::RetryAfter => (DEFER_STEPS.len() - 1, wait),
         };
         let floor = DEFER_STEPS[(task.deferrals as usize).min(longest)];
         let wait = wait.max(floor);
