@@ -4,15 +4,12 @@
 set -euo pipefail
 bin=${BIN_DIR:-target/debug}
 
-export HOOKLINE__ENDPOINTS__ALLOW_INSECURE_HTTP=${HOOKLINE__ENDPOINTS__ALLOW_INSECURE_HTTP:-true}
-# A fixed development master key for sealing signing secrets. Never use it outside a laptop.
-export HOOKLINE__SECRETS__MASTER_KEYS=${HOOKLINE__SECRETS__MASTER_KEYS:-dev:ZGV2ZWxvcG1lbnQtb25seS1tYXN0ZXIta2V5LTAwMDA=}
-# Local receivers listen on loopback, which deliveries may otherwise never reach.
-export HOOKLINE__ENDPOINTS__ALLOWED_CIDRS=${HOOKLINE__ENDPOINTS__ALLOWED_CIDRS:-127.0.0.1/32,::1/128}
-# A fixed development secret for HS256 tokens (`hookline token mint`). Production verifies tokens with
-# public keys instead (auth.public_keys).
-export HOOKLINE__AUTH__HS256_SECRET=${HOOKLINE__AUTH__HS256_SECRET:-hookline-development-secret-never-in-production}
-export HOOKLINE__DATABASE__URL=${HOOKLINE__DATABASE__URL:-postgres://postgres@127.0.0.1:5432/hookline}
+# The development settings (deploy/dev.env), each unless the environment already sets it.
+while IFS= read -r line; do
+    [[ -z "$line" || "$line" == \#* ]] && continue
+    key=${line%%=*}
+    [[ -n "${!key:-}" ]] || export "$line"
+done < "$(dirname "$0")/../dev.env"
 
 "$bin/hookline-registry" migrate
 

@@ -449,19 +449,22 @@ pub fn spawn_worker_process(env: &[(String, String)]) -> tokio::process::Child {
         .expect("starting hookline-delivery")
 }
 
-/// A command running one of the workspace's binaries with exactly `env`. The binaries are built by
-/// `make test` (`cargo build --bins`) next to the test executables.
-pub fn binary(name: &str, env: &[(String, String)]) -> tokio::process::Command {
+/// Where the workspace's binary `name` is: `target/<profile>/`, next to the test executables.
+pub fn binary_path(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("the test executable's path");
-    let bin = exe
-        .parent()
+    exe.parent()
         .and_then(|deps| deps.parent())
         .map(|dir| dir.join(name))
         .filter(|bin| bin.exists())
         .unwrap_or_else(|| {
             panic!("target/<profile>/{name} exists: run `cargo build --bins` (make test does)")
-        });
-    let mut command = tokio::process::Command::new(bin);
+        })
+}
+
+/// A command running one of the workspace's binaries with exactly `env`. The binaries are built by
+/// `make test` (`cargo build --bins`) next to the test executables.
+pub fn binary(name: &str, env: &[(String, String)]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(binary_path(name));
     command
         .env_clear()
         .envs(env.iter().cloned())

@@ -210,3 +210,62 @@ async fn listen_verifies_signatures_and_flags_forged_and_stale_requests() {
     }
     listen.kill().await.unwrap();
 }
+
+/// The README's quick start, as a new terminal runs it after `make run`: its `set -a; . deploy/dev.env`
+/// and `export HOOKLINE_TOKEN=$(… token mint …)` lines, in a shell with an empty environment, mint a
+/// token that services configured from `deploy/dev.env` accept.
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn the_quick_start_mints_a_working_token_in_a_new_terminal(pool: PgPool) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let lines: Vec<&str> = readme
+        .lines()
+        .filter(|l| {
+            l.starts_with("set -a; . deploy/dev.env") || l.starts_with("export HOOKLINE_TOKEN=")
+        })
+        .take(2)
+        .collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "the quick start's two lines are in the README"
+    );
+    let cli = hookline_tests::stack::binary_path("hookline");
+    let script = format!(
+        "{}\nprintf %s \"$HOOKLINE_TOKEN\"",
+        lines
+            .join("\n")
+            .replace("target/debug/hookline", &cli.display().to_string())
+    );
+    let output = tokio::process::Command::new("bash")
+        .args(["-euc", &script])
+        .current_dir(root)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .await
+        .expect("bash runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).expect("a token");
+
+    let dev_env = std::fs::read_to_string(root.join("deploy/dev.env")).expect("deploy/dev.env");
+    let secret = dev_env
+        .lines()
+        .find_map(|l| l.strip_prefix("HOOKLINE__AUTH__HS256_SECRET="))
+        .expect("dev.env sets the HS256 secret");
+    let stack = Stack::without_worker(pool, &[("HOOKLINE__AUTH__HS256_SECRET", secret)]).await;
+    let listed = stack
+        .registry_as(&token)
+        .list_webhooks(hookline_proto::v1::ListWebhooksRequest::default())
+        .await;
+    assert!(
+        listed.is_ok(),
+        "the quick start's token is accepted: {listed:?}"
+    );
+}
