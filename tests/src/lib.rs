@@ -12,3 +12,10 @@ pub mod wait;
 pub use receiver::{Receiver, Reply};
 pub use stack::Stack;
 pub use wait::eventually;
+
+/// How long a test waits for something that should happen within a second or two (a delivery, a log row).
+pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+/// How long a test waits across a fault: a killed process, a broker or database outage, a burst.
+pub const LONG_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+/// The organisation a test acts for when it needs only one.
+pub const ORG: &str = "org_acme";

@@ -2,11 +2,10 @@
 //! it by name; a worker that gets it anyway (from a producer that skips ingest) splits its batch, delivers
 //! the neighbours and sets the poison aside, with the reason, in the rejected-events queue.
 
-use std::time::Duration;
-
 use hookline_common::headers;
 use hookline_common::messages::EventMessage;
 use hookline_proto::v1;
+use hookline_tests::LONG_DEADLINE;
 use hookline_tests::receiver::Reply;
 use hookline_tests::stack::{publish_request, webhook_request};
 use hookline_tests::{Receiver, Stack, eventually};
@@ -14,8 +13,6 @@ use lapin::options::BasicGetOptions;
 use lapin::types::AMQPValue;
 use sqlx::PgPool;
 use uuid::Uuid;
-
-const DEADLINE: Duration = Duration::from_secs(30);
 
 /// An event of `organisation` as a producer that skips ingest would write it; `note` goes into its data.
 fn raw_event(organisation: &str, note: &str) -> (Uuid, Vec<u8>) {
@@ -106,8 +103,8 @@ async fn a_poisoned_batch_delivers_its_neighbours_and_sets_the_poison_aside(pool
     stack.spawn_worker();
 
     let received: Vec<String> = [
-        a.wait_for(10, DEADLINE).await,
-        b.wait_for(10, DEADLINE).await,
+        a.wait_for(10, LONG_DEADLINE).await,
+        b.wait_for(10, LONG_DEADLINE).await,
     ]
     .concat()
     .iter()
@@ -124,7 +121,7 @@ async fn a_poisoned_batch_delivers_its_neighbours_and_sets_the_poison_aside(pool
     let queue = stack.topology().rejected_events_queue();
     let mut rejected = Vec::new();
     while rejected.len() < poison.len() {
-        let message = eventually("a rejected event", DEADLINE, || async {
+        let message = eventually("a rejected event", LONG_DEADLINE, || async {
             broker
                 .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
                 .await
@@ -155,7 +152,7 @@ async fn a_poisoned_batch_delivers_its_neighbours_and_sets_the_poison_aside(pool
         .await
         .unwrap();
     assert_eq!(stored, 0);
-    let metrics = eventually("the rejections counted", DEADLINE, || async {
+    let metrics = eventually("the rejections counted", LONG_DEADLINE, || async {
         let (_, body) = hookline_tests::ops::get(stack.registry_ops, "/metrics").await?;
         body.lines()
             .any(|l| {
@@ -186,7 +183,12 @@ async fn a_response_holding_nul_is_logged_and_does_not_block_the_log(pool: PgPoo
         )
         .await;
     let done = stack
-        .settled("org_a", &hook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
+        .settled(
+            "org_a",
+            &hook.id,
+            v1::DeliveryStatus::Succeeded,
+            LONG_DEADLINE,
+        )
         .await;
     assert_eq!(done.attempts.len(), 1);
     assert_eq!(done.attempts[0].response_body, "ok\u{FFFD}but hostile");
@@ -211,6 +213,6 @@ async fn other_control_characters_are_stored_and_delivered_byte_for_byte(pool: P
             serde_json::json!({"jobId": "J-1", "note": note}),
         )
         .await;
-    let got = receiver.wait_for(1, DEADLINE).await;
+    let got = receiver.wait_for(1, LONG_DEADLINE).await;
     assert_eq!(got[0].json()["data"]["object"]["note"], note.as_str());
 }

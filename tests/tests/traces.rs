@@ -3,17 +3,14 @@
 //! its spans over OTLP/gRPC to a real collector. The ids are in the JSON logs too.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use hookline_tests::collector::{CLIENT, CONSUMER, CollectedSpan, Collector, PRODUCER, SERVER};
 use hookline_tests::ops::{free_addr, listening};
 use hookline_tests::stack::{binary, publish_request};
+use hookline_tests::{LONG_DEADLINE, ORG};
 use hookline_tests::{Receiver, Reply, Stack, eventually};
 use sqlx::PgPool;
 use tokio::io::AsyncBufReadExt as _;
-
-const DEADLINE: Duration = Duration::from_secs(30);
-const ORG: &str = "org_acme";
 
 /// The only span matching `what`.
 fn one<'a>(
@@ -56,7 +53,7 @@ async fn log_line(
     what: &str,
     matches: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    eventually(what, DEADLINE, || {
+    eventually(what, LONG_DEADLINE, || {
         let found = logs
             .lock()
             .unwrap()
@@ -154,14 +151,16 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
     let caller_span = &uuid::Uuid::new_v4().simple().to_string()[..16];
     let event_id = publish_traced(&mut ingest, &trace_id, caller_span, true).await;
-    receiver.wait_for(2, DEADLINE).await;
+    receiver.wait_for(2, LONG_DEADLINE).await;
 
     let webhook_id: uuid::Uuid = webhook.id.parse().unwrap();
     let attempt_queue = format!("process {}", topology.deliveries_queue_of(&webhook_id));
     // Each process exports in its own batches: wait for every span the trace should hold, by kind: the
     // RPC; the event's, the task's and the retry's sends; the fan-out and two attempts; two POSTs.
     let spans = collector
-        .wait_for_trace(&trace_id, DEADLINE, |spans| kinds(spans) == (1, 3, 3, 2))
+        .wait_for_trace(&trace_id, LONG_DEADLINE, |spans| {
+            kinds(spans) == (1, 3, 3, 2)
+        })
         .await;
 
     // Ingest: the RPC, a child of the caller's span, and the publish to the events exchange inside it.
@@ -295,14 +294,14 @@ async fn a_trace_the_caller_did_not_sample_stays_unsampled_in_every_service(pool
     let unsampled_trace = uuid::Uuid::new_v4().simple().to_string();
     let unsampled_event =
         publish_traced(&mut ingest, &unsampled_trace, "00f067aa0ba902b7", false).await;
-    receiver.wait_for(1, DEADLINE).await;
+    receiver.wait_for(1, LONG_DEADLINE).await;
     // Then a sampled event through the same processes. Each process exports its spans in the order they
     // ended, so once this trace is complete, any span of the first event would have arrived before it.
     let sampled_trace = uuid::Uuid::new_v4().simple().to_string();
     publish_traced(&mut ingest, &sampled_trace, "00f067aa0ba902b8", true).await;
-    receiver.wait_for(2, DEADLINE).await;
+    receiver.wait_for(2, LONG_DEADLINE).await;
     collector
-        .wait_for_trace(&sampled_trace, DEADLINE, |spans| {
+        .wait_for_trace(&sampled_trace, LONG_DEADLINE, |spans| {
             kinds(spans) == (1, 2, 2, 1)
         })
         .await;

@@ -5,11 +5,10 @@
 use std::time::{Duration, Instant};
 
 use hookline_proto::v1;
+use hookline_tests::LONG_DEADLINE;
 use hookline_tests::receiver::Reply;
 use hookline_tests::{Receiver, Stack, eventually};
 use sqlx::PgPool;
-
-const DEADLINE: Duration = Duration::from_secs(40);
 
 async fn circuit(stack: &Stack, organisation: &str, id: &str) -> v1::CircuitState {
     let webhook = stack
@@ -58,7 +57,7 @@ async fn a_slow_endpoint_holds_only_its_share_and_others_stay_fast(pool: PgPool)
             .publish("org_x", "job.completed", serde_json::json!({}))
             .await;
     }
-    slow.wait_for(4, DEADLINE).await;
+    slow.wait_for(4, LONG_DEADLINE).await;
 
     // Y's events arrive while X's attempts hang: without isolation they would queue behind X's backlog
     // until X's attempts time out (3 s).
@@ -84,7 +83,7 @@ async fn a_slow_endpoint_holds_only_its_share_and_others_stay_fast(pool: PgPool)
             "org_y",
             &fast_hook.id,
             v1::DeliveryStatus::Succeeded,
-            DEADLINE,
+            LONG_DEADLINE,
         )
         .await;
 }
@@ -112,9 +111,9 @@ async fn the_breaker_opens_defers_without_requests_probes_and_closes(pool: PgPoo
             .publish("org_a", "job.completed", serde_json::json!({}))
             .await;
     }
-    let failures = endpoint.wait_for(3, DEADLINE).await;
+    let failures = endpoint.wait_for(3, LONG_DEADLINE).await;
     let opened = failures[2].at;
-    eventually("the breaker to show open", DEADLINE, || async {
+    eventually("the breaker to show open", LONG_DEADLINE, || async {
         (circuit(&stack, "org_a", &hook.id).await == v1::CircuitState::Open).then_some(())
     })
     .await;
@@ -125,7 +124,7 @@ async fn the_breaker_opens_defers_without_requests_probes_and_closes(pool: PgPoo
             .publish("org_a", "job.completed", serde_json::json!({}))
             .await;
     }
-    eventually("every delivery to succeed", DEADLINE, || async {
+    eventually("every delivery to succeed", LONG_DEADLINE, || async {
         let deliveries = stack.deliveries("org_a", &hook.id).await;
         (deliveries.len() == 7
             && deliveries
@@ -181,7 +180,12 @@ async fn a_429_with_retry_after_is_retried_no_sooner_than_asked(pool: PgPool) {
         .publish("org_a", "job.completed", serde_json::json!({}))
         .await;
     let done = stack
-        .settled("org_a", &hook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
+        .settled(
+            "org_a",
+            &hook.id,
+            v1::DeliveryStatus::Succeeded,
+            LONG_DEADLINE,
+        )
         .await;
     let requests = endpoint.received();
     let gap = requests[1].at - requests[0].at;

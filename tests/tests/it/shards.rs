@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 use hookline_common::amqp;
 use hookline_common::messages::{DeliveryTask, EventMessage};
 use hookline_proto::v1;
+use hookline_tests::LONG_DEADLINE;
 use hookline_tests::stack::publish_request;
 use hookline_tests::{Receiver, Stack};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-const DEADLINE: Duration = Duration::from_secs(60);
 const BURST: usize = 4_000;
 
 #[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
@@ -122,7 +122,7 @@ async fn a_burst_from_one_organisation_does_not_hold_back_another(pool: PgPool) 
     stack
         .publish("org_b", "job.completed", serde_json::json!({}))
         .await;
-    b.wait_for(1, DEADLINE).await;
+    b.wait_for(1, LONG_DEADLINE).await;
     let waited = published.elapsed();
     let a_done = a.count();
     assert!(
@@ -131,9 +131,14 @@ async fn a_burst_from_one_organisation_does_not_hold_back_another(pool: PgPool) 
     );
     assert!(waited < Duration::from_secs(2), "B waited {waited:?}");
     stack
-        .settled("org_b", &b_hook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
+        .settled(
+            "org_b",
+            &b_hook.id,
+            v1::DeliveryStatus::Succeeded,
+            LONG_DEADLINE,
+        )
         .await;
-    a.wait_for(BURST, DEADLINE).await;
+    a.wait_for(BURST, LONG_DEADLINE).await;
 }
 
 #[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
@@ -174,7 +179,7 @@ async fn messages_in_the_queues_of_earlier_versions_are_still_delivered(pool: Pg
     let second = stack
         .publish("org_a", "job.completed", serde_json::json!({}))
         .await;
-    receiver.wait_for(1, DEADLINE).await;
+    receiver.wait_for(1, LONG_DEADLINE).await;
     let deliveries = stack.deliveries("org_a", &hook.id).await;
     let delivery = deliveries
         .iter()
@@ -202,7 +207,7 @@ async fn messages_in_the_queues_of_earlier_versions_are_still_delivered(pool: Pg
     .await
     .unwrap();
 
-    let received = receiver.wait_for(3, DEADLINE).await;
+    let received = receiver.wait_for(3, LONG_DEADLINE).await;
     let ids: Vec<&str> = received.iter().map(|r| r.header("webhook-id")).collect();
     assert!(ids.contains(&event.id.to_string().as_str()), "{ids:?}");
     assert_eq!(

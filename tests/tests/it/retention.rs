@@ -1,13 +1,9 @@
 //! Retention: events past the configured age disappear with their deliveries and attempts; newer ones stay.
 
-use std::time::Duration;
-
 use hookline_proto::v1;
+use hookline_tests::{DEADLINE, ORG};
 use hookline_tests::{Receiver, Stack, eventually};
 use sqlx::PgPool;
-
-const DEADLINE: Duration = Duration::from_secs(20);
-const ORG: &str = "org_acme";
 
 #[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
 async fn expired_events_are_pruned_with_their_deliveries_and_attempts(pool: PgPool) {

@@ -1,14 +1,10 @@
 //! Deliveries never reach private, loopback, link-local or metadata addresses unless allowlisted, whether
 //! the URL names the address or a host that resolves to it. Refusals happen before any connection.
 
-use std::time::Duration;
-
 use hookline_proto::v1;
+use hookline_tests::{DEADLINE, ORG};
 use hookline_tests::{Receiver, Stack};
 use sqlx::PgPool;
-
-const DEADLINE: Duration = Duration::from_secs(20);
-const ORG: &str = "org_acme";
 
 #[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
 async fn non_public_addresses_are_refused_and_the_refusal_is_logged(pool: PgPool) {

@@ -4,11 +4,9 @@
 use std::time::Duration;
 
 use hookline_proto::v1;
+use hookline_tests::{DEADLINE, ORG};
 use hookline_tests::{Receiver, Stack, eventually};
 use sqlx::PgPool;
-
-const DEADLINE: Duration = Duration::from_secs(20);
-const ORG: &str = "org_acme";
 
 fn in_an_hour() -> Option<prost_types::Timestamp> {
     let t = std::time::SystemTime::now() + Duration::from_secs(3600);

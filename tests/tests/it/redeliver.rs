@@ -1,14 +1,10 @@
 //! Redelivery: a delivery sent again as a new chain of attempts, with the same `webhook-id`, whether it
 //! had failed for good or succeeded.
 
-use std::time::Duration;
-
 use hookline_proto::v1;
+use hookline_tests::{DEADLINE, ORG};
 use hookline_tests::{Receiver, Reply, Stack, eventually};
 use sqlx::PgPool;
-
-const DEADLINE: Duration = Duration::from_secs(20);
-const ORG: &str = "org_acme";
 
 #[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
 async fn a_failed_delivery_can_be_redelivered_and_succeeds(pool: PgPool) {

@@ -4,13 +4,11 @@ use std::time::Duration;
 
 use hookline_proto::v1;
 use hookline_tests::stack::publish_request;
+use hookline_tests::{DEADLINE, ORG};
 use hookline_tests::{Receiver, Reply, Stack, eventually};
 use lapin::options::{BasicGetOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use sqlx::PgPool;
-
-const DEADLINE: Duration = Duration::from_secs(20);
-const ORG: &str = "org_acme";
 
 #[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
 async fn published_event_reaches_subscribed_webhook_with_a_verifiable_signature(pool: PgPool) {

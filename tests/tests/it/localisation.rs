@@ -1,10 +1,9 @@
 //! Organisation settings: quantities delivered in the organisation's unit system (retries included, with
 //! the exact bytes of each attempt in the log), and the "Enable event triggers" switch.
 
-use std::time::Duration;
-
 use hookline_common::auth::Role;
 use hookline_proto::v1;
+use hookline_tests::DEADLINE;
 use hookline_tests::auth::token;
 use hookline_tests::{Receiver, Reply, Stack};
 use sqlx::PgPool;
@@ -12,7 +11,6 @@ use tonic::Code;
 
 const METRIC: &str = "org_metric";
 const IMPERIAL: &str = "org_imperial";
-const DEADLINE: Duration = Duration::from_secs(20);
 /// Settings are read afresh for every attempt, so a change shows at once.
 const NO_CACHE: &[(&str, &str)] = &[("HOOKLINE__DELIVERY__WEBHOOK_CACHE_TTL", "0s")];
 

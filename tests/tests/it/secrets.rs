@@ -1,13 +1,9 @@
 //! Signing secrets: shown once, sealed at rest, and rotated with an overlap during which both sign.
 
-use std::time::Duration;
-
 use hookline_proto::v1;
+use hookline_tests::{DEADLINE, ORG};
 use hookline_tests::{Receiver, Stack, eventually};
 use sqlx::PgPool;
-
-const DEADLINE: Duration = Duration::from_secs(20);
-const ORG: &str = "org_acme";
 
 fn verifies(secret: &str, request: &hookline_tests::receiver::Received) -> bool {
     standardwebhooks::Webhook::new(secret)

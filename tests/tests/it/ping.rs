@@ -1,15 +1,11 @@
 //! Switching a webhook on pings it: a signed `webhook.ping` delivery, logged like any other, whatever
 //! event types the webhook subscribes to.
 
-use std::time::Duration;
-
 use hookline_proto::v1;
 use hookline_tests::stack::webhook_request;
+use hookline_tests::{DEADLINE, ORG};
 use hookline_tests::{Receiver, Stack};
 use sqlx::PgPool;
-
-const DEADLINE: Duration = Duration::from_secs(20);
-const ORG: &str = "org_acme";
 
 #[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
 async fn enabling_a_webhook_sends_it_a_signed_ping(pool: PgPool) {

@@ -2,17 +2,16 @@
 //! `hookline listen` verifying signatures and flagging forged and stale requests.
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use hookline_common::auth::Role;
 use hookline_common::signing::{SigningSecret, signature_header};
+use hookline_tests::DEADLINE;
 use hookline_tests::stack::binary;
 use hookline_tests::{Receiver, Stack, eventually};
 use sqlx::PgPool;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 const ORG: &str = "org_cli";
-const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Runs `hookline args…` as the organisation's admin; returns the exit status, stdout and stderr.
 async fn hookline(stack: &Stack, args: &[&str]) -> (bool, String, String) {

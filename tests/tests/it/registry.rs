@@ -2,11 +2,10 @@
 //! errors naming the field, health and reflection.
 
 use hookline_proto::v1;
+use hookline_tests::ORG;
 use hookline_tests::Stack;
 use sqlx::PgPool;
 use tonic::Code;
-
-const ORG: &str = "org_acme";
 
 fn create(url: &str) -> v1::CreateWebhookRequest {
     v1::CreateWebhookRequest {

@@ -1,16 +1,12 @@
 //! Broker outages: when RabbitMQ drops the services' connections, they reconnect with backoff and
 //! carry on, and nothing accepted is lost.
 
-use std::time::Duration;
-
 use hookline_proto::v1;
 use hookline_tests::stack::publish_request;
+use hookline_tests::{LONG_DEADLINE, ORG};
 use hookline_tests::{Receiver, Stack, eventually};
 use sqlx::PgPool;
 use tokio::process::Command;
-
-const DEADLINE: Duration = Duration::from_secs(60);
-const ORG: &str = "org_acme";
 
 /// Closes, from the broker's side, every connection whose client properties mention `fragment`.
 async fn close_connections_mentioning(fragment: &str) -> usize {
@@ -45,7 +41,7 @@ async fn services_reconnect_after_the_broker_drops_them_and_lose_nothing(pool: P
     let first = stack
         .publish(ORG, "job.completed", serde_json::json!({"n": 1}))
         .await;
-    receiver.wait_for(1, DEADLINE).await;
+    receiver.wait_for(1, LONG_DEADLINE).await;
 
     let closed = close_connections_mentioning(&stack.settings.amqp.prefix).await;
     assert!(
@@ -54,7 +50,7 @@ async fn services_reconnect_after_the_broker_drops_them_and_lose_nothing(pool: P
     );
 
     // Ingest answers UNAVAILABLE until it has reconnected; a producer retries, as it would in production.
-    let second = eventually("ingest to accept events again", DEADLINE, || async {
+    let second = eventually("ingest to accept events again", LONG_DEADLINE, || async {
         let request = publish_request(ORG, "job.completed", serde_json::json!({"n": 2}));
         stack
             .ingest
@@ -65,7 +61,7 @@ async fn services_reconnect_after_the_broker_drops_them_and_lose_nothing(pool: P
             .map(|r| r.into_inner().event_id)
     })
     .await;
-    let requests = receiver.wait_for(2, DEADLINE).await;
+    let requests = receiver.wait_for(2, LONG_DEADLINE).await;
     let ids: Vec<_> = requests
         .iter()
         .map(|r| r.header("webhook-id").to_owned())
@@ -75,7 +71,7 @@ async fn services_reconnect_after_the_broker_drops_them_and_lose_nothing(pool: P
         "both events delivered: {ids:?}"
     );
 
-    let deliveries = eventually("both deliveries to succeed", DEADLINE, || async {
+    let deliveries = eventually("both deliveries to succeed", LONG_DEADLINE, || async {
         let all = stack.deliveries(ORG, &webhook.id).await;
         (all.len() == 2
             && all
@@ -97,7 +93,7 @@ async fn workers_survive_postgresql_dropping_their_connections(pool: PgPool) {
     stack
         .publish(ORG, "job.completed", serde_json::json!({"n": 1}))
         .await;
-    receiver.wait_for(1, DEADLINE).await;
+    receiver.wait_for(1, LONG_DEADLINE).await;
 
     // PostgreSQL ends every other session of this test's database, as a restart would.
     let database = hookline_tests::stack::database_url(&pool);
@@ -114,10 +110,10 @@ async fn workers_survive_postgresql_dropping_their_connections(pool: PgPool) {
     stack
         .publish(ORG, "job.completed", serde_json::json!({"n": 2}))
         .await;
-    receiver.wait_for(2, DEADLINE).await;
+    receiver.wait_for(2, LONG_DEADLINE).await;
     eventually(
         "both deliveries to be recorded as succeeded",
-        DEADLINE,
+        LONG_DEADLINE,
         || async {
             let all = stack.deliveries(ORG, &webhook.id).await;
             (all.len() == 2
@@ -163,7 +159,7 @@ fn start_logging(
 /// What an orchestrator's probes see of a service whose dependency is away: alive (`/healthz` 200, so
 /// it is not restarted) but not ready (`/readyz` 503, naming the dependency), so no traffic reaches it.
 async fn alive_but_not_ready(ops: std::net::SocketAddr, dependency: &str) {
-    let (status, _) = eventually("/healthz to answer", DEADLINE, || {
+    let (status, _) = eventually("/healthz to answer", LONG_DEADLINE, || {
         hookline_tests::ops::get(ops, "/healthz")
     })
     .await;
@@ -183,7 +179,7 @@ async fn stops_cleanly(mut child: tokio::process::Child, what: &str) {
         .status()
         .await
         .unwrap();
-    let status = tokio::time::timeout(DEADLINE, child.wait())
+    let status = tokio::time::timeout(LONG_DEADLINE, child.wait())
         .await
         .unwrap()
         .unwrap();
@@ -205,7 +201,7 @@ async fn services_without_their_database_wait_alive_but_not_ready(pool: PgPool) 
                 "postgres://postgres@127.0.0.1:1/nowhere",
             )],
         );
-        eventually("three retries with backoff", DEADLINE, || async {
+        eventually("three retries with backoff", LONG_DEADLINE, || async {
             let text = std::fs::read_to_string(&log).ok()?;
             (text.matches("PostgreSQL unreachable; retrying").count() >= 3).then_some(())
         })

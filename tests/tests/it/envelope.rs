@@ -10,7 +10,7 @@ use hookline_tests::{Receiver, Stack};
 use sqlx::PgPool;
 
 const ORG: &str = "org_envelope";
-const SCHEMA: &str = include_str!("../../proto/hookline/v1/envelope.schema.json");
+const SCHEMA: &str = include_str!("../../../proto/hookline/v1/envelope.schema.json");
 
 #[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
 async fn every_delivered_body_satisfies_the_envelope_schema(pool: PgPool) {

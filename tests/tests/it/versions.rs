@@ -2,17 +2,15 @@
 //! several versions reaches each webhook in its own version, byte for byte unchanged by newer versions;
 //! a pin to a version the event lacks gives a SKIPPED delivery with the reason.
 
-use std::time::Duration;
-
 use hookline_common::json_struct::from_json;
 use hookline_proto::v1;
+use hookline_tests::DEADLINE;
 use hookline_tests::stack::{publish_request, webhook_request};
 use hookline_tests::{Receiver, Stack, eventually};
 use sqlx::PgPool;
 use tonic::Code;
 
 const ORG: &str = "org_versions";
-const DEADLINE: Duration = Duration::from_secs(20);
 
 fn object(json: serde_json::Value) -> prost_types::Struct {
     from_json(json.as_object().expect("an object").clone())

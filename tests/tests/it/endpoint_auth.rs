@@ -1,17 +1,13 @@
 //! Endpoint authentication: Basic credentials or a shared-secret header reach the receiver on every
 //! request, and no API ever returns them.
 
-use std::time::Duration;
-
 use hookline_proto::v1;
 use hookline_proto::v1::endpoint_auth::Method;
 use hookline_tests::stack::webhook_request;
+use hookline_tests::{DEADLINE, ORG};
 use hookline_tests::{Receiver, Stack};
 use sqlx::PgPool;
 use tonic::Code;
-
-const DEADLINE: Duration = Duration::from_secs(20);
-const ORG: &str = "org_acme";
 
 fn auth(method: Method) -> Option<v1::EndpointAuth> {
     Some(v1::EndpointAuth {

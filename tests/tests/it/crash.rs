@@ -5,11 +5,9 @@ use std::time::Duration;
 
 use hookline_proto::v1;
 use hookline_tests::stack::spawn_worker_process;
+use hookline_tests::{LONG_DEADLINE, ORG};
 use hookline_tests::{Receiver, Reply, Stack};
 use sqlx::PgPool;
-
-const DEADLINE: Duration = Duration::from_secs(30);
-const ORG: &str = "org_acme";
 
 /// Sends SIGTERM to `worker` and checks that it exits cleanly within the grace period.
 async fn stop_with_sigterm(worker: &mut tokio::process::Child) {
@@ -20,7 +18,7 @@ async fn stop_with_sigterm(worker: &mut tokio::process::Child) {
         .await
         .expect("kill");
     assert!(sent.success());
-    let status = tokio::time::timeout(DEADLINE, worker.wait())
+    let status = tokio::time::timeout(LONG_DEADLINE, worker.wait())
         .await
         .expect("exits within the grace period")
         .unwrap();
@@ -48,21 +46,26 @@ async fn worker_killed_mid_delivery_loses_nothing(pool: PgPool) {
     let event_id = stack
         .publish(ORG, "job.completed", serde_json::json!({"jobId": "J-9"}))
         .await;
-    receiver.wait_for(1, DEADLINE).await;
+    receiver.wait_for(1, LONG_DEADLINE).await;
     doomed.kill().await.expect("SIGKILL the worker");
     let status = doomed.wait().await.expect("reaping the worker");
     assert!(!status.success(), "the worker died by signal: {status:?}");
 
     // A surviving worker gets the unacked task back from the broker and delivers it.
     stack.spawn_worker();
-    let requests = receiver.wait_for(2, DEADLINE).await;
+    let requests = receiver.wait_for(2, LONG_DEADLINE).await;
     assert_eq!(
         requests[1].header("webhook-id"),
         event_id,
         "the redelivery carries the same webhook-id"
     );
     let done = stack
-        .settled(ORG, &webhook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
+        .settled(
+            ORG,
+            &webhook.id,
+            v1::DeliveryStatus::Succeeded,
+            LONG_DEADLINE,
+        )
         .await;
     assert!(
         done.attempts
@@ -83,7 +86,12 @@ async fn worker_process_stops_cleanly_on_sigterm(pool: PgPool) {
         .publish(ORG, "job.completed", serde_json::json!({}))
         .await;
     stack
-        .settled(ORG, &webhook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
+        .settled(
+            ORG,
+            &webhook.id,
+            v1::DeliveryStatus::Succeeded,
+            LONG_DEADLINE,
+        )
         .await;
 
     stop_with_sigterm(&mut worker).await;
@@ -130,12 +138,12 @@ async fn sigterm_under_load_delivers_every_event_exactly_once(pool: PgPool) {
     let mut worker = spawn_worker_process(&stack.env);
     let mut published = stack.publish_batch(ORG, EVENTS).await;
 
-    receiver.wait_for(10, DEADLINE).await;
+    receiver.wait_for(10, LONG_DEADLINE).await;
     stop_with_sigterm(&mut worker).await;
     let before_takeover = receiver.count();
 
     stack.spawn_worker();
-    hookline_tests::eventually("every delivery to succeed", DEADLINE, || async {
+    hookline_tests::eventually("every delivery to succeed", LONG_DEADLINE, || async {
         // More deliveries than one page of the log: count them in the database.
         let succeeded: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM deliveries WHERE webhook_id = $1::uuid AND status = 'succeeded'",

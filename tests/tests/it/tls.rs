@@ -1,14 +1,10 @@
 //! HTTPS endpoints: deliveries verify the receiver's certificate, trusting the system's roots plus the
 //! configured extra ones, and a certificate nobody vouches for is a failed attempt.
 
-use std::time::Duration;
-
 use hookline_proto::v1;
+use hookline_tests::{DEADLINE, ORG};
 use hookline_tests::{Receiver, Reply, Stack};
 use sqlx::PgPool;
-
-const DEADLINE: Duration = Duration::from_secs(20);
-const ORG: &str = "org_acme";
 
 /// Writes `pem` to a file that lives as long as the returned guard.
 fn pem_file(pem: &str) -> (tempdir::Dir, String) {

@@ -1,0 +1,27 @@
+//! The cross-service tests that can share one process, as one test binary: linking the whole stack once
+//! instead of once per area. `metrics.rs`, `traces.rs` and `poison.rs` stay binaries of their own because
+//! they read process-wide state (the Prometheus recorder, the OpenTelemetry exporter) that other tests' work
+//! would add to.
+
+mod auth;
+mod catalog;
+mod cli;
+mod crash;
+mod endpoint_auth;
+mod envelope;
+mod ingest;
+mod isolation;
+mod localisation;
+mod log;
+mod ping;
+mod pipeline;
+mod reconnect;
+mod redeliver;
+mod registry;
+mod retention;
+mod secrets;
+mod shards;
+mod ssrf;
+mod test_event;
+mod tls;
+mod versions;
