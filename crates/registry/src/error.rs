@@ -19,6 +19,16 @@ pub enum RegistryError {
     /// The thing to create exists and may not be replaced.
     #[error("{0}")]
     AlreadyExists(String),
+    /// The call cannot apply to this thing in its present state (the answer says why and what to do).
+    #[error("{0}")]
+    Precondition(&'static str),
+    /// The broker did not take what the call had to send; `answer` tells the caller what did happen and
+    /// that calling again is safe.
+    #[error("{answer}: {source}")]
+    NotSent {
+        answer: &'static str,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("database error")]
     Database(#[from] sqlx::Error),
 }
@@ -32,6 +42,16 @@ fn describe(violations: &[(&'static str, String)]) -> String {
 }
 
 impl RegistryError {
+    /// A `NotSent` error with `answer`, for `map_err`.
+    pub fn not_sent<E: std::error::Error + Send + Sync + 'static>(
+        answer: &'static str,
+    ) -> impl FnOnce(E) -> Self {
+        move |source| Self::NotSent {
+            answer,
+            source: Box::new(source),
+        }
+    }
+
     pub fn invalid(field: &'static str, why: impl Into<String>) -> Self {
         Self::Invalid(vec![(field, why.into())])
     }
@@ -46,6 +66,12 @@ impl From<RegistryError> for Status {
             RegistryError::NotFound(_) => Status::not_found(err.to_string()),
             RegistryError::WebhookLimit(_) => Status::failed_precondition(err.to_string()),
             RegistryError::AlreadyExists(_) => Status::already_exists(err.to_string()),
+            RegistryError::Precondition(why) => Status::failed_precondition(*why),
+            RegistryError::NotSent { answer, source } => {
+                // The broker's details stay in the log; the caller learns what to do.
+                tracing::warn!(error = %source, "{answer}");
+                Status::unavailable(*answer)
+            }
             // A value the database refuses is the caller's to fix; UNAVAILABLE would have it retry
             // forever. Fields known to hold such values are refused by name before this.
             RegistryError::Database(source) if hookline_common::db::is_data_error(source) => {

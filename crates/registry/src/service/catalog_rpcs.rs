@@ -2,7 +2,7 @@
 
 use hookline_common::auth::{Action, Caller};
 use hookline_proto::v1;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response};
 
 use super::{RegistryService, Reply};
 use crate::catalog;
@@ -53,12 +53,9 @@ impl RegistryService {
         tracing::info!(event_type = %name, version, by = %subject, "event type registered");
         catalog::announce(&self.pool, &self.events)
             .await
-            .map_err(|error| {
-                tracing::warn!(%error, "catalog not announced");
-                Status::unavailable(
-                    "the event type is registered, but ingest has not been told yet; call again",
-                )
-            })?;
+            .map_err(RegistryError::not_sent(
+                "the event type is registered, but ingest has not been told yet; call again",
+            ))?;
         let (def, built_in) = catalog::all(&self.pool)
             .await
             .map_err(RegistryError::from)?

@@ -316,12 +316,12 @@ impl WebhookRegistry for RegistryService {
         if status == input::Status::Enabled {
             // Switching a webhook on pings it, signed and logged like any delivery.
             let ping = ping_event(&row);
-            self.events.publish(&ping).await.map_err(|error| {
-                tracing::warn!(%error, webhook_id = %id, "ping not sent");
-                Status::unavailable(
+            self.events
+                .publish(&ping)
+                .await
+                .map_err(RegistryError::not_sent(
                     "the webhook is enabled, but its ping was not sent; call again to send it",
-                )
-            })?;
+                ))?;
         }
         Ok(Response::new(row.into()))
     }

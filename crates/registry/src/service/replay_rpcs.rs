@@ -3,11 +3,10 @@
 
 use std::collections::HashSet;
 
-use hookline_common::amqp::PublishError;
 use hookline_common::auth::Action;
 use hookline_common::messages::DeliveryTask;
 use hookline_proto::v1;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response};
 
 use super::{RegistryService, Reply, authorize, found, in_version};
 use crate::error::RegistryError;
@@ -26,9 +25,10 @@ impl RegistryService {
             .map_err(RegistryError::from)?;
         let delivery = found(delivery, "delivery")?;
         if delivery.test {
-            return Err(Status::failed_precondition(
+            return Err(RegistryError::Precondition(
                 "test deliveries are not redelivered; send another test event",
-            ));
+            )
+            .into());
         }
         let event = store::get_event(&self.pool, org.as_str(), delivery.event_id)
             .await
@@ -37,10 +37,12 @@ impl RegistryService {
         let event = in_version(found(event, "event")?.into(), delivery.version)?;
         let task = DeliveryTask::chain(delivery.id, delivery.webhook_id, next, event);
         // Published first, then marked queued: a failed publish leaves the log as it was.
-        self.events.publish_task(&task).await.map_err(|error| {
-            tracing::warn!(%error, delivery_id = %id, "redelivery not queued");
-            Status::unavailable("the redelivery was not queued; retry")
-        })?;
+        self.events
+            .publish_task(&task)
+            .await
+            .map_err(RegistryError::not_sent(
+                "the redelivery was not queued; retry",
+            ))?;
         let marked = store::mark_redelivered(&self.pool, org.as_str(), id, delivery.attempts)
             .await
             .map_err(RegistryError::from)?;
@@ -92,14 +94,14 @@ impl RegistryService {
             deliveries,
             webhook_id,
         };
-        let unavailable = |error: PublishError| {
-            tracing::warn!(%error, "dead-letter replay stopped");
-            Status::unavailable("the dead-letter queue could not be replayed; retry")
-        };
-        let channel = self.events.channel().map_err(unavailable)?;
+        const STOPPED: &str = "the dead-letter queue could not be replayed; retry";
+        let channel = self
+            .events
+            .channel()
+            .map_err(RegistryError::not_sent(STOPPED))?;
         let replayed = dead_letters::replay(&channel, &self.topology, &selection)
             .await
-            .map_err(unavailable)?;
+            .map_err(RegistryError::not_sent(STOPPED))?;
         store::mark_replayed(&self.pool, org.as_str(), &replayed)
             .await
             .map_err(RegistryError::from)?;
