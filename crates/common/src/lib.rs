@@ -4,6 +4,7 @@
 pub mod address_policy;
 pub mod amqp;
 pub mod auth;
+pub mod background;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hookline_common::amqp::{self, AMQP};
+use hookline_common::background::Background;
 use hookline_common::config::{Settings, StartError};
 use hookline_common::db;
 use hookline_common::ops::{Health, OpsServer};
@@ -102,11 +103,12 @@ impl Delivery {
             }),
             max_retry_after: s.delivery.max_retry_after,
         });
-        tokio::spawn(db::watch(
-            self.pool.clone(),
-            self.health.clone(),
-            shutdown.clone(),
-        ));
+        let mut background = Background::new(&shutdown);
+        background.spawn(
+            "database health",
+            db::watch(self.pool.clone(), self.health.clone(), shutdown.clone()),
+        );
+        let background = background.watch();
 
         let name = format!("hookline-delivery/{}", s.amqp.prefix);
         while let Some(connection) = amqp::connect_with_retry(&s.amqp.url, &name, &shutdown).await {
@@ -129,7 +131,7 @@ impl Delivery {
             tokio::time::sleep(amqp::RECONNECT_PAUSE).await;
         }
         ops.await??;
-        Ok(())
+        background.await?
     }
 }
 

@@ -12,6 +12,7 @@ use crate::catalog::{self, LiveCatalog};
 use crate::service::IngestService;
 use hookline_common::amqp::AMQP;
 use hookline_common::auth::Verifier;
+use hookline_common::background::Background;
 use hookline_common::publisher::EventPublisher;
 
 /// An ingest service bound to its ports, ready to run.
@@ -58,12 +59,17 @@ impl Ingest {
             shutdown.clone(),
         );
         let catalog = LiveCatalog::new();
-        tokio::spawn(catalog::follow(
-            self.settings.amqp.url.clone(),
-            self.settings.topology(),
-            catalog.clone(),
-            shutdown.clone(),
-        ));
+        let mut background = Background::new(&shutdown);
+        background.spawn(
+            "catalog follower",
+            catalog::follow(
+                self.settings.amqp.url.clone(),
+                self.settings.topology(),
+                catalog.clone(),
+                shutdown.clone(),
+            ),
+        );
+        let background = background.watch();
         let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
         let service = EventIngestServer::with_interceptor(
             IngestService::new(publisher, catalog, &self.settings.ingest),
@@ -71,6 +77,6 @@ impl Ingest {
         );
         hookline_common::grpc::serve(self.grpc, service, self.health, shutdown).await?;
         ops.await??;
-        Ok(())
+        background.await?
     }
 }

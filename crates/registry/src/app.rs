@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use hookline_common::amqp::AMQP;
 use hookline_common::auth::Verifier;
+use hookline_common::background::Background;
 use hookline_common::config::{Settings, StartError};
 use hookline_common::db;
 use hookline_common::ops::{self, Health, OpsServer};
@@ -68,24 +69,30 @@ impl Registry {
             return Ok(());
         }
         reseal::reseal_all(&self.pool, &self.secrets).await?;
-        tokio::spawn(db::watch(
-            self.pool.clone(),
-            self.health.clone(),
-            shutdown.clone(),
-        ));
-        tokio::spawn(retention::run(
-            self.pool.clone(),
-            self.settings.retention.clone(),
-            shutdown.clone(),
-        ));
-        tokio::spawn(queue_metrics::run(
-            self.settings.amqp.url.clone(),
-            self.settings.topology(),
-            self.pool.clone(),
-            self.health.clone(),
-            self.settings.registry.metrics_interval,
-            shutdown.clone(),
-        ));
+        let mut background = Background::new(&shutdown);
+        background.spawn(
+            "database health",
+            db::watch(self.pool.clone(), self.health.clone(), shutdown.clone()),
+        );
+        background.spawn(
+            "retention",
+            retention::run(
+                self.pool.clone(),
+                self.settings.retention.clone(),
+                shutdown.clone(),
+            ),
+        );
+        background.spawn(
+            "queue metrics",
+            queue_metrics::run(
+                self.settings.amqp.url.clone(),
+                self.settings.topology(),
+                self.pool.clone(),
+                self.health.clone(),
+                self.settings.registry.metrics_interval,
+                shutdown.clone(),
+            ),
+        );
         let topology = self.settings.topology();
         let events = EventPublisher::start(
             "hookline-registry",
@@ -94,17 +101,17 @@ impl Registry {
             self.health.clone(),
             shutdown.clone(),
         );
-        tokio::spawn(catalog::announce_at_start(
-            self.pool.clone(),
-            events.clone(),
-            shutdown.clone(),
-        ));
+        background.spawn(
+            "catalog announcement",
+            catalog::announce_at_start(self.pool.clone(), events.clone(), shutdown.clone()),
+        );
+        let background = background.watch();
         let service = WebhookRegistryServer::with_interceptor(
             RegistryService::new(self.pool, &self.settings, self.secrets, events, self.tests),
             self.verifier.interceptor(),
         );
         hookline_common::grpc::serve(self.grpc, service, self.health, shutdown).await?;
         ops.await??;
-        Ok(())
+        background.await?
     }
 }
