@@ -254,3 +254,66 @@ async fn ingest_without_the_broker_is_alive_not_ready_and_refuses_events(pool: P
     stops_cleanly(child, "hookline-ingest").await;
     let _ = std::fs::remove_file(&log);
 }
+
+/// SIGTERM while an organisation's batch is queued behind its in-flight bound (1 here, so the batch
+/// goes out one confirm at a time): the call is still answered, each event either accepted or
+/// `UNAVAILABLE` (never lost in between or stuck waiting for a place), and ingest exits cleanly.
+#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+async fn sigterm_while_a_batch_waits_behind_the_in_flight_bound_answers_and_exits(pool: PgPool) {
+    let grpc = hookline_tests::ops::free_addr().to_string();
+    let (child, ops, log) = start_logging(
+        &pool,
+        "hookline-ingest",
+        "HOOKLINE__INGEST__HTTP_LISTEN",
+        &[
+            ("HOOKLINE__INGEST__GRPC_LISTEN", &grpc),
+            ("HOOKLINE__INGEST__ORGANISATION_IN_FLIGHT", "1"),
+        ],
+    );
+    let channel = hookline_tests::ops::listening(&grpc).await;
+    let mut ingest =
+        hookline_tests::auth::ingest_client(channel, &hookline_tests::auth::super_admin());
+    eventually("ingest ready", LONG_DEADLINE, || async {
+        let (status, _) = hookline_tests::ops::get(ops, "/readyz").await?;
+        (status == 200).then_some(())
+    })
+    .await;
+    let events = (0..hookline_ingest::MAX_BATCH)
+        .map(|n| publish_request(ORG, "job.completed", serde_json::json!({"n": n})))
+        .collect();
+    let call = tokio::spawn(async move {
+        ingest
+            .publish_events(v1::PublishEventsRequest { events })
+            .await
+    });
+    // In the middle: some of the batch confirmed, the rest still waiting for a place.
+    eventually("part of the batch accepted", LONG_DEADLINE, || async {
+        let (_, metrics) = hookline_tests::ops::get(ops, "/metrics").await?;
+        metrics
+            .lines()
+            .any(|l| l.starts_with("hookline_ingest_events_total") && l.contains("accepted"))
+            .then_some(())
+    })
+    .await;
+    stops_cleanly(child, "hookline-ingest").await;
+
+    let answered = tokio::time::timeout(LONG_DEADLINE, call)
+        .await
+        .expect("the call is answered")
+        .expect("the call's task");
+    // Either the whole call was cut off with the server (the client sees UNAVAILABLE), or each event
+    // says what became of it.
+    if let Ok(response) = answered {
+        let codes: std::collections::HashSet<i32> = response
+            .into_inner()
+            .results
+            .iter()
+            .map(|r| r.code)
+            .collect();
+        assert!(
+            codes.is_subset(&[0, tonic::Code::Unavailable as i32].into()),
+            "{codes:?}"
+        );
+    }
+    let _ = std::fs::remove_file(&log);
+}
