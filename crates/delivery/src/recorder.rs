@@ -2,9 +2,8 @@
 //! committed; meanwhile a few writers turn everything that queued up into single statements.
 
 use sqlx::PgPool;
-use std::sync::Arc;
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -57,31 +56,40 @@ impl Recorder {
     }
 }
 
-/// Batches written at once. While they are all busy, outcomes queue up and the next batch grows.
+/// Batches written at once, when they are full.
 const PARALLEL_WRITES: usize = 4;
 
+/// Group commit. A write starts at once when none is under way, so a lone outcome waits for nobody;
+/// while one is, outcomes gather into the next batch until it ends or the batch is full, and only full
+/// batches are written side by side. Starting a write for every outcome that found a free slot cost a
+/// commit per delivery at 1,000 deliveries/s, a third of the machine's PostgreSQL time; the wait it
+/// adds falls after the request was sent, so delivery latency does not see it.
 async fn write(
     pool: PgPool,
     mut requests: mpsc::Receiver<Request>,
     batch: usize,
     shutdown: CancellationToken,
 ) {
-    let slots = Arc::new(Semaphore::new(PARALLEL_WRITES));
-    loop {
-        let slot = slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        let mut pending = Vec::with_capacity(batch);
-        if requests.recv_many(&mut pending, batch).await == 0 {
-            return;
+    let mut writes = tokio::task::JoinSet::new();
+    let mut pending: Vec<Request> = Vec::with_capacity(batch);
+    let mut open = true;
+    while open || !pending.is_empty() || !writes.is_empty() {
+        let room = batch - pending.len();
+        tokio::select! {
+            received = requests.recv_many(&mut pending, room), if open && room > 0 => {
+                open = received > 0;
+            }
+            Some(_) = writes.join_next(), if !writes.is_empty() => {}
         }
-        let (pool, shutdown) = (pool.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            flush(&pool, pending, &shutdown).await;
-            drop(slot);
-        });
+        while !pending.is_empty()
+            && writes.len() < PARALLEL_WRITES
+            && (writes.is_empty() || pending.len() >= batch || !open)
+        {
+            let next = pending.split_off(pending.len().min(batch));
+            let full = std::mem::replace(&mut pending, next);
+            let (pool, shutdown) = (pool.clone(), shutdown.clone());
+            writes.spawn(async move { flush(&pool, full, &shutdown).await });
+        }
     }
 }
 

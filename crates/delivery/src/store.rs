@@ -403,4 +403,66 @@ mod tests {
         assert!(!succeeded_by(&pool, retrying, 1).await.unwrap());
         assert!(!succeeded_by(&pool, Uuid::now_v7(), 1).await.unwrap());
     }
+
+    /// Outcomes written while `deliveries` was empty must not leave behind a plan that scans the whole
+    /// table once it has grown: each write finds its rows by key, whatever the table held when the
+    /// connection first prepared the statement.
+    #[sqlx::test(migrations = "../registry/migrations")]
+    async fn recording_an_outcome_never_scans_the_deliveries_table(
+        _: sqlx::postgres::PgPoolOptions,
+        options: sqlx::postgres::PgConnectOptions,
+    ) {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(hookline_common::db::session_options(options))
+            .await
+            .unwrap();
+        let succeed = |id| Outcome {
+            delivery_id: id,
+            state: crate::outcome::DeliveryState::Succeeded,
+            attempt: 1,
+            next_attempt_at: None,
+            exchange: None,
+        };
+        // More runs than PostgreSQL's five before it considers a generic plan.
+        for _ in 0..8 {
+            record(&pool, &[succeed(delivery(&pool, "pending", 0).await)])
+                .await
+                .unwrap();
+        }
+        let event = delivery(&pool, "pending", 0).await;
+        sqlx::query(
+            "INSERT INTO deliveries (id, event_id, webhook_id, organisation_id, event_type, url, status)
+             SELECT gen_random_uuid(), event_id, webhook_id, organisation_id, event_type, url, 'pending'
+             FROM deliveries, generate_series(1, 5000) WHERE id = $1",
+        )
+        .bind(event)
+        .execute(&pool)
+        .await
+        .unwrap();
+        let scans = || async {
+            sqlx::query("SELECT pg_stat_force_next_flush()")
+                .execute(&pool)
+                .await
+                .unwrap();
+            let scans: i64 = sqlx::query_scalar(
+                "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'deliveries'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            scans
+        };
+        let before = scans().await;
+        for _ in 0..3 {
+            record(&pool, &[succeed(delivery(&pool, "pending", 0).await)])
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            scans().await,
+            before,
+            "an outcome's write scanned the table"
+        );
+    }
 }
