@@ -44,6 +44,21 @@ pub fn quantile_ms(samples: &[u64], p: f64) -> f64 {
     sorted.get(i).copied().unwrap_or_default() as f64 / 1000.0
 }
 
+/// The worst latency (ms) of the events sent in each `interval` (µs) of a run, counted from the first:
+/// when a tail happened. `samples` are (sent at, latency) in µs.
+pub fn worst_by_interval(
+    samples: &[(u64, u64)],
+    interval: u64,
+) -> std::collections::BTreeMap<u64, u64> {
+    let first = samples.iter().map(|(at, _)| *at).min().unwrap_or_default();
+    let mut worst = std::collections::BTreeMap::new();
+    for (at, latency) in samples {
+        let entry = worst.entry((at - first) / interval).or_insert(0);
+        *entry = (*entry).max(*latency / 1000);
+    }
+    worst
+}
+
 /// A database created for one benchmark run and dropped after it.
 pub struct BenchDb {
     pub prefix: String,
@@ -160,7 +175,7 @@ impl Mode {
         if self.processes {
             Pipeline::spawn(db, overrides, self.workers).await
         } else {
-            Pipeline::start(db, &db.settings(overrides)?, self.workers).await
+            Pipeline::start(&db.settings(overrides)?, self.workers).await
         }
     }
 }
@@ -181,11 +196,9 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Starts the pipeline on `db`, migrated first.
-    pub async fn start(db: &BenchDb, settings: &Settings, workers: usize) -> anyhow::Result<Self> {
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(20)
-            .connect(&db.url)
-            .await?;
+    pub async fn start(settings: &Settings, workers: usize) -> anyhow::Result<Self> {
+        // The pool the binaries make, so its sessions are set up as in production.
+        let pool = hookline_common::db::lazy_pool(&settings.database)?;
         hookline_registry::MIGRATOR.run(&pool).await?;
         let stop = CancellationToken::new();
         let registry = hookline_registry::Registry::build(settings, pool.clone()).await?;
@@ -383,7 +396,6 @@ impl LatencyReceiver {
 async fn receive(State(state): State<ReceiverState>, body: Bytes) -> &'static str {
     // Counted on arrival: a slow receiver's count is the requests it got.
     state.count.fetch_add(1, Ordering::Relaxed);
-    tokio::time::sleep(state.delay).await;
     let sent_at = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|b| b["data"]["object"]["sentAt"].as_u64());
@@ -391,6 +403,11 @@ async fn receive(State(state): State<ReceiverState>, body: Bytes) -> &'static st
         let latency = now_us().saturating_sub(sent_at);
         let sample = (sent_at, latency);
         state.latencies.lock().expect("latency lock").push(sample);
+    }
+    // Latency is taken on arrival; a zero delay skips the timer, which would round up to the next
+    // millisecond before answering.
+    if !state.delay.is_zero() {
+        tokio::time::sleep(state.delay).await;
     }
     "ok"
 }
@@ -487,4 +504,19 @@ fn sibling(name: &str, env: &[(String, String)]) -> anyhow::Result<tokio::proces
         .kill_on_drop(true)
         .stdout(std::process::Stdio::null())
         .spawn()?)
+}
+
+/// Declares `queue` as a durable quorum queue, like every queue of the pipeline the baselines stand beside.
+pub async fn declare_quorum(channel: &lapin::Channel, queue: &str) -> lapin::Result<()> {
+    let mut args = lapin::types::FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        lapin::types::AMQPValue::LongString("quorum".into()),
+    );
+    let options = lapin::options::QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    channel.queue_declare(queue.into(), options, args).await?;
+    Ok(())
 }

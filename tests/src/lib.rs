@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bench;
 pub mod collector;
 pub mod ops;
+pub mod raw_latency;
 pub mod receiver;
 pub mod stack;
 pub mod wait;

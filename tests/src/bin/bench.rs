@@ -12,9 +12,13 @@ use futures_util::StreamExt as _;
 use hookline_common::amqp;
 use hookline_common::config::Settings;
 use hookline_proto::v1;
-use hookline_tests::bench::{BenchDb, LatencyReceiver, Mode, event, publish_steadily, quantile_ms};
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use hookline_tests::bench::{
+    BenchDb, LatencyReceiver, Mode, declare_quorum, event, publish_steadily, quantile_ms,
+    take_publish_calls, worst_by_interval,
+};
+use hookline_tests::raw_latency;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
 use tokio_util::sync::CancellationToken;
 
 /// Events published at saturation.
@@ -44,12 +48,28 @@ async fn run(db: &BenchDb) -> anyhow::Result<()> {
     let prefix = db.prefix.as_str();
     let settings = db.settings(&[])?;
     let telemetry = hookline_common::telemetry::init("hookline-bench", &settings.log)?;
+    // `BENCH_ONLY=latency` runs the latency measurements alone (the raw floor and the pipeline's).
+    let latency_only = std::env::var("BENCH_ONLY").is_ok_and(|only| only == "latency");
+    let mut table = Vec::new();
 
+    let mut baseline = 0.0;
+    if !latency_only {
+        println!(
+            "baseline: raw RabbitMQ, {BASELINE_MESSAGES} persistent messages to a quorum queue, confirms and acks"
+        );
+        baseline = raw_broker_baseline(&settings, prefix).await?;
+        println!("  {baseline:.0} msg/s");
+        table.push((
+            "baseline: raw RabbitMQ confirmed publish + consume".to_string(),
+            format!("{baseline:.0} msg/s"),
+        ));
+    }
     println!(
-        "baseline: raw RabbitMQ, {BASELINE_MESSAGES} persistent messages to a quorum queue, confirms and acks"
+        "latency floor: raw RabbitMQ, {LATENCY_RATE} msg/s for {LATENCY_SECONDS}s through two confirmed hops"
     );
-    let baseline = raw_broker_baseline(&settings, prefix).await?;
-    println!("  {baseline:.0} msg/s");
+    let floor = raw_latency::two_hops(&settings, prefix, LATENCY_RATE, LATENCY_SECONDS).await?;
+    let floor = (quantile_ms(&floor, 0.50), quantile_ms(&floor, 0.99));
+    println!("  p50 {:.1} ms, p99 {:.1} ms", floor.0, floor.1);
 
     let mode = Mode::from_args();
     println!("pipeline: {}", mode.describe());
@@ -58,7 +78,92 @@ async fn run(db: &BenchDb) -> anyhow::Result<()> {
     pipeline.webhook("org_bench", &receiver.url).await?;
     let ingest = pipeline.ingest.clone();
     wait_until_ready(&ingest, &receiver).await?;
+    if !latency_only {
+        saturation(&ingest, &receiver, baseline, &mut table).await?;
+    }
 
+    println!("latency: {LATENCY_RATE} events/s for {LATENCY_SECONDS}s, publish call to receipt");
+    receiver.take_latencies();
+    take_publish_calls();
+    let before = receiver.count();
+    let total = publish_steadily(&ingest, "org_bench", LATENCY_RATE, LATENCY_SECONDS).await;
+    receiver
+        .wait_for(before + total, Duration::from_secs(120))
+        .await?;
+    let samples = receiver.take_samples();
+    if std::env::var_os("BENCH_TIMELINE").is_some() {
+        let worst = worst_by_interval(&samples, 250_000);
+        eprintln!("worst ms by quarter second: {worst:?}");
+    }
+    let latencies: Vec<u64> = samples.iter().map(|(_, latency)| *latency).collect();
+    let calls = take_publish_calls();
+    let pct = |p: f64| quantile_ms(&latencies, p);
+    println!(
+        "  p50 {:.1} ms, p99 {:.1} ms over {} deliveries; PublishEvent calls p50 {:.1} ms, p99 {:.1} ms",
+        pct(0.50),
+        pct(0.99),
+        latencies.len(),
+        quantile_ms(&calls, 0.50),
+        quantile_ms(&calls, 0.99),
+    );
+    println!(
+        "  deferred so far: {:.0}",
+        pipeline.metric("hookline_deliveries_deferred_total").await
+    );
+    pipeline.stop().await?;
+
+    if !latency_only {
+        // Last, so the queues it fills (and deletes) cannot slow the pipeline runs above.
+        println!(
+            "batch ingest: {BATCH_EVENTS} events through PublishEvents ({BATCH_SIZE} a call, {BATCH_CALLS} calls in flight)"
+        );
+        let publish_baseline = raw_publish_baseline(&settings, prefix).await?;
+        println!("  baseline: raw confirmed publishes, {publish_baseline:.0} msg/s");
+        let batch_rate = batch_ingest_rate(&settings, prefix).await?;
+        println!("  PublishEvents: {batch_rate:.0} events/s");
+        table.push((
+            "baseline: raw confirmed publishes, no consumer".into(),
+            format!("{publish_baseline:.0} msg/s"),
+        ));
+        table.push((
+            format!("batch ingest (PublishEvents, {BATCH_SIZE} a call)"),
+            format!("{batch_rate:.0} events/s"),
+        ));
+        table.push((
+            "batch ingest ÷ raw publishes".into(),
+            format!("{:.2}", batch_rate / publish_baseline),
+        ));
+    }
+    table.push((
+        format!("latency floor: raw RabbitMQ, two confirmed hops at {LATENCY_RATE}/s, p50 / p99"),
+        format!("{:.1} ms / {:.1} ms", floor.0, floor.1),
+    ));
+    table.push((
+        format!("latency at {LATENCY_RATE}/s, p50 / p99"),
+        format!("{:.1} ms / {:.1} ms", pct(0.50), pct(0.99)),
+    ));
+    table.push((
+        "latency ÷ floor, p50 / p99".into(),
+        format!("{:.2} / {:.2}", pct(0.50) / floor.0, pct(0.99) / floor.1),
+    ));
+    println!();
+    println!("| measure | value |");
+    println!("|---|---|");
+    for (measure, value) in &table {
+        println!("| {measure} | {value} |");
+    }
+    telemetry.shutdown().await;
+    Ok(())
+}
+
+/// Saturation: many callers publish every event at once; reports the rate they are delivered at, and its
+/// ratio to the raw broker `baseline`.
+async fn saturation(
+    ingest: &hookline_tests::auth::IngestClient,
+    receiver: &LatencyReceiver,
+    baseline: f64,
+    table: &mut Vec<(String, String)>,
+) -> anyhow::Result<()> {
     println!(
         "saturation: {SATURATION_EVENTS} events, {PUBLISHERS} concurrent PublishEvent calls, one webhook"
     );
@@ -91,60 +196,18 @@ async fn run(db: &BenchDb) -> anyhow::Result<()> {
     let delivery_rate = SATURATION_EVENTS as f64 / delivered_in.as_secs_f64();
     println!("  ingest accepted {ingest_rate:.0} events/s");
     println!("  delivered {delivery_rate:.0} deliveries/s end to end");
-
-    println!("latency: {LATENCY_RATE} events/s for {LATENCY_SECONDS}s, publish call to receipt");
-    receiver.take_latencies();
-    let before = receiver.count();
-    let total = publish_steadily(&ingest, "org_bench", LATENCY_RATE, LATENCY_SECONDS).await;
-    receiver
-        .wait_for(before + total, Duration::from_secs(120))
-        .await?;
-    let latencies = receiver.take_latencies();
-    let pct = |p: f64| quantile_ms(&latencies, p);
-    println!(
-        "  p50 {:.1} ms, p99 {:.1} ms over {} deliveries",
-        pct(0.50),
-        pct(0.99),
-        latencies.len()
-    );
-    println!(
-        "  deferred so far: {:.0}",
-        pipeline.metric("hookline_deliveries_deferred_total").await
-    );
-
-    // Last, so the queues it fills (and deletes) cannot slow the pipeline runs above.
-    println!(
-        "batch ingest: {BATCH_EVENTS} events through PublishEvents ({BATCH_SIZE} a call, {BATCH_CALLS} calls in flight)"
-    );
-    let publish_baseline = raw_publish_baseline(&settings, prefix).await?;
-    println!("  baseline: raw confirmed publishes, {publish_baseline:.0} msg/s");
-    let batch_rate = batch_ingest_rate(&settings, prefix).await?;
-    println!("  PublishEvents: {batch_rate:.0} events/s");
-    println!();
-    println!("| measure | value |");
-    println!("|---|---|");
-    println!("| baseline: raw RabbitMQ confirmed publish + consume | {baseline:.0} msg/s |");
-    println!(
-        "| ingest accepted (PublishEvent, {PUBLISHERS} concurrent) | {ingest_rate:.0} events/s |"
-    );
-    println!("| end to end at saturation | {delivery_rate:.0} deliveries/s |");
-    println!(
-        "| end to end ÷ baseline | {:.2} |",
-        delivery_rate / baseline
-    );
-    println!("| baseline: raw confirmed publishes, no consumer | {publish_baseline:.0} msg/s |");
-    println!("| batch ingest (PublishEvents, {BATCH_SIZE} a call) | {batch_rate:.0} events/s |");
-    println!(
-        "| batch ingest ÷ raw publishes | {:.2} |",
-        batch_rate / publish_baseline
-    );
-    println!(
-        "| latency at {LATENCY_RATE}/s, p50 / p99 | {:.1} ms / {:.1} ms |",
-        pct(0.50),
-        pct(0.99)
-    );
-    pipeline.stop().await?;
-    telemetry.shutdown().await;
+    table.push((
+        format!("ingest accepted (PublishEvent, {PUBLISHERS} concurrent)"),
+        format!("{ingest_rate:.0} events/s"),
+    ));
+    table.push((
+        "end to end at saturation".into(),
+        format!("{delivery_rate:.0} deliveries/s"),
+    ));
+    table.push((
+        "end to end ÷ baseline".into(),
+        format!("{:.2}", delivery_rate / baseline),
+    ));
     Ok(())
 }
 
@@ -171,21 +234,7 @@ async fn raw_broker_baseline(settings: &Settings, prefix: &str) -> anyhow::Resul
     let publisher = amqp::confirmed_channel(&connection).await?;
     let consumer_channel = connection.create_channel().await?;
     let queue = format!("{prefix}.baseline");
-    let mut args = FieldTable::default();
-    args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    publisher
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            args,
-        )
-        .await?;
+    declare_quorum(&publisher, &queue).await?;
     consumer_channel
         .basic_qos(1000, BasicQosOptions::default())
         .await?;
@@ -260,18 +309,7 @@ async fn raw_publish_baseline(settings: &Settings, prefix: &str) -> anyhow::Resu
     let connection = amqp::connect(&settings.amqp.url, "hookline-bench").await?;
     let publisher = amqp::confirmed_channel(&connection).await?;
     let queue = format!("{prefix}.publish-baseline");
-    let mut args = FieldTable::default();
-    args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    let options = QueueDeclareOptions {
-        durable: true,
-        ..Default::default()
-    };
-    publisher
-        .queue_declare(queue.as_str().into(), options, args)
-        .await?;
+    declare_quorum(&publisher, &queue).await?;
     // The size of a bench event as ingest publishes it.
     let body = serde_json::to_vec(&serde_json::json!({"payload": "x".repeat(400)}))?;
     let started = Instant::now();

@@ -14,7 +14,7 @@ use hookline_common::amqp;
 use hookline_common::messages::EventMessage;
 use hookline_tests::bench::{
     BenchDb, LatencyReceiver, Mode, Pipeline, publish_burst, publish_steadily, quantile_ms,
-    take_publish_calls,
+    take_publish_calls, worst_by_interval,
 };
 
 const STEADY_SECONDS: u64 = 15;
@@ -64,13 +64,7 @@ async fn steady(
     let delivered = total as f64 / started.elapsed().as_secs_f64();
     let samples = receiver.take_samples();
     if std::env::var_os("BENCH_TIMELINE").is_some() {
-        let first = samples.iter().map(|(at, _)| *at).min().unwrap_or_default();
-        let mut worst = std::collections::BTreeMap::new();
-        for (at, latency) in &samples {
-            let second = (at - first) / 1_000_000;
-            let entry = worst.entry(second).or_insert(0);
-            *entry = (*entry).max(*latency / 1000);
-        }
+        let worst = worst_by_interval(&samples, 1_000_000);
         eprintln!("{organisation}: worst ms by second: {worst:?}");
         let calls = take_publish_calls();
         eprintln!(
