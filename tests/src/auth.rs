@@ -1,8 +1,8 @@
 //! Test callers: HS256 tokens signed with the test stack's development secret, and clients that send them.
 
-use hookline_common::auth::{Claims, Role, mint_hs256};
 use hookline_proto::v1::event_ingest_client::EventIngestClient;
 use hookline_proto::v1::webhook_registry_client::WebhookRegistryClient;
+use hookline_runtime::auth::{Claims, Role, mint_hs256};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;

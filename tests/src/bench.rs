@@ -10,9 +10,9 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
-use hookline_common::amqp;
-use hookline_common::config::Settings;
 use hookline_proto::v1;
+use hookline_runtime::amqp;
+use hookline_runtime::config::Settings;
 use sqlx::Connection as _;
 use tokio_util::sync::CancellationToken;
 
@@ -187,7 +187,7 @@ pub struct Pipeline {
     pub ingest: IngestClient,
     pub settings: Settings,
     stop: CancellationToken,
-    services: Vec<tokio::task::JoinHandle<Result<(), hookline_common::config::StartError>>>,
+    services: Vec<tokio::task::JoinHandle<Result<(), hookline_runtime::config::StartError>>>,
     /// The service processes, when not in this one (killed when dropped).
     processes: Vec<tokio::process::Child>,
     /// The workers' ops ports, when they are processes.
@@ -198,7 +198,7 @@ impl Pipeline {
     /// Starts the pipeline on `db`, migrated first.
     pub async fn start(settings: &Settings, workers: usize) -> anyhow::Result<Self> {
         // The pool the binaries make, so its sessions are set up as in production.
-        let pool = hookline_common::db::lazy_pool(&settings.database)?;
+        let pool = hookline_runtime::db::lazy_pool(&settings.database)?;
         hookline_registry::MIGRATOR.run(&pool).await?;
         let stop = CancellationToken::new();
         let registry = hookline_registry::Registry::build(settings, pool.clone()).await?;
@@ -296,7 +296,7 @@ impl Pipeline {
     pub async fn metric(&self, series: &str) -> f64 {
         if self.worker_ops.is_empty() {
             return metric(
-                hookline_common::prometheus::handle().render().as_str(),
+                hookline_runtime::prometheus::handle().render().as_str(),
                 series,
             );
         }

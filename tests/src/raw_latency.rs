@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
-use hookline_common::amqp;
+use hookline_runtime::amqp;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 
@@ -16,7 +16,7 @@ use crate::bench::{declare_quorum, now_us};
 /// Publishes `rate` messages a second for `seconds` through two confirmed hops and returns each one's
 /// latency (µs) from the publish call to its receipt after the second hop.
 pub async fn two_hops(
-    settings: &hookline_common::config::Settings,
+    settings: &hookline_runtime::config::Settings,
     prefix: &str,
     rate: u64,
     seconds: u64,

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::auth::{IngestClient, RegistryClient, ingest_client, registry_client};
-use hookline_common::config::Settings;
 use hookline_proto::v1;
+use hookline_runtime::config::Settings;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -86,10 +86,10 @@ impl Drop for Stack {
 pub async fn delete_queues(settings: &Settings) -> lapin::Result<()> {
     let topology = settings.topology();
     let connection =
-        hookline_common::amqp::connect(&settings.amqp.url, "hookline-tests-cleanup").await?;
+        hookline_runtime::amqp::connect(&settings.amqp.url, "hookline-tests-cleanup").await?;
     let channel = connection.create_channel().await?;
     topology.delete(&channel).await?;
-    hookline_common::amqp::close_channel(channel).await;
+    hookline_runtime::amqp::close_channel(channel).await;
     connection.close(200, "done".into()).await
 }
 
@@ -143,7 +143,9 @@ impl Stack {
         let env = test_env(&pool, overrides);
         let settings = Settings::load_from(None, env.clone()).expect("test settings are valid");
         // Tests never export spans unless the developer points OTEL_EXPORTER_OTLP_ENDPOINT somewhere.
-        drop(hookline_common::telemetry::init("hookline-tests", &settings.log).expect("telemetry"));
+        drop(
+            hookline_runtime::telemetry::init("hookline-tests", &settings.log).expect("telemetry"),
+        );
         let shutdown = CancellationToken::new();
 
         let registry = hookline_registry::Registry::build(&settings, pool.clone())
@@ -339,7 +341,7 @@ impl Stack {
 
     /// A fresh broker connection, for inspecting queues.
     pub async fn broker(&self) -> lapin::Channel {
-        let connection = hookline_common::amqp::connect(&self.settings.amqp.url, "hookline-tests")
+        let connection = hookline_runtime::amqp::connect(&self.settings.amqp.url, "hookline-tests")
             .await
             .expect("broker");
         connection.create_channel().await.expect("channel")
@@ -348,14 +350,14 @@ impl Stack {
     /// Publishes `body` to the events exchange as `organisation`'s, bypassing ingest and its checks: a
     /// message that only a faulty or hostile producer would send. Returns once the broker confirmed it.
     pub async fn publish_raw_event(&self, organisation: &str, body: &[u8]) {
-        let connection = hookline_common::amqp::connect(&self.settings.amqp.url, "hookline-tests")
+        let connection = hookline_runtime::amqp::connect(&self.settings.amqp.url, "hookline-tests")
             .await
             .expect("broker");
-        let channel = hookline_common::amqp::confirmed_channel(&connection)
+        let channel = hookline_runtime::amqp::confirmed_channel(&connection)
             .await
             .expect("channel");
         let topology = self.topology();
-        hookline_common::amqp::publish_traced(
+        hookline_runtime::amqp::publish_traced(
             &channel,
             &topology.events_exchange(),
             &topology.event_routing_key(organisation),
@@ -368,7 +370,7 @@ impl Stack {
         let _ = connection.close(200, "done".into()).await;
     }
 
-    pub fn topology(&self) -> hookline_common::topology::Topology {
+    pub fn topology(&self) -> hookline_runtime::topology::Topology {
         self.settings.topology()
     }
 }
@@ -425,7 +427,7 @@ pub fn publish_request(
     v1::PublishEventRequest {
         organisation_id: organisation.into(),
         event_type: event_type.into(),
-        data: Some(hookline_common::json_struct::from_json(map)),
+        data: Some(hookline_core::json_struct::from_json(map)),
         idempotency_key: String::new(),
         occurred_at: None,
         version: 0,

@@ -2,8 +2,8 @@
 //! it by name; a worker that gets it anyway (from a producer that skips ingest) splits its batch, delivers
 //! the neighbours and sets the poison aside, with the reason, in the rejected-events queue.
 
-use hookline_common::headers;
-use hookline_common::messages::EventMessage;
+use hookline_core::headers;
+use hookline_core::messages::EventMessage;
 use hookline_proto::v1;
 use hookline_tests::LONG_DEADLINE;
 use hookline_tests::receiver::Reply;

@@ -43,7 +43,7 @@ impl Command {
             .publish_event(v1::PublishEventRequest {
                 organisation_id: c.org.clone(),
                 event_type,
-                data: Some(hookline_common::json_struct::from_json(object)),
+                data: Some(hookline_core::json_struct::from_json(object)),
                 idempotency_key,
                 occurred_at: None,
                 version,

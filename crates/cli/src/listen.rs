@@ -11,8 +11,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use hookline_common::headers::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
-use hookline_common::signing::{SigningSecret, VerifyError, verify};
+use hookline_core::headers::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
+use hookline_core::signing::{SigningSecret, VerifyError, verify};
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(clap::Args)]

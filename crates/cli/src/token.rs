@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use hookline_common::auth::{Claims, Role, mint_hs256};
+use hookline_core::tokens::{Claims, Role, mint_hs256};
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(clap::Subcommand)]

@@ -4,13 +4,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use hookline_common::amqp::{self, AMQP};
-use hookline_common::background::Background;
-use hookline_common::config::{Settings, StartError};
-use hookline_common::db;
-use hookline_common::ops::{Health, OpsServer};
-use hookline_common::secret_box::SecretBox;
-use hookline_common::topology::Topology;
+use hookline_core::secret_box::SecretBox;
+use hookline_runtime::amqp::{self, AMQP};
+use hookline_runtime::background::Background;
+use hookline_runtime::config::{Settings, StartError};
+use hookline_runtime::db;
+use hookline_runtime::ops::{Health, OpsServer};
+use hookline_runtime::topology::Topology;
 use lapin::Connection;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;

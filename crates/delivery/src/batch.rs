@@ -12,8 +12,8 @@ use std::ops::Range;
 use std::time::Duration;
 
 use backon::BackoffBuilder as _;
-use hookline_common::amqp::reconnect_backoff;
-use hookline_common::db::is_data_error;
+use hookline_runtime::amqp::reconnect_backoff;
+use hookline_runtime::db::is_data_error;
 use tokio_util::sync::CancellationToken;
 
 /// Tries of a lone message that keeps failing because of its data, before it is given up. More than one,

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hookline_common::prometheus;
+use hookline_runtime::prometheus;
 use tokio::sync::Notify;
 use uuid::Uuid;
 

@@ -2,9 +2,9 @@
 
 use anyhow::Context as _;
 use clap::Parser;
-use hookline_common::cli::ConfigArgs;
-use hookline_common::config::Settings;
-use hookline_common::{db, shutdown};
+use hookline_runtime::cli::ConfigArgs;
+use hookline_runtime::config::Settings;
+use hookline_runtime::{db, shutdown};
 
 #[derive(Parser)]
 #[command(

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use hookline_common::messages::EventMessage;
-use hookline_common::units::{self, UnitSystem};
+use hookline_core::messages::EventMessage;
+use hookline_core::units::{self, UnitSystem};
 use sqlx::PgPool;
 
 use crate::store;

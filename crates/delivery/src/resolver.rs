@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use hookline_common::address_policy::AddressPolicy;
+use hookline_core::address_policy::AddressPolicy;
 use hyper_util::client::legacy::connect::dns::Name;
 
 /// A resolver that drops every address the [`AddressPolicy`] refuses, and fails when none is left.

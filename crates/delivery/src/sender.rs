@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
-use hookline_common::address_policy::AddressPolicy;
-use hookline_common::config::EndpointPolicy;
-use hookline_common::headers::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
-use hookline_common::signing::signature_header;
-use hookline_common::webhook_url::WebhookUrl;
-use hookline_common::{spans, storable};
+use hookline_core::address_policy::AddressPolicy;
+use hookline_core::headers::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
+use hookline_core::signing::signature_header;
+use hookline_core::storable;
+use hookline_core::webhook_url::WebhookUrl;
+use hookline_runtime::config::EndpointPolicy;
+use hookline_runtime::spans;
 use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Method, Request};
 use http_body_util::{BodyExt as _, Full};
@@ -83,7 +84,7 @@ impl Sender {
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
             .build(https);
-        let user_agent = HeaderValue::from_str(&format!("Hookline/{}", hookline_common::VERSION))
+        let user_agent = HeaderValue::from_str(&format!("Hookline/{}", hookline_runtime::VERSION))
             .expect("the version is a valid header value");
         Ok(Self {
             client,

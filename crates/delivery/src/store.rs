@@ -3,8 +3,8 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use hookline_common::messages::{EventMessage, delivery_id};
-use hookline_common::units::UnitSystem;
+use hookline_core::messages::{EventMessage, delivery_id};
+use hookline_core::units::UnitSystem;
 use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -172,7 +172,7 @@ pub async fn fan_out(
         .filter(|(_, status)| status == "skipped")
         .count();
     if skipped > 0 {
-        metrics::counter!(hookline_common::prometheus::DELIVERIES, "outcome" => "skipped")
+        metrics::counter!(hookline_runtime::prometheus::DELIVERIES, "outcome" => "skipped")
             .increment(skipped as u64);
     }
     let mut planned: Vec<Planned> = inserted
@@ -414,7 +414,7 @@ mod tests {
     ) {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)
-            .connect_with(hookline_common::db::session_options(options))
+            .connect_with(hookline_runtime::db::session_options(options))
             .await
             .unwrap();
         let succeed = |id| Outcome {

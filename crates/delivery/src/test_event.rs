@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use hookline_common::config::Settings;
-use hookline_common::envelope::Envelope;
-use hookline_common::messages::{EventMessage, delivery_id};
-use hookline_common::secret_box::SecretBox;
+use hookline_core::envelope::Envelope;
+use hookline_core::messages::{EventMessage, delivery_id};
+use hookline_core::secret_box::SecretBox;
+use hookline_runtime::config::Settings;
 use sqlx::PgPool;
 use uuid::Uuid;
 

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use hookline_common::endpoint_auth::{EndpointAuth, seal_context};
-use hookline_common::secret_box::{Sealed, SecretBox};
-use hookline_common::signing::SigningSecret;
+use hookline_core::endpoint_auth::{EndpointAuth, seal_context};
+use hookline_core::secret_box::{Sealed, SecretBox};
+use hookline_core::signing::SigningSecret;
 use http::{HeaderName, HeaderValue};
 use sqlx::PgPool;
 use uuid::Uuid;

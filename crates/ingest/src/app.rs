@@ -2,18 +2,18 @@
 
 use std::net::SocketAddr;
 
-use hookline_common::config::{Settings, StartError};
-use hookline_common::ops::{self, Health, OpsServer};
 use hookline_proto::v1::event_ingest_server::EventIngestServer;
+use hookline_runtime::config::{Settings, StartError};
+use hookline_runtime::ops::{self, Health, OpsServer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{self, LiveCatalog};
 use crate::service::IngestService;
-use hookline_common::amqp::AMQP;
-use hookline_common::auth::Verifier;
-use hookline_common::background::Background;
-use hookline_common::publisher::EventPublisher;
+use hookline_runtime::amqp::AMQP;
+use hookline_runtime::auth::Verifier;
+use hookline_runtime::background::Background;
+use hookline_runtime::publisher::EventPublisher;
 
 /// An ingest service bound to its ports, ready to run.
 pub struct Ingest {
@@ -75,7 +75,7 @@ impl Ingest {
             IngestService::new(publisher, catalog, &self.settings.ingest),
             self.verifier.interceptor(),
         );
-        hookline_common::grpc::serve(self.grpc, service, self.health, shutdown).await?;
+        hookline_runtime::grpc::serve(self.grpc, service, self.health, shutdown).await?;
         ops.await??;
         background.await?
     }

@@ -5,9 +5,9 @@
 use std::sync::{Arc, RwLock};
 
 use futures_util::StreamExt as _;
-use hookline_common::amqp;
-use hookline_common::catalog::{Catalog, CatalogSnapshot};
-use hookline_common::topology::Topology;
+use hookline_core::catalog::{Catalog, CatalogSnapshot};
+use hookline_runtime::amqp;
+use hookline_runtime::topology::Topology;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use secrecy::SecretString;

@@ -1,6 +1,6 @@
 //! The ingest error type and its mapping onto gRPC status codes.
 
-use hookline_common::amqp::PublishError;
+use hookline_runtime::amqp::PublishError;
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +26,7 @@ impl From<IngestError> for Status {
     fn from(err: IngestError) -> Self {
         match &err {
             IngestError::Invalid { field, reason } => {
-                hookline_common::grpc::invalid_argument([(*field, reason.as_str())])
+                hookline_runtime::grpc::invalid_argument([(*field, reason.as_str())])
             }
             IngestError::Unavailable(source) => {
                 // While the broker is away every event fails the same way; the supervisor logs the

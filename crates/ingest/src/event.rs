@@ -1,17 +1,17 @@
 //! Turning a `PublishEventRequest` into the `EventMessage` that goes to the broker.
 
 use chrono::{DateTime, Utc};
-use hookline_common::event_type::EventType;
-use hookline_common::messages::{EventMessage, idempotent_event_id};
-use hookline_common::organisation::OrganisationId;
+use hookline_core::event_type::EventType;
+use hookline_core::messages::{EventMessage, idempotent_event_id};
+use hookline_core::organisation::OrganisationId;
 use hookline_proto::v1::PublishEventRequest;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use crate::error::IngestError;
-use hookline_common::catalog::{self, Catalog, CatalogError};
-use hookline_common::json_struct;
+use hookline_core::catalog::{self, Catalog, CatalogError};
+use hookline_core::json_struct;
 
 /// The longest idempotency key.
 const MAX_IDEMPOTENCY_KEY: usize = 255;

@@ -1,9 +1,9 @@
 //! `hookline-ingest`: serve the EventIngest gRPC API.
 
 use clap::Parser;
-use hookline_common::cli::ConfigArgs;
-use hookline_common::config::Settings;
-use hookline_common::shutdown;
+use hookline_runtime::cli::ConfigArgs;
+use hookline_runtime::config::Settings;
+use hookline_runtime::shutdown;
 
 #[derive(Parser)]
 #[command(name = "hookline-ingest", version, about = "Hookline event ingest")]

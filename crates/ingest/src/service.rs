@@ -2,20 +2,20 @@
 
 use std::sync::Arc;
 
-use hookline_common::config::IngestSettings;
 use hookline_proto::v1;
 use hookline_proto::v1::event_ingest_server::EventIngest;
+use hookline_runtime::config::IngestSettings;
 use tonic::{Request, Response, Status};
 
 use crate::admission::Admission;
 use crate::catalog::LiveCatalog;
 use crate::error::IngestError;
 use crate::event;
-use hookline_common::auth::{Action, Caller};
-use hookline_common::catalog::Catalog;
-use hookline_common::messages::EventMessage;
-use hookline_common::prometheus;
-use hookline_common::publisher::EventPublisher;
+use hookline_core::catalog::Catalog;
+use hookline_core::messages::EventMessage;
+use hookline_runtime::auth::{Action, Caller};
+use hookline_runtime::prometheus;
+use hookline_runtime::publisher::EventPublisher;
 
 #[derive(Clone)]
 pub struct IngestService {
@@ -132,7 +132,7 @@ impl EventIngest for IngestService {
         let caller = Caller::of(&request)?.clone();
         let events = request.into_inner().events;
         if events.len() > MAX_BATCH {
-            return Err(hookline_common::grpc::invalid_argument([(
+            return Err(hookline_runtime::grpc::invalid_argument([(
                 "events",
                 format!("at most {MAX_BATCH} events per call; got {}", events.len()).as_str(),
             )]));

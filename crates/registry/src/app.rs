@@ -2,16 +2,16 @@
 
 use std::net::SocketAddr;
 
-use hookline_common::amqp::AMQP;
-use hookline_common::auth::Verifier;
-use hookline_common::background::Background;
-use hookline_common::config::{Settings, StartError};
-use hookline_common::db;
-use hookline_common::ops::{self, Health, OpsServer};
-use hookline_common::publisher::EventPublisher;
-use hookline_common::secret_box::SecretBox;
+use hookline_core::secret_box::SecretBox;
 use hookline_delivery::test_event::TestEvents;
 use hookline_proto::v1::webhook_registry_server::WebhookRegistryServer;
+use hookline_runtime::amqp::AMQP;
+use hookline_runtime::auth::Verifier;
+use hookline_runtime::background::Background;
+use hookline_runtime::config::{Settings, StartError};
+use hookline_runtime::db;
+use hookline_runtime::ops::{self, Health, OpsServer};
+use hookline_runtime::publisher::EventPublisher;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -110,7 +110,7 @@ impl Registry {
             RegistryService::new(self.pool, &self.settings, self.secrets, events, self.tests),
             self.verifier.interceptor(),
         );
-        hookline_common::grpc::serve(self.grpc, service, self.health, shutdown).await?;
+        hookline_runtime::grpc::serve(self.grpc, service, self.health, shutdown).await?;
         ops.await??;
         background.await?
     }

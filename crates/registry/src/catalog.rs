@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hookline_common::catalog::{self, CatalogSnapshot, EventTypeDef, VersionDef};
-use hookline_common::event_type::EventType;
-use hookline_common::publisher::EventPublisher;
+use hookline_core::catalog::{self, CatalogSnapshot, EventTypeDef, VersionDef};
+use hookline_core::event_type::EventType;
 use hookline_proto::v1;
+use hookline_runtime::publisher::EventPublisher;
 use serde_json::{Map, Value};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -173,7 +173,7 @@ pub enum AnnounceError {
     #[error("reading the registered types: {0}")]
     Database(#[from] sqlx::Error),
     #[error("publishing the catalog snapshot: {0}")]
-    Broker(#[from] hookline_common::amqp::PublishError),
+    Broker(#[from] hookline_runtime::amqp::PublishError),
 }
 
 /// Publishes every registered type to the catalog stream, for ingest.
@@ -203,7 +203,7 @@ pub async fn announce_at_start(pool: PgPool, events: EventPublisher, shutdown: C
 /// The wire form of a catalog entry.
 pub fn to_proto(def: EventTypeDef, built_in: bool) -> v1::EventType {
     let object = |v: Value| match v {
-        Value::Object(map) => hookline_common::json_struct::from_json(map),
+        Value::Object(map) => hookline_core::json_struct::from_json(map),
         _ => prost_types::Struct::default(),
     };
     v1::EventType {
@@ -215,7 +215,7 @@ pub fn to_proto(def: EventTypeDef, built_in: bool) -> v1::EventType {
             .map(|v| v1::EventTypeVersion {
                 version: v.version,
                 schema: Some(object(v.schema)),
-                example: Some(hookline_common::json_struct::from_json(v.example)),
+                example: Some(hookline_core::json_struct::from_json(v.example)),
             })
             .collect(),
         built_in,
@@ -231,7 +231,7 @@ pub fn parse_registration(
     registered_by: &str,
 ) -> Result<Registration, crate::error::RegistryError> {
     use crate::error::RegistryError;
-    use hookline_common::json_struct::to_json;
+    use hookline_core::json_struct::to_json;
     let mut violations: Vec<(&'static str, String)> = Vec::new();
     let name = EventType::parse(r.name.trim())
         .map_err(|e| violations.push(("name", e.to_string())))
@@ -242,7 +242,7 @@ pub fn parse_registration(
             "description",
             format!("must be 1-{MAX_DESCRIPTION_CHARS} characters"),
         ));
-    } else if let Err(why) = hookline_common::storable::text(&description) {
+    } else if let Err(why) = hookline_core::storable::text(&description) {
         violations.push(("description", why));
     }
     if r.version == 0 {

@@ -54,7 +54,7 @@ impl From<WebhookRow> for v1::Webhook {
             created_at: Some(timestamp(row.created_at)),
             updated_at: Some(timestamp(row.updated_at)),
             event_versions: row.event_versions.0.into_iter().collect(),
-            framework_version: hookline_common::envelope::FRAMEWORK_VERSION,
+            framework_version: hookline_core::envelope::FRAMEWORK_VERSION,
             circuit: Some(circuit(row.circuit_opened_at, row.circuit_open_until)),
         }
     }

@@ -3,9 +3,9 @@
 
 use std::collections::HashSet;
 
-use hookline_common::amqp::{self, PublishError};
-use hookline_common::messages::DeliveryTask;
-use hookline_common::topology::Topology;
+use hookline_core::messages::DeliveryTask;
+use hookline_runtime::amqp::{self, PublishError};
+use hookline_runtime::topology::Topology;
 use lapin::Channel;
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions};
 use uuid::Uuid;

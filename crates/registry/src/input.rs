@@ -2,10 +2,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use hookline_common::endpoint_auth::EndpointAuth;
-use hookline_common::event_type::EventType;
-use hookline_common::storable;
-use hookline_common::webhook_url::WebhookUrl;
+use hookline_core::endpoint_auth::EndpointAuth;
+use hookline_core::event_type::EventType;
+use hookline_core::storable;
+use hookline_core::webhook_url::WebhookUrl;
 use hookline_proto::v1;
 use hookline_proto::v1::WebhookStatus;
 use uuid::Uuid;

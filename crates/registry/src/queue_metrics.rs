@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use hookline_common::amqp;
-use hookline_common::ops::Health;
-use hookline_common::prometheus::{OLDEST_DEAD_LETTER, QUEUE_MESSAGES};
-use hookline_common::topology::Topology;
+use hookline_runtime::amqp;
+use hookline_runtime::ops::Health;
+use hookline_runtime::prometheus::{OLDEST_DEAD_LETTER, QUEUE_MESSAGES};
+use hookline_runtime::topology::Topology;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use secrecy::SecretString;

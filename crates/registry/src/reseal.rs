@@ -2,8 +2,8 @@
 //! sealed under an older master key is sealed again under the active key, so retired keys can be removed
 //! from configuration.
 
-use hookline_common::endpoint_auth::seal_context;
-use hookline_common::secret_box::{Sealed, SecretBox};
+use hookline_core::endpoint_auth::seal_context;
+use hookline_core::secret_box::{Sealed, SecretBox};
 use sqlx::PgPool;
 
 use crate::store::{self, Resealed, StoredSecrets};

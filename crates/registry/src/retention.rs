@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hookline_common::config::RetentionSettings;
+use hookline_runtime::config::RetentionSettings;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 

@@ -1,7 +1,7 @@
 //! Organisation settings as stored: the unit system and the "Enable event triggers" switch.
 
 use chrono::{DateTime, Utc};
-use hookline_common::units::UnitSystem;
+use hookline_core::units::UnitSystem;
 use hookline_proto::v1;
 use sqlx::PgPool;
 

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
-use hookline_common::amqp;
-use hookline_common::config::Settings;
 use hookline_proto::v1;
+use hookline_runtime::amqp;
+use hookline_runtime::config::Settings;
 use hookline_tests::bench::{
     BenchDb, LatencyReceiver, Mode, declare_quorum, event, publish_steadily, quantile_ms,
     take_publish_calls, worst_by_interval,
@@ -47,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
 async fn run(db: &BenchDb) -> anyhow::Result<()> {
     let prefix = db.prefix.as_str();
     let settings = db.settings(&[])?;
-    let telemetry = hookline_common::telemetry::init("hookline-bench", &settings.log)?;
+    let telemetry = hookline_runtime::telemetry::init("hookline-bench", &settings.log)?;
     // `BENCH_ONLY=latency` runs the latency measurements alone (the raw floor and the pipeline's).
     let latency_only = std::env::var("BENCH_ONLY").is_ok_and(|only| only == "latency");
     let mut table = Vec::new();

@@ -10,8 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-use hookline_common::amqp;
-use hookline_common::messages::EventMessage;
+use hookline_core::messages::EventMessage;
+use hookline_runtime::amqp;
 use hookline_tests::bench::{
     BenchDb, LatencyReceiver, Mode, Pipeline, publish_burst, publish_steadily, quantile_ms,
     take_publish_calls, worst_by_interval,

@@ -1,8 +1,8 @@
 //! Who may call what: bearer tokens are required and verified, each role reaches only its own RPCs, and a
 //! token bound to one organisation never sees another's data.
 
-use hookline_common::auth::{Role, WEBHOOKS_PERMISSION};
 use hookline_proto::v1;
+use hookline_runtime::auth::{Role, WEBHOOKS_PERMISSION};
 use hookline_tests::auth::{RegistryClient, claims, token};
 use hookline_tests::stack::{publish_request, webhook_request};
 use hookline_tests::{Receiver, Stack};
@@ -289,7 +289,7 @@ async fn each_role_reaches_only_the_rpcs_it_is_granted(pool: PgPool) {
 #[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
 async fn missing_forged_and_expired_tokens_are_unauthenticated(pool: PgPool) {
     let stack = Stack::without_worker(pool, &[]).await;
-    let forged = hookline_common::auth::mint_hs256(
+    let forged = hookline_runtime::auth::mint_hs256(
         &"not-the-secret".into(),
         &claims(None, &[Role::SuperAdmin], &[]),
     )

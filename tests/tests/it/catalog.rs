@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use hookline_common::auth::Role;
-use hookline_common::json_struct::from_json;
+use hookline_core::json_struct::from_json;
 use hookline_proto::v1;
+use hookline_runtime::auth::Role;
 use hookline_tests::auth::token;
 use hookline_tests::stack::{publish_request, webhook_request};
 use hookline_tests::{Receiver, Stack, eventually};

@@ -3,8 +3,8 @@
 
 use std::process::Stdio;
 
-use hookline_common::auth::Role;
-use hookline_common::signing::{SigningSecret, signature_header};
+use hookline_core::signing::{SigningSecret, signature_header};
+use hookline_runtime::auth::Role;
 use hookline_tests::DEADLINE;
 use hookline_tests::stack::binary;
 use hookline_tests::{Receiver, Stack, eventually};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hookline_common::catalog::{check, compile};
+use hookline_core::catalog::{check, compile};
 use hookline_proto::v1;
 use hookline_tests::stack::webhook_request;
 use hookline_tests::{Receiver, Stack};

@@ -160,7 +160,7 @@ async fn an_idempotency_key_delivers_once_across_ingest_replicas(pool: PgPool) {
 /// never rejects its neighbours.
 #[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
 async fn a_batch_accepts_each_good_event_and_rejects_each_bad_one_alone(pool: PgPool) {
-    use hookline_common::auth::Role;
+    use hookline_runtime::auth::Role;
     use std::time::Duration;
     const ORG: &str = "org_batch";
     let stack = Stack::start(pool).await;

@@ -1,8 +1,8 @@
 //! Organisation settings: quantities delivered in the organisation's unit system (retries included, with
 //! the exact bytes of each attempt in the log), and the "Enable event triggers" switch.
 
-use hookline_common::auth::Role;
 use hookline_proto::v1;
+use hookline_runtime::auth::Role;
 use hookline_tests::DEADLINE;
 use hookline_tests::auth::token;
 use hookline_tests::{Receiver, Reply, Stack};

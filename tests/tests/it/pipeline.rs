@@ -189,16 +189,16 @@ async fn failing_endpoint_gets_three_attempts_then_lands_in_the_dead_letter_queu
             .expect("basic.get")
     })
     .await;
-    let task: hookline_common::messages::DeliveryTask =
+    let task: hookline_core::messages::DeliveryTask =
         serde_json::from_slice(&dead.data).expect("a delivery task");
     let headers = dead
         .properties
         .headers()
         .clone()
         .expect("dead letters carry headers");
-    let last_status = headers.inner().get(hookline_common::headers::LAST_STATUS);
+    let last_status = headers.inner().get(hookline_core::headers::LAST_STATUS);
     assert_eq!(last_status, Some(&lapin::types::AMQPValue::LongUInt(500)));
-    let last_error = match headers.inner().get(hookline_common::headers::LAST_ERROR) {
+    let last_error = match headers.inner().get(hookline_core::headers::LAST_ERROR) {
         Some(lapin::types::AMQPValue::LongString(e)) => {
             String::from_utf8_lossy(e.as_bytes()).into_owned()
         }
@@ -321,7 +321,7 @@ async fn publish_with_the_broker_unreachable_returns_unavailable(pool: PgPool) {
         &pool,
         &[("HOOKLINE__AMQP__URL", "amqp://guest:guest@127.0.0.1:1/%2f")],
     );
-    let settings = hookline_common::config::Settings::load_from(None, env).expect("settings");
+    let settings = hookline_runtime::config::Settings::load_from(None, env).expect("settings");
     let ingest = hookline_ingest::Ingest::build(&settings)
         .await
         .expect("ingest binds");

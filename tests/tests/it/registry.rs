@@ -31,7 +31,7 @@ async fn webhooks_can_be_created_read_listed_updated_toggled_and_deleted(pool: P
         .unwrap()
         .into_inner();
     assert!(created.secret.starts_with("whsec_"), "{}", created.secret);
-    hookline_common::signing::SigningSecret::parse(&created.secret)
+    hookline_core::signing::SigningSecret::parse(&created.secret)
         .expect("a Standard Webhooks secret");
     let webhook = created.webhook.unwrap();
     assert_eq!(

@@ -306,7 +306,7 @@ async fn no_log_line_contains_a_secret_even_at_trace_level(pool: PgPool) {
         .await
         .unwrap();
     registry.kill().await.unwrap();
-    let settings = hookline_common::config::Settings::load_from(None, env).unwrap();
+    let settings = hookline_runtime::config::Settings::load_from(None, env).unwrap();
     hookline_tests::stack::delete_queues(&settings)
         .await
         .expect("deleting the registry's queues");

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use hookline_common::amqp;
-use hookline_common::messages::{DeliveryTask, EventMessage};
+use hookline_core::messages::{DeliveryTask, EventMessage};
 use hookline_proto::v1;
+use hookline_runtime::amqp;
 use hookline_tests::LONG_DEADLINE;
 use hookline_tests::stack::publish_request;
 use hookline_tests::{Receiver, Stack};

@@ -2,7 +2,7 @@
 //! several versions reaches each webhook in its own version, byte for byte unchanged by newer versions;
 //! a pin to a version the event lacks gives a SKIPPED delivery with the reason.
 
-use hookline_common::json_struct::from_json;
+use hookline_core::json_struct::from_json;
 use hookline_proto::v1;
 use hookline_tests::DEADLINE;
 use hookline_tests::stack::{publish_request, webhook_request};

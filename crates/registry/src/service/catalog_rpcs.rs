@@ -1,7 +1,7 @@
 //! The catalog RPCs: `ListEventTypes` for every caller, `RegisterEventType` for super_admins.
 
-use hookline_common::auth::{Action, Caller};
 use hookline_proto::v1;
+use hookline_runtime::auth::{Action, Caller};
 use tonic::{Request, Response};
 
 use super::{RegistryService, Reply};
@@ -37,7 +37,7 @@ impl RegistryService {
         let registration = catalog::parse_registration(request.into_inner(), &subject)?;
         let name = registration.name.as_str().to_owned();
         let version = registration.version.version;
-        if hookline_common::catalog::built_in_type(&name)
+        if hookline_core::catalog::built_in_type(&name)
             .and_then(|t| t.version(version))
             .is_some()
         {

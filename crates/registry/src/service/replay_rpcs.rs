@@ -3,9 +3,9 @@
 
 use std::collections::HashSet;
 
-use hookline_common::auth::Action;
-use hookline_common::messages::DeliveryTask;
+use hookline_core::messages::DeliveryTask;
 use hookline_proto::v1;
+use hookline_runtime::auth::Action;
 use tonic::{Request, Response};
 
 use super::{RegistryService, Reply, authorize, found, in_version};

@@ -1,8 +1,8 @@
 //! `GetOrganisationSettings` and `UpdateOrganisationSettings` (org_admin or super_admin).
 
-use hookline_common::auth::Action;
-use hookline_common::units::UnitSystem;
+use hookline_core::units::UnitSystem;
 use hookline_proto::v1;
+use hookline_runtime::auth::Action;
 use tonic::{Request, Response};
 
 use super::{RegistryService, Reply, authorize};

@@ -1,11 +1,11 @@
 //! `SendTestEvent`: the catalog's example, sent now to one webhook (or another URL of its organisation).
 
-use hookline_common::auth::Action;
-use hookline_common::catalog::stamp_object_type;
-use hookline_common::event_type::EventType;
-use hookline_common::messages::EventMessage;
+use hookline_core::catalog::stamp_object_type;
+use hookline_core::event_type::EventType;
+use hookline_core::messages::EventMessage;
 use hookline_delivery::test_event::TestEventError;
 use hookline_proto::v1;
+use hookline_runtime::auth::Action;
 use tonic::{Request, Response};
 use uuid::Uuid;
 

@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-use hookline_common::messages::EventMessage;
+use hookline_core::messages::EventMessage;
 
 use super::Result;
 use crate::page::Cursor;

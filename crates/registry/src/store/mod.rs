@@ -5,7 +5,7 @@ use sqlx::PgPool;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-use hookline_common::secret_box::Sealed;
+use hookline_core::secret_box::Sealed;
 
 use crate::input::{Status, WebhookFields};
 use crate::page::Cursor;

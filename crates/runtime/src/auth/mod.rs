@@ -7,59 +7,10 @@
 
 mod token;
 
-pub use token::{Claims, Verifier, mint_hs256};
+pub use hookline_core::tokens::{ANY_ORGANISATION, Claims, Role, WEBHOOKS_PERMISSION, mint_hs256};
+pub use token::Verifier;
 
-use crate::organisation::OrganisationId;
-
-/// The `org` claim value that acts for every organisation.
-pub const ANY_ORGANISATION: &str = "*";
-/// The permission (seed 003's `Org.webhooks`) that lets a user manage its organisation's webhooks.
-pub const WEBHOOKS_PERMISSION: &str = "org.webhooks";
-
-/// A role a token can carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Everything, in every organisation, including the event catalog.
-    SuperAdmin,
-    /// Everything within its organisation.
-    OrgAdmin,
-    /// Publishes events to ingest.
-    Publisher,
-    /// Reads the event and delivery logs and the catalog.
-    Viewer,
-}
-
-impl Role {
-    pub const ALL: [Role; 4] = [
-        Role::SuperAdmin,
-        Role::OrgAdmin,
-        Role::Publisher,
-        Role::Viewer,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::SuperAdmin => "super_admin",
-            Role::OrgAdmin => "org_admin",
-            Role::Publisher => "publisher",
-            Role::Viewer => "viewer",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                format!("`{s}` is not a role (super_admin, org_admin, publisher, viewer)")
-            })
-    }
-}
+use hookline_core::organisation::OrganisationId;
 
 /// What a call wants to do; each RPC names one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,35 +1,14 @@
-//! Bearer JWTs: the claims Hookline reads, verification against the configured keys, and minting of
-//! development tokens.
+//! Bearer JWTs verified against the configured keys (the claims and minting are in `hookline_core::tokens`).
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use secrecy::ExposeSecret;
 
-use super::{AuthError, Caller, Role};
+use super::{AuthError, Caller, Claims};
 use crate::config::{AuthSettings, ConfigError};
-
-/// The claims of a Hookline token. `exp` is required: no token lives forever.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Claims {
-    pub sub: String,
-    /// The organisation the token acts for; `"*"` for every one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub org: Option<String>,
-    #[serde(default)]
-    pub roles: Vec<Role>,
-    #[serde(default)]
-    pub permissions: Vec<String>,
-    /// Expiry, seconds since the epoch.
-    pub exp: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iss: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
-}
 
 /// One key a token may be signed with, and the one algorithm it is used with (so a token cannot pick
 /// an algorithm its key was not meant for).
@@ -174,16 +153,4 @@ fn public_key(path: &Path) -> Result<Key, ConfigError> {
                 path.display()
             ))
         })
-}
-
-/// Signs `claims` with the HS256 development secret (`hookline token mint`, tests).
-pub fn mint_hs256(
-    secret: &SecretString,
-    claims: &Claims,
-) -> Result<String, jsonwebtoken::errors::Error> {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret.expose_secret().as_bytes()),
-    )
 }

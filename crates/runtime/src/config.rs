@@ -8,9 +8,9 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
-use crate::address_policy::{AddressPolicy, Cidr};
-use crate::secret_box::{MasterKey, SecretBox};
 use crate::topology::Topology;
+use hookline_core::address_policy::{AddressPolicy, Cidr};
+use hookline_core::secret_box::{MasterKey, SecretBox};
 
 /// The documented defaults; the same file ships as the example configuration.
 const DEFAULTS: &str = include_str!("../../../deploy/hookline.toml");

@@ -4,10 +4,10 @@
 use std::sync::{Arc, RwLock};
 
 use crate::amqp::{self, AMQP, PublishError};
-use crate::catalog::CatalogSnapshot;
-use crate::messages::{DeliveryTask, EventMessage};
 use crate::ops::Health;
 use crate::topology::Topology;
+use hookline_core::catalog::CatalogSnapshot;
+use hookline_core::messages::{DeliveryTask, EventMessage};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
 use secrecy::SecretString;
