@@ -18,10 +18,10 @@ use tokio_util::sync::CancellationToken;
 use crate::attempt::AttemptStage;
 use crate::fanout::{FanoutError, FanoutStage};
 use crate::gate::{Gate, Limits};
-use crate::organisations::OrganisationCache;
 use crate::recorder::Recorder;
-use crate::sender::Sender;
-use crate::webhooks::WebhookCache;
+use hookline_dispatch::organisations::OrganisationCache;
+use hookline_dispatch::sender::Sender;
+use hookline_dispatch::webhooks::WebhookCache;
 
 /// Why a connection's stages stopped before shutdown; the worker reconnects.
 #[derive(Debug, thiserror::Error)]

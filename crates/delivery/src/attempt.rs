@@ -24,11 +24,11 @@ use uuid::Uuid;
 
 use crate::claims::InProgress;
 use crate::gate::{Admission, DeferReason, Gate, Transition, Verdict};
-use crate::organisations::OrganisationCache;
-use crate::outcome::{DeliveryState, Outcome};
 use crate::recorder::{NotRecorded, Recorder};
-use crate::sender::Sender;
-use crate::webhooks::WebhookCache;
+use hookline_dispatch::organisations::OrganisationCache;
+use hookline_dispatch::outcome::{DeliveryState, Outcome};
+use hookline_dispatch::sender::Sender;
+use hookline_dispatch::webhooks::WebhookCache;
 
 /// How long a task whose outcome could not be made durable waits before going back to the queue, so a
 /// database or broker outage does not turn into a hot loop.

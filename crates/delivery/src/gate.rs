@@ -62,24 +62,8 @@ pub enum Admission {
     Defer(Duration, DeferReason),
 }
 
-/// How an attempt went, as far as the gate cares.
-#[derive(Debug, Clone, Copy)]
-pub enum Verdict {
-    Success,
-    /// `overload` marks the failures that say the endpoint is struggling (timeouts, connection failures,
-    /// 429, 503); `retry_after` is the pause it asked for.
-    Failure {
-        overload: bool,
-        retry_after: Option<Duration>,
-    },
-}
-
-/// A change of an endpoint's breaker, to be made visible (its row, the log, metrics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transition {
-    Opened { for_: Duration },
-    Closed,
-}
+pub use hookline_dispatch::outcome::Verdict;
+pub use hookline_dispatch::webhooks::Transition;
 
 #[derive(Debug)]
 enum Circuit {

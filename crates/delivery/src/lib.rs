@@ -11,13 +11,7 @@ mod batch;
 mod claims;
 mod fanout;
 mod gate;
-mod organisations;
-mod outcome;
 mod recorder;
-mod resolver;
-mod sender;
 mod store;
-pub mod test_event;
-mod webhooks;
 
 pub use app::Delivery;

@@ -8,8 +8,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::batch::{self, Settled};
-use crate::outcome::Outcome;
-use crate::store;
+use hookline_dispatch::outcome::Outcome;
+use hookline_dispatch::store;
 
 /// Why an outcome was not committed.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -2,8 +2,8 @@
 
 use std::net::SocketAddr;
 
+use crate::test_delivery::TestEvents;
 use hookline_core::secret_box::SecretBox;
-use hookline_delivery::test_event::TestEvents;
 use hookline_proto::v1::webhook_registry_server::WebhookRegistryServer;
 use hookline_runtime::amqp::AMQP;
 use hookline_runtime::auth::Verifier;

@@ -1,7 +1,7 @@
 //! Database rows to `hookline.v1` messages.
 
+use crate::test_delivery::TestDelivery;
 use chrono::{DateTime, Utc};
-use hookline_delivery::test_event::TestDelivery;
 use hookline_proto::v1;
 
 use crate::store::{AttemptRow, DeliveryRow, EventLogRow, WebhookRow};

@@ -14,6 +14,7 @@ mod retention;
 mod service;
 mod settings;
 mod store;
+mod test_delivery;
 
 pub use app::Registry;
 

@@ -26,7 +26,7 @@ use uuid::Uuid;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use hookline_delivery::test_event::TestEvents;
+use crate::test_delivery::TestEvents;
 
 use crate::error::RegistryError;
 use crate::input::{self, RawFields, WebhookFields};

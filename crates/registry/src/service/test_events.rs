@@ -1,9 +1,9 @@
 //! `SendTestEvent`: the catalog's example, sent now to one webhook (or another URL of its organisation).
 
+use crate::test_delivery::TestEventError;
 use hookline_core::catalog::stamp_object_type;
 use hookline_core::event_type::EventType;
 use hookline_core::messages::EventMessage;
-use hookline_delivery::test_event::TestEventError;
 use hookline_proto::v1;
 use hookline_runtime::auth::Action;
 use tonic::{Request, Response};

@@ -5,8 +5,19 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::gate::Verdict;
 use crate::sender;
+
+/// How an attempt went, as far as the gate cares.
+#[derive(Debug, Clone, Copy)]
+pub enum Verdict {
+    Success,
+    /// `overload` marks the failures that say the endpoint is struggling (timeouts, connection failures,
+    /// 429, 503); `retry_after` is the pause it asked for.
+    Failure {
+        overload: bool,
+        retry_after: Option<Duration>,
+    },
+}
 
 /// A delivery's state, as stored in `deliveries.status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Test events (the "Test event" dialog of seed 002): one synchronous delivery of an example payload,
-//! signed and sent exactly as the attempt stage sends, recorded in the log and marked as a test. The
-//! registry calls this; it works on disabled webhooks too, so owners can test before enabling.
+//! signed and sent by `hookline_dispatch` exactly as the delivery workers send, recorded in the log and
+//! marked as a test. It works on disabled webhooks too, so owners can test before enabling.
 
 use std::time::Duration;
 
@@ -11,14 +11,11 @@ use hookline_runtime::config::Settings;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-pub use crate::outcome::HttpExchange;
-pub use crate::sender::{MASKED, SenderError};
-
-use crate::organisations::OrganisationCache;
-use crate::outcome::{DeliveryState, Outcome};
-use crate::sender::Sender;
-use crate::store;
-use crate::webhooks::WebhookCache;
+use hookline_dispatch::organisations::OrganisationCache;
+use hookline_dispatch::outcome::{DeliveryState, HttpExchange, Outcome};
+use hookline_dispatch::sender::{Sender, SenderError};
+use hookline_dispatch::store;
+use hookline_dispatch::webhooks::WebhookCache;
 
 /// Sends test events. One per registry.
 pub struct TestEvents {

@@ -13,7 +13,6 @@ use http::{HeaderName, HeaderValue};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::gate::Transition;
 use crate::store::{self, TargetRow};
 
 /// What the attempt stage needs to know about a webhook.
@@ -27,6 +26,13 @@ pub struct Target {
     pub enabled: bool,
     /// Until when a worker's breaker holds the endpoint's attempts back, if it is open.
     pub circuit_open_until: Option<DateTime<Utc>>,
+}
+
+/// A change of an endpoint's breaker, to be made visible (its row, the log, metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Opened { for_: Duration },
+    Closed,
 }
 
 /// When an entry was read, and what: `None` remembers a deleted webhook.

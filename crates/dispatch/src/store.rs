@@ -1,0 +1,278 @@
+//! The SQL of one attempt and its log: a webhook's target and breaker, an organisation's unit system,
+//! test deliveries, and the batched write of outcomes. Delivery workers and the registry's test events
+//! both run these, so the delivery log has one writer's vocabulary.
+
+use chrono::{DateTime, Utc};
+use hookline_core::messages::EventMessage;
+use hookline_core::units::UnitSystem;
+use sqlx::PgPool;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::outcome::Outcome;
+
+type Result<T> = std::result::Result<T, sqlx::Error>;
+
+/// A webhook's URL, status and sealed secrets: the current one, and the previous one while its rotation
+/// overlap lasts.
+#[derive(Debug, sqlx::FromRow)]
+pub struct TargetRow {
+    pub url: String,
+    pub status: String,
+    pub secret_key_id: Option<String>,
+    pub secret_sealed: Option<Vec<u8>>,
+    pub previous_secret_key_id: Option<String>,
+    pub previous_secret_sealed: Option<Vec<u8>>,
+    pub auth_key_id: Option<String>,
+    pub auth_sealed: Option<Vec<u8>>,
+    pub circuit_open_until: Option<DateTime<Utc>>,
+}
+
+pub async fn webhook_target(pool: &PgPool, id: Uuid) -> Result<Option<TargetRow>> {
+    sqlx::query_as(
+        "SELECT url, status, secret_key_id, secret_sealed,
+                CASE WHEN previous_secret_expires_at > now() THEN previous_secret_key_id END
+                    AS previous_secret_key_id,
+                CASE WHEN previous_secret_expires_at > now() THEN previous_secret_sealed END
+                    AS previous_secret_sealed,
+                auth_key_id, auth_sealed, circuit_open_until
+         FROM webhooks WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn unit_system(pool: &PgPool, organisation_id: &str) -> Result<UnitSystem> {
+    let raw: Option<String> = sqlx::query_scalar(
+        "SELECT unit_system FROM organisation_settings WHERE organisation_id = $1",
+    )
+    .bind(organisation_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(raw.map(|r| UnitSystem::from_db(&r)).unwrap_or_default())
+}
+
+/// A delivery that needs a task published for its first attempt, in its webhook's version of the event.
+/// Marks `webhook`'s breaker open for `cooloff`, keeping when it first opened.
+pub async fn open_circuit(
+    pool: &PgPool,
+    webhook: Uuid,
+    cooloff: std::time::Duration,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE webhooks SET circuit_opened_at = COALESCE(circuit_opened_at, now()),
+                             circuit_open_until = now() + make_interval(secs => $2)
+         WHERE id = $1",
+    )
+    .bind(webhook)
+    .bind(cooloff.as_secs_f64())
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+/// Marks `webhook`'s breaker closed.
+pub async fn close_circuit(pool: &PgPool, webhook: Uuid) -> Result<()> {
+    sqlx::query(
+        "UPDATE webhooks SET circuit_opened_at = NULL, circuit_open_until = NULL
+         WHERE id = $1 AND circuit_opened_at IS NOT NULL",
+    )
+    .bind(webhook)
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+/// Records a test event and its one delivery to `url`, both marked as tests, ready for their attempt.
+pub async fn insert_test(
+    pool: &PgPool,
+    event: &EventMessage,
+    delivery: Uuid,
+    webhook: Uuid,
+    url: &str,
+) -> Result<()> {
+    sqlx::query(
+        "WITH new_event AS (
+             INSERT INTO events (id, organisation_id, event_type, version, occurred_at, data, test)
+             VALUES ($1, $2, $3, $4, $5, $6, true)
+         )
+         INSERT INTO deliveries (id, event_id, webhook_id, organisation_id, event_type, url, status, test)
+         VALUES ($7, $1, $8, $2, $3, $9, 'pending', true)",
+    )
+    .bind(event.id)
+    .bind(&event.organisation_id)
+    .bind(&event.event_type)
+    .bind(event.version as i32)
+    .bind(event.occurred_at)
+    .bind(Json(&event.data))
+    .bind(delivery)
+    .bind(webhook)
+    .bind(url)
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+/// Whether the log shows `attempt` (or a later one) of `delivery` succeeded: a task the broker redelivers
+/// after that was already sent, and its ack was lost on the way.
+pub async fn succeeded_by(pool: &PgPool, delivery: Uuid, attempt: u32) -> Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = $1 AND status = 'succeeded' AND attempts >= $2)",
+    )
+    .bind(delivery)
+    .bind(attempt as i32)
+    .fetch_one(pool)
+    .await
+}
+
+/// Writes a batch of outcomes in one statement: the attempts, and each delivery's new state.
+/// A delivery keeps its state when it already recorded a later attempt, or succeeded on this one (a
+/// duplicate of a redelivered task cannot move it backwards).
+pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> Result<()> {
+    let attempts: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| Some((o, o.exchange.as_ref()?)))
+        .collect();
+    sqlx::query(
+        "WITH new_attempts AS (
+             INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, response_status,
+                 response_headers, response_body, response_body_truncated, request_body, error, success)
+             SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::timestamptz[], $4::int[], $5::int[], $6::jsonb[],
+                 $7::text[], $8::bool[], $9::text[], $10::text[], $11::bool[])
+         )
+         UPDATE deliveries d
+         SET status = u.status, attempts = u.attempt, next_attempt_at = u.next_attempt_at,
+             last_response_status = CASE WHEN u.has_attempt THEN u.response_status ELSE d.last_response_status END,
+             updated_at = now()
+         FROM UNNEST($12::uuid[], $13::text[], $14::int[], $15::timestamptz[], $16::int[], $17::bool[])
+              AS u(id, status, attempt, next_attempt_at, response_status, has_attempt)
+         WHERE d.id = u.id
+           AND (d.attempts < u.attempt OR (d.attempts = u.attempt AND d.status <> 'succeeded'))",
+    )
+    .bind(attempts.iter().map(|(o, _)| o.delivery_id).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(o, _)| o.attempt as i32).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| x.started_at).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| x.duration_ms).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| x.status.map(i32::from)).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| Json(&x.headers)).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| x.body.as_str()).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| x.body_truncated).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| x.request_body.as_str()).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| x.error.as_deref()).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| x.succeeded()).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| o.delivery_id).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| o.state.as_db()).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| o.attempt as i32).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| o.next_attempt_at).collect::<Vec<Option<DateTime<Utc>>>>())
+    .bind(outcomes.iter().map(|o| o.exchange.as_ref().and_then(|x| x.status).map(i32::from)).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| o.exchange.is_some()).collect::<Vec<_>>())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A delivery of a fresh event in `status` after `attempts` attempts.
+    async fn delivery(pool: &PgPool, status: &str, attempts: i32) -> Uuid {
+        let (event, id) = (Uuid::now_v7(), Uuid::now_v7());
+        sqlx::query(
+            "INSERT INTO events (id, organisation_id, event_type, version, occurred_at, data)
+             VALUES ($1, 'org', 'job.completed', 1, now(), '{}')",
+        )
+        .bind(event)
+        .execute(pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO deliveries (id, event_id, webhook_id, organisation_id, event_type, url, status, attempts)
+             VALUES ($1, $2, $3, 'org', 'job.completed', 'https://example.com/', $4, $5)",
+        )
+        .bind(id)
+        .bind(event)
+        .bind(Uuid::now_v7())
+        .bind(status)
+        .bind(attempts)
+        .execute(pool)
+        .await
+        .unwrap();
+        id
+    }
+
+    #[sqlx::test(migrations = "../registry/migrations")]
+    async fn only_a_recorded_success_of_that_attempt_counts_as_sent(pool: PgPool) {
+        let succeeded = delivery(&pool, "succeeded", 2).await;
+        assert!(succeeded_by(&pool, succeeded, 1).await.unwrap());
+        assert!(succeeded_by(&pool, succeeded, 2).await.unwrap());
+        // A redelivery started a new chain at attempt 3: not sent yet.
+        assert!(!succeeded_by(&pool, succeeded, 3).await.unwrap());
+        let retrying = delivery(&pool, "retrying", 1).await;
+        assert!(!succeeded_by(&pool, retrying, 1).await.unwrap());
+        assert!(!succeeded_by(&pool, Uuid::now_v7(), 1).await.unwrap());
+    }
+
+    /// Outcomes written while `deliveries` was empty must not leave behind a plan that scans the whole
+    /// table once it has grown: each write finds its rows by key, whatever the table held when the
+    /// connection first prepared the statement.
+    #[sqlx::test(migrations = "../registry/migrations")]
+    async fn recording_an_outcome_never_scans_the_deliveries_table(
+        _: sqlx::postgres::PgPoolOptions,
+        options: sqlx::postgres::PgConnectOptions,
+    ) {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(hookline_runtime::db::session_options(options))
+            .await
+            .unwrap();
+        let succeed = |id| Outcome {
+            delivery_id: id,
+            state: crate::outcome::DeliveryState::Succeeded,
+            attempt: 1,
+            next_attempt_at: None,
+            exchange: None,
+        };
+        // More runs than PostgreSQL's five before it considers a generic plan.
+        for _ in 0..8 {
+            record(&pool, &[succeed(delivery(&pool, "pending", 0).await)])
+                .await
+                .unwrap();
+        }
+        let event = delivery(&pool, "pending", 0).await;
+        sqlx::query(
+            "INSERT INTO deliveries (id, event_id, webhook_id, organisation_id, event_type, url, status)
+             SELECT gen_random_uuid(), event_id, webhook_id, organisation_id, event_type, url, 'pending'
+             FROM deliveries, generate_series(1, 5000) WHERE id = $1",
+        )
+        .bind(event)
+        .execute(&pool)
+        .await
+        .unwrap();
+        let scans = || async {
+            sqlx::query("SELECT pg_stat_force_next_flush()")
+                .execute(&pool)
+                .await
+                .unwrap();
+            let scans: i64 = sqlx::query_scalar(
+                "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'deliveries'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            scans
+        };
+        let before = scans().await;
+        for _ in 0..3 {
+            record(&pool, &[succeed(delivery(&pool, "pending", 0).await)])
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            scans().await,
+            before,
+            "an outcome's write scanned the table"
+        );
+    }
+}
