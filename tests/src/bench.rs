@@ -198,8 +198,8 @@ impl Pipeline {
     /// Starts the pipeline on `db`, migrated first.
     pub async fn start(settings: &Settings, workers: usize) -> anyhow::Result<Self> {
         // The pool the binaries make, so its sessions are set up as in production.
-        let pool = hookline_runtime::db::lazy_pool(&settings.database)?;
-        hookline_registry::MIGRATOR.run(&pool).await?;
+        let pool = hookline_store::db::lazy_pool(&settings.database)?;
+        hookline_store::MIGRATOR.run(&pool).await?;
         let stop = CancellationToken::new();
         let registry = hookline_registry::Registry::build(settings, pool.clone()).await?;
         let registry_addr = registry.grpc_addr();
@@ -243,7 +243,7 @@ impl Pipeline {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .connect(&db.url)
             .await?;
-        hookline_registry::MIGRATOR.run(&pool).await?;
+        hookline_store::MIGRATOR.run(&pool).await?;
         pool.close().await;
         let (registry_addr, ingest_addr) = (crate::ops::free_addr(), crate::ops::free_addr());
         let mut env = db.env(overrides);

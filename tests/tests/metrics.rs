@@ -27,7 +27,7 @@ async fn scrape(addr: std::net::SocketAddr) -> String {
     body
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn metrics_show_outcomes_latencies_rpcs_and_the_dead_letter_queue(pool: PgPool) {
     let stack = Stack::start_with(pool, &[("HOOKLINE__REGISTRY__METRICS_INTERVAL", "200ms")]).await;
     let ok = Receiver::always(204).await;

@@ -32,7 +32,7 @@ fn raw_event(organisation: &str, note: &str) -> (Uuid, Vec<u8>) {
     (event.id, serde_json::to_vec(&event).unwrap())
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn ingest_and_the_registry_refuse_nul_naming_the_field(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let refused = stack
@@ -74,7 +74,7 @@ async fn ingest_and_the_registry_refuse_nul_naming_the_field(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn a_poisoned_batch_delivers_its_neighbours_and_sets_the_poison_aside(pool: PgPool) {
     // No worker yet: the events queue up, so the first worker takes them in one batch.
     let mut stack = Stack::without_worker(pool, &[]).await;
@@ -166,7 +166,7 @@ async fn a_poisoned_batch_delivers_its_neighbours_and_sets_the_poison_aside(pool
     assert!(!metrics.is_empty());
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn a_response_holding_nul_is_logged_and_does_not_block_the_log(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let nul = Receiver::start(|_| Reply {
@@ -194,7 +194,7 @@ async fn a_response_holding_nul_is_logged_and_does_not_block_the_log(pool: PgPoo
     assert_eq!(done.attempts[0].response_body, "ok\u{FFFD}but hostile");
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn other_control_characters_are_stored_and_delivered_byte_for_byte(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let receiver = Receiver::always(200).await;

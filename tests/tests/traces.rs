@@ -133,7 +133,7 @@ async fn publish_traced(
         .event_id
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgPool) {
     let collector = Collector::start().await;
     let stack = Stack::without_worker(pool, &[]).await;
@@ -280,7 +280,7 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
 /// of its own for the event instead: the "not sampled" decision travels through ingest, the events
 /// queue, the fan-out and the deliveries queue, and the spans that exist only for traces are not even
 /// made. The worker's log lines still carry the ids and the trace id.
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn a_trace_the_caller_did_not_sample_stays_unsampled_in_every_service(pool: PgPool) {
     let collector = Collector::start().await;
     let stack = Stack::without_worker(pool, &[]).await;
@@ -329,7 +329,7 @@ async fn a_trace_the_caller_did_not_sample_stays_unsampled_in_every_service(pool
 
 /// Spans that cannot be exported are not lost silently: with the collector unreachable, the service
 /// says so in its log (the SDK's own warning), so an SRE looking for a missing trace finds why.
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn an_unreachable_collector_is_reported_in_the_log(pool: PgPool) {
     let stack = Stack::without_worker(pool, &[]).await;
     let ingest_addr = free_addr().to_string();

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use backon::BackoffBuilder as _;
 use hookline_runtime::amqp::reconnect_backoff;
-use hookline_runtime::db::is_data_error;
+use hookline_store::db::is_data_error;
 use tokio_util::sync::CancellationToken;
 
 /// Tries of a lone message that keeps failing because of its data, before it is given up. More than one,

@@ -4,7 +4,8 @@ use anyhow::Context as _;
 use clap::Parser;
 use hookline_runtime::cli::ConfigArgs;
 use hookline_runtime::config::Settings;
-use hookline_runtime::{db, shutdown};
+use hookline_runtime::shutdown;
+use hookline_store::db;
 
 #[derive(Parser)]
 #[command(

@@ -202,7 +202,7 @@ mod tests {
         id
     }
 
-    #[sqlx::test(migrations = "../registry/migrations")]
+    #[sqlx::test(migrations = "../store/migrations")]
     async fn only_a_recorded_success_of_that_attempt_counts_as_sent(pool: PgPool) {
         let succeeded = delivery(&pool, "succeeded", 2).await;
         assert!(succeeded_by(&pool, succeeded, 1).await.unwrap());
@@ -217,14 +217,14 @@ mod tests {
     /// Outcomes written while `deliveries` was empty must not leave behind a plan that scans the whole
     /// table once it has grown: each write finds its rows by key, whatever the table held when the
     /// connection first prepared the statement.
-    #[sqlx::test(migrations = "../registry/migrations")]
+    #[sqlx::test(migrations = "../store/migrations")]
     async fn recording_an_outcome_never_scans_the_deliveries_table(
         _: sqlx::postgres::PgPoolOptions,
         options: sqlx::postgres::PgConnectOptions,
     ) {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)
-            .connect_with(hookline_runtime::db::session_options(options))
+            .connect_with(hookline_store::db::session_options(options))
             .await
             .unwrap();
         let succeed = |id| Outcome {

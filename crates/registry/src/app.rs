@@ -9,9 +9,9 @@ use hookline_runtime::amqp::AMQP;
 use hookline_runtime::auth::Verifier;
 use hookline_runtime::background::Background;
 use hookline_runtime::config::{Settings, StartError};
-use hookline_runtime::db;
 use hookline_runtime::ops::{self, Health, OpsServer};
 use hookline_runtime::publisher::EventPublisher;
+use hookline_store::db;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -68,7 +68,9 @@ impl Registry {
             ops.await??;
             return Ok(());
         }
-        reseal::reseal_all(&self.pool, &self.secrets).await?;
+        reseal::reseal_all(&self.pool, &self.secrets)
+            .await
+            .map_err(|e| StartError::Setup(format!("database: {e}")))?;
         let mut background = Background::new(&shutdown);
         background.spawn(
             "database health",

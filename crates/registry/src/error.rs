@@ -74,7 +74,7 @@ impl From<RegistryError> for Status {
             }
             // A value the database refuses is the caller's to fix; UNAVAILABLE would have it retry
             // forever. Fields known to hold such values are refused by name before this.
-            RegistryError::Database(source) if hookline_runtime::db::is_data_error(source) => {
+            RegistryError::Database(source) if hookline_store::db::is_data_error(source) => {
                 tracing::info!(error = %source, "the database refused a value of the request");
                 Status::invalid_argument(
                     "a field holds a value the database cannot store (such as U+0000)",

@@ -1,5 +1,5 @@
 //! The webhook registry: a gRPC service over PostgreSQL that owns webhooks and exposes the delivery log.
-//! It also owns the database schema (`migrations/`).
+//! It applies the schema (`hookline_store::MIGRATOR`) with `hookline-registry migrate`.
 
 pub mod app;
 mod catalog;
@@ -17,6 +17,3 @@ mod store;
 mod test_delivery;
 
 pub use app::Registry;
-
-/// The schema every Hookline service that touches PostgreSQL relies on.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -4,7 +4,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use hookline_runtime::cli::ConfigArgs;
 use hookline_runtime::config::Settings;
-use hookline_runtime::{db, shutdown};
+use hookline_runtime::shutdown;
+use hookline_store::db;
 
 #[derive(Parser)]
 #[command(
@@ -44,7 +45,7 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
             if !db::wait_until_up(&pool, &stop).await {
                 return Ok(());
             }
-            hookline_registry::MIGRATOR
+            hookline_store::MIGRATOR
                 .run(&pool)
                 .await
                 .context("applying migrations")?;

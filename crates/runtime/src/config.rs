@@ -198,8 +198,6 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error("gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
     #[error("a service task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
     #[error("{0}")]

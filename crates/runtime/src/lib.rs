@@ -1,6 +1,6 @@
 //! How a Hookline service process runs: configuration and CLI arguments, telemetry, spans and metrics,
-//! the ops HTTP server, the gRPC server and its authentication, shutdown and background tasks, the
-//! database pool, and the RabbitMQ connection, topology and publisher. The domain these carry is in
+//! the ops HTTP server, the gRPC server and its authentication, shutdown and background tasks, and
+//! the RabbitMQ connection, topology and publisher. The domain these carry is in
 //! `hookline-core`.
 
 pub mod amqp;
@@ -8,7 +8,6 @@ pub mod auth;
 pub mod background;
 pub mod cli;
 pub mod config;
-pub mod db;
 pub mod grpc;
 pub mod ops;
 pub mod prometheus;

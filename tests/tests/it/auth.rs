@@ -188,7 +188,7 @@ const READS: &[&str] = &[
     "ListDeadLetters",
 ];
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn each_role_reaches_only_the_rpcs_it_is_granted(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let receiver = Receiver::always(200).await;
@@ -286,7 +286,7 @@ async fn each_role_reaches_only_the_rpcs_it_is_granted(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn missing_forged_and_expired_tokens_are_unauthenticated(pool: PgPool) {
     let stack = Stack::without_worker(pool, &[]).await;
     let forged = hookline_runtime::auth::mint_hs256(
@@ -334,7 +334,7 @@ async fn missing_forged_and_expired_tokens_are_unauthenticated(pool: PgPool) {
     assert!(status.message().contains("expired"), "{status:?}");
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn a_token_of_one_organisation_finds_nothing_of_another(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let receiver = Receiver::always(200).await;

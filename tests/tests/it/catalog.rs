@@ -64,7 +64,7 @@ async fn accepts_invoices(ingest: &hookline_tests::auth::IngestClient) {
     .await;
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn every_seeded_event_type_is_listed_with_a_schema_and_an_example(pool: PgPool) {
     let stack = Stack::without_worker(pool, &[]).await;
     let viewer = stack.registry_as(&token(Some(ORG), &[Role::Viewer], &[]));
@@ -131,7 +131,7 @@ async fn every_seeded_event_type_is_listed_with_a_schema_and_an_example(pool: Pg
     assert!(jobs.iter().all(|t| t.name.starts_with("job.")));
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn unknown_types_and_objects_that_break_their_schema_are_refused(pool: PgPool) {
     let stack = Stack::without_worker(pool, &[]).await;
     let status = stack
@@ -175,7 +175,7 @@ async fn unknown_types_and_objects_that_break_their_schema_are_refused(pool: PgP
         .expect("a valid job");
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn a_super_admin_registers_a_type_that_ingest_then_accepts_and_delivers(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let org_admin = stack.registry_as(&token(Some(ORG), &[Role::OrgAdmin], &[]));

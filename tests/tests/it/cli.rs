@@ -49,7 +49,7 @@ async fn json(stack: &Stack, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{out}: {e}"))
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn the_cli_manages_webhooks_publishes_and_reads_the_log(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let receiver = Receiver::always(200).await;
@@ -213,7 +213,7 @@ async fn listen_verifies_signatures_and_flags_forged_and_stale_requests() {
 /// The README's quick start, as a new terminal runs it after `make run`: its `set -a; . deploy/dev.env`
 /// and `export HOOKLINE_TOKEN=$(… token mint …)` lines, in a shell with an empty environment, mint a
 /// token that services configured from `deploy/dev.env` accept.
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn the_quick_start_mints_a_working_token_in_a_new_terminal(pool: PgPool) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

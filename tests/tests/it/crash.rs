@@ -25,7 +25,7 @@ async fn stop_with_sigterm(worker: &mut tokio::process::Child) {
     assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn worker_killed_mid_delivery_loses_nothing(pool: PgPool) {
     let mut stack =
         Stack::without_worker(pool, &[("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "60s")]).await;
@@ -74,7 +74,7 @@ async fn worker_killed_mid_delivery_loses_nothing(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn worker_process_stops_cleanly_on_sigterm(pool: PgPool) {
     let stack = Stack::without_worker(pool, &[]).await;
     let receiver = Receiver::always(200).await;
@@ -112,7 +112,7 @@ async fn registry_migrate_command_applies_and_is_idempotent(pool: PgPool) {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(applied as usize, hookline_registry::MIGRATOR.iter().count());
+    assert_eq!(applied as usize, hookline_store::MIGRATOR.iter().count());
     let webhooks: i64 = sqlx::query_scalar("SELECT count(*) FROM webhooks")
         .fetch_one(&pool)
         .await
@@ -122,7 +122,7 @@ async fn registry_migrate_command_applies_and_is_idempotent(pool: PgPool) {
 
 /// SIGTERM while events are streaming through: the worker finishes what it holds and exits cleanly,
 /// another takes over the rest, and every event reaches the endpoint exactly once.
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn sigterm_under_load_delivers_every_event_exactly_once(pool: PgPool) {
     const EVENTS: usize = 300;
     let mut stack = Stack::without_worker(pool, &[]).await;

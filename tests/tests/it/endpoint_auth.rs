@@ -15,7 +15,7 @@ fn auth(method: Method) -> Option<v1::EndpointAuth> {
     })
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn basic_and_header_credentials_arrive_at_the_receiver(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let basic_receiver = Receiver::always(200).await;
@@ -75,7 +75,7 @@ async fn basic_and_header_credentials_arrive_at_the_receiver(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn updates_keep_credentials_unless_they_replace_them(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let receiver = Receiver::always(200).await;

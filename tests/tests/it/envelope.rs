@@ -12,7 +12,7 @@ use sqlx::PgPool;
 const ORG: &str = "org_envelope";
 const SCHEMA: &str = include_str!("../../../proto/hookline/v1/envelope.schema.json");
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn every_delivered_body_satisfies_the_envelope_schema(pool: PgPool) {
     let schema =
         compile(&serde_json::from_str(SCHEMA).expect("the schema is JSON")).expect("a schema");

@@ -5,7 +5,7 @@ use hookline_tests::Stack;
 use hookline_tests::stack::publish_request;
 use sqlx::PgPool;
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn bad_events_get_invalid_argument_naming_the_field(pool: PgPool) {
     let stack = Stack::without_worker(pool, &[]).await;
     let valid = || publish_request("org_1", "job.completed", serde_json::json!({"jobId": "J"}));
@@ -78,7 +78,7 @@ async fn bad_events_get_invalid_argument_naming_the_field(pool: PgPool) {
 
 /// The same idempotency key, sent at once through two ingest replicas, yields one event id and one
 /// delivery; sent again later, still the same id and no second delivery.
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn an_idempotency_key_delivers_once_across_ingest_replicas(pool: PgPool) {
     use std::time::Duration;
     const ORG: &str = "org_idem";
@@ -158,7 +158,7 @@ async fn an_idempotency_key_delivers_once_across_ingest_replicas(pool: PgPool) {
 
 /// A batch answers per event: good events are confirmed and delivered, a bad one gets its own error and
 /// never rejects its neighbours.
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn a_batch_accepts_each_good_event_and_rejects_each_bad_one_alone(pool: PgPool) {
     use hookline_runtime::auth::Role;
     use std::time::Duration;
@@ -235,7 +235,7 @@ async fn a_batch_accepts_each_good_event_and_rejects_each_bad_one_alone(pool: Pg
 
 /// An organisation's burst beyond `ingest.organisation_in_flight` waits in ingest rather than failing:
 /// a full batch through a bound of 2 is accepted whole, and every event is delivered once.
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn a_burst_beyond_the_in_flight_bound_waits_and_is_all_accepted(pool: PgPool) {
     use std::collections::HashSet;
     use std::time::Duration;

@@ -25,7 +25,7 @@ async fn circuit(stack: &Stack, organisation: &str, id: &str) -> v1::CircuitStat
     v1::CircuitState::try_from(circuit.state).expect("a known state")
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn a_slow_endpoint_holds_only_its_share_and_others_stay_fast(pool: PgPool) {
     // 16 slots per worker, 4 per endpoint; the slow endpoint's attempts take the full 3 s timeout.
     let stack = Stack::start_with(
@@ -88,7 +88,7 @@ async fn a_slow_endpoint_holds_only_its_share_and_others_stay_fast(pool: PgPool)
         .await;
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn the_breaker_opens_defers_without_requests_probes_and_closes(pool: PgPool) {
     let cooloff = Duration::from_secs(3);
     let stack = Stack::start_with(
@@ -158,7 +158,7 @@ async fn the_breaker_opens_defers_without_requests_probes_and_closes(pool: PgPoo
     assert_eq!(attempts, vec![1, 1, 1, 1, 2, 2, 2]);
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn a_429_with_retry_after_is_retried_no_sooner_than_asked(pool: PgPool) {
     // The schedule says 1 s; the endpoint asks for 3.
     let stack = Stack::start(pool).await;

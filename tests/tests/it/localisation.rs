@@ -36,7 +36,7 @@ async fn set(stack: &Stack, org: &str, unit_system: v1::UnitSystem, triggers: Op
         .expect("settings updated");
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn the_same_event_reaches_metric_and_imperial_organisations_in_their_units(pool: PgPool) {
     let stack = Stack::start_with(pool, NO_CACHE).await;
     set(&stack, IMPERIAL, v1::UnitSystem::Imperial, None).await;
@@ -71,7 +71,7 @@ async fn the_same_event_reaches_metric_and_imperial_organisations_in_their_units
     );
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn a_retry_after_the_unit_system_changed_is_sent_in_the_new_units(pool: PgPool) {
     let stack = Stack::start_with(pool, NO_CACHE).await;
     let receiver = Receiver::start(|n| Reply::status(if n == 0 { 500 } else { 200 })).await;
@@ -101,7 +101,7 @@ async fn a_retry_after_the_unit_system_changed_is_sent_in_the_new_units(pool: Pg
     );
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn with_event_triggers_off_events_are_logged_but_not_delivered(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let receiver = Receiver::always(200).await;

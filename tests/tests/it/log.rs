@@ -29,7 +29,7 @@ async fn list(stack: &Stack, request: v1::ListDeliveriesRequest) -> Vec<v1::Deli
         .deliveries
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn deliveries_and_events_can_be_filtered(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let ok = Receiver::always(200).await;
@@ -181,7 +181,7 @@ async fn deliveries_and_events_can_be_filtered(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn pages_stay_stable_while_new_deliveries_arrive(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let receiver = Receiver::always(200).await;

@@ -7,7 +7,7 @@ use hookline_tests::{DEADLINE, ORG};
 use hookline_tests::{Receiver, Stack};
 use sqlx::PgPool;
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn enabling_a_webhook_sends_it_a_signed_ping(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let receiver = Receiver::always(200).await;

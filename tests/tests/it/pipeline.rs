@@ -10,7 +10,7 @@ use lapin::options::{BasicGetOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use sqlx::PgPool;
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn published_event_reaches_subscribed_webhook_with_a_verifiable_signature(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let receiver = Receiver::always(200).await;
@@ -72,7 +72,7 @@ fn chrono_like(s: &str) -> bool {
     s.len() >= 20 && s.as_bytes()[4] == b'-' && s.as_bytes()[10] == b'T'
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn disabled_unsubscribed_and_foreign_webhooks_receive_nothing(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let target = Receiver::always(200).await;
@@ -128,7 +128,7 @@ async fn disabled_unsubscribed_and_foreign_webhooks_receive_nothing(pool: PgPool
     );
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn failing_endpoint_gets_three_attempts_then_lands_in_the_dead_letter_queue(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let receiver = Receiver::always(500).await;
@@ -237,7 +237,7 @@ async fn failing_endpoint_gets_three_attempts_then_lands_in_the_dead_letter_queu
     assert_eq!(receiver.count(), 3);
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn endpoint_failing_once_then_succeeding_ends_succeeded_after_two_attempts(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let receiver = Receiver::start(|n| Reply::status(if n == 0 { 503 } else { 204 })).await;
@@ -262,7 +262,7 @@ async fn endpoint_failing_once_then_succeeding_ends_succeeded_after_two_attempts
     assert_eq!(receiver.count(), 2);
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn slow_endpoint_does_not_hold_back_a_fast_one(pool: PgPool) {
     let stack = Stack::start_with(pool, &[("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "3s")]).await;
     let slow = Receiver::start(|_| Reply {
@@ -315,7 +315,7 @@ async fn slow_endpoint_does_not_hold_back_a_fast_one(pool: PgPool) {
     assert_eq!(retrying.attempts[0].response_status, 0);
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn publish_with_the_broker_unreachable_returns_unavailable(pool: PgPool) {
     let env = hookline_tests::stack::test_env(
         &pool,
@@ -340,7 +340,7 @@ async fn publish_with_the_broker_unreachable_returns_unavailable(pool: PgPool) {
     stop.cancel();
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn attempt_log_keeps_headers_and_a_capped_body_and_redirects_fail(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let big = Receiver::start(|_| Reply {
@@ -419,7 +419,7 @@ async fn attempt_log_keeps_headers_and_a_capped_body_and_redirects_fail(pool: Pg
     );
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn a_pending_retry_of_a_disabled_webhook_ends_cancelled_not_delivered(pool: PgPool) {
     let stack = Stack::start_with(pool, &[("HOOKLINE__DELIVERY__WEBHOOK_CACHE_TTL", "0s")]).await;
     let receiver = Receiver::always(500).await;

@@ -31,7 +31,7 @@ async fn close_connections_mentioning(fragment: &str) -> usize {
     closed
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn services_reconnect_after_the_broker_drops_them_and_lose_nothing(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let receiver = Receiver::always(200).await;
@@ -83,7 +83,7 @@ async fn services_reconnect_after_the_broker_drops_them_and_lose_nothing(pool: P
     assert_eq!(deliveries.len(), 2);
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn workers_survive_postgresql_dropping_their_connections(pool: PgPool) {
     let stack = Stack::start(pool.clone()).await;
     let receiver = Receiver::always(200).await;
@@ -186,7 +186,7 @@ async fn stops_cleanly(mut child: tokio::process::Child, what: &str) {
     assert!(status.success(), "SIGTERM stops {what} cleanly: {status:?}");
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn services_without_their_database_wait_alive_but_not_ready(pool: PgPool) {
     for (binary, ops_port_variable) in [
         ("hookline-delivery", "HOOKLINE__DELIVERY__HTTP_LISTEN"),
@@ -216,7 +216,7 @@ async fn services_without_their_database_wait_alive_but_not_ready(pool: PgPool) 
     }
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn ingest_without_the_broker_is_alive_not_ready_and_refuses_events(pool: PgPool) {
     let grpc = hookline_tests::ops::free_addr().to_string();
     let (child, ops, log) = start_logging(
@@ -258,7 +258,7 @@ async fn ingest_without_the_broker_is_alive_not_ready_and_refuses_events(pool: P
 /// SIGTERM while an organisation's batch is queued behind its in-flight bound (1 here, so the batch
 /// goes out one confirm at a time): the call is still answered, each event either accepted or
 /// `UNAVAILABLE` (never lost in between or stuck waiting for a place), and ingest exits cleanly.
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn sigterm_while_a_batch_waits_behind_the_in_flight_bound_answers_and_exits(pool: PgPool) {
     let grpc = hookline_tests::ops::free_addr().to_string();
     let (child, ops, log) = start_logging(

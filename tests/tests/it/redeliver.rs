@@ -6,7 +6,7 @@ use hookline_tests::{DEADLINE, ORG};
 use hookline_tests::{Receiver, Reply, Stack, eventually};
 use sqlx::PgPool;
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn a_failed_delivery_can_be_redelivered_and_succeeds(pool: PgPool) {
     let stack = Stack::start(pool).await;
     // The first chain (3 attempts) fails; the endpoint is fixed afterwards.
@@ -78,7 +78,7 @@ async fn a_failed_delivery_can_be_redelivered_and_succeeds(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn dead_letters_are_listed_and_replayed_from_the_queue(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let receiver = Receiver::start(|n| Reply::status(if n < 3 { 500 } else { 200 })).await;

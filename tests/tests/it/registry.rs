@@ -20,7 +20,7 @@ fn create(url: &str) -> v1::CreateWebhookRequest {
     }
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn webhooks_can_be_created_read_listed_updated_toggled_and_deleted(pool: PgPool) {
     let stack = Stack::without_worker(pool, &[]).await;
     let mut registry = stack.registry.clone();
@@ -136,7 +136,7 @@ async fn webhooks_can_be_created_read_listed_updated_toggled_and_deleted(pool: P
     assert_eq!(gone.code(), Code::NotFound);
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn another_organisation_cannot_see_or_change_a_webhook(pool: PgPool) {
     let stack = Stack::without_worker(pool, &[]).await;
     let mut registry = stack.registry.clone();
@@ -181,7 +181,7 @@ async fn another_organisation_cannot_see_or_change_a_webhook(pool: PgPool) {
     assert!(list.into_inner().webhooks.is_empty());
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn bad_webhook_input_gets_invalid_argument_naming_the_field(pool: PgPool) {
     let stack = Stack::without_worker(
         pool,
@@ -304,7 +304,7 @@ async fn bad_webhook_input_gets_invalid_argument_naming_the_field(pool: PgPool) 
     );
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn both_servers_offer_health_and_reflection(pool: PgPool) {
     use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
@@ -378,7 +378,7 @@ async fn both_servers_offer_health_and_reflection(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn an_organisation_cannot_register_more_webhooks_than_its_limit(pool: PgPool) {
     let stack = Stack::without_worker(
         pool,

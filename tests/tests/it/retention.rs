@@ -5,7 +5,7 @@ use hookline_tests::{DEADLINE, ORG};
 use hookline_tests::{Receiver, Stack, eventually};
 use sqlx::PgPool;
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn expired_events_are_pruned_with_their_deliveries_and_attempts(pool: PgPool) {
     let stack = Stack::start_with(
         pool.clone(),

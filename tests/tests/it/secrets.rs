@@ -57,7 +57,7 @@ async fn rotate(stack: &Stack, webhook: &v1::Webhook) -> String {
         .secret
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn secrets_are_sealed_at_rest_and_never_read_back(pool: PgPool) {
     let stack = Stack::without_worker(pool.clone(), &[]).await;
     let (webhook, secret) = stack
@@ -106,7 +106,7 @@ async fn secrets_are_sealed_at_rest_and_never_read_back(pool: PgPool) {
     assert!(!got.contains(key) && !listed.contains(key));
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn during_a_rotation_both_secrets_sign_and_afterwards_only_the_new_one(pool: PgPool) {
     let Rotated {
         stack,
@@ -149,7 +149,7 @@ async fn during_a_rotation_both_secrets_sign_and_afterwards_only_the_new_one(poo
     assert!(!verifies(&old, &after), "the old secret no longer verifies");
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn rotation_without_overlap_drops_the_old_secret_at_once(pool: PgPool) {
     let Rotated {
         stack,
@@ -183,7 +183,7 @@ async fn rotation_without_overlap_drops_the_old_secret_at_once(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn a_new_master_key_reseals_old_and_plaintext_secrets_at_start_up(pool: PgPool) {
     const OLD: &str = "old:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
     const NEW: &str = "new:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
@@ -238,7 +238,7 @@ async fn a_new_master_key_reseals_old_and_plaintext_secrets_at_start_up(pool: Pg
     );
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn no_log_line_contains_a_secret_even_at_trace_level(pool: PgPool) {
     // A registry process of its own, logging everything, so its whole output can be searched.
     let env = hookline_tests::stack::test_env(

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 const BURST: usize = 4_000;
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn each_message_lands_in_its_own_shard_alone(pool: PgPool) {
     // No worker: the queues keep what is routed to them.
     let stack = Stack::without_worker(pool, &[]).await;
@@ -75,7 +75,7 @@ async fn each_message_lands_in_its_own_shard_alone(pool: PgPool) {
     let _ = connection.close(200, "done".into()).await;
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn a_burst_from_one_organisation_does_not_hold_back_another(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let topology = stack.topology();
@@ -141,7 +141,7 @@ async fn a_burst_from_one_organisation_does_not_hold_back_another(pool: PgPool) 
     a.wait_for(BURST, LONG_DEADLINE).await;
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn messages_in_the_queues_of_earlier_versions_are_still_delivered(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let receiver = Receiver::always(200).await;

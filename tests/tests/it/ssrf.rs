@@ -6,7 +6,7 @@ use hookline_tests::{DEADLINE, ORG};
 use hookline_tests::{Receiver, Stack};
 use sqlx::PgPool;
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn non_public_addresses_are_refused_and_the_refusal_is_logged(pool: PgPool) {
     // No allowlist: loopback is as forbidden as any other private range.
     let stack = Stack::start_with(pool, &[("HOOKLINE__ENDPOINTS__ALLOWED_CIDRS", "")]).await;

@@ -23,7 +23,7 @@ fn test_event(webhook: &str, event_type: &str, url: &str) -> v1::SendTestEventRe
     }
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn a_test_event_reaches_a_disabled_webhook_and_returns_request_and_response(pool: PgPool) {
     let stack = Stack::without_worker(pool, &[]).await;
     let receiver = Receiver::always(202).await;
@@ -117,7 +117,7 @@ async fn a_test_event_reaches_a_disabled_webhook_and_returns_request_and_respons
     );
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn a_failing_test_event_reports_the_failure_and_is_no_dead_letter(pool: PgPool) {
     let stack = Stack::without_worker(pool, &[]).await;
     let failing = Receiver::always(500).await;
@@ -161,7 +161,7 @@ async fn a_failing_test_event_reports_the_failure_and_is_no_dead_letter(pool: Pg
     assert_eq!(status.code(), Code::FailedPrecondition);
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn test_events_go_only_to_urls_of_the_organisation(pool: PgPool) {
     let stack = Stack::without_worker(pool, &[]).await;
     let own = Receiver::always(200).await;

@@ -35,7 +35,7 @@ mod tempdir {
     }
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn https_endpoint_trusted_through_an_extra_root_receives_signed_events(pool: PgPool) {
     let (receiver, cert) = Receiver::start_tls(|_| Reply::status(200)).await;
     let (_dir, ca) = pem_file(&cert);
@@ -64,7 +64,7 @@ async fn https_endpoint_trusted_through_an_extra_root_receives_signed_events(poo
         .await;
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn untrusted_certificate_is_a_failed_attempt(pool: PgPool) {
     let (receiver, _cert) = Receiver::start_tls(|_| Reply::status(200)).await;
     let stack = Stack::start_with(

@@ -55,7 +55,7 @@ fn both_versions() -> v1::PublishEventRequest {
     }
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn webhooks_pinned_to_different_versions_receive_their_own_version(pool: PgPool) {
     let stack = Stack::start(pool).await;
     // Pinned before version 2 exists: the latest then is 1, and it stays 1.
@@ -121,7 +121,7 @@ async fn webhooks_pinned_to_different_versions_receive_their_own_version(pool: P
     );
 }
 
-#[sqlx::test(migrator = "hookline_registry::MIGRATOR")]
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn pins_move_with_update_and_a_missing_version_is_skipped_with_the_reason(pool: PgPool) {
     let stack = Stack::start(pool).await;
     register_job_completed_v2(&stack).await;

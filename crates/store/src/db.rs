@@ -6,8 +6,8 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio_util::sync::CancellationToken;
 
-use crate::amqp::reconnect_backoff;
-use crate::config::DatabaseSettings;
+use hookline_runtime::amqp::reconnect_backoff;
+use hookline_runtime::config::DatabaseSettings;
 
 /// How long getting a connection may take before the caller is told; sqlx's 30 s default would hide an
 /// outage behind long stalls, while the callers here retry with their own backoff.
@@ -56,7 +56,11 @@ pub const DATABASE: &str = "database";
 const CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Keeps the `database` health flag current until `shutdown`.
-pub async fn watch(pool: PgPool, health: crate::ops::Health, shutdown: CancellationToken) {
+pub async fn watch(
+    pool: PgPool,
+    health: hookline_runtime::ops::Health,
+    shutdown: CancellationToken,
+) {
     loop {
         let up = sqlx::query("SELECT 1").execute(&pool).await.is_ok();
         health.set(DATABASE, up);
