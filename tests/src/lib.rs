@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod bench;
 pub mod collector;
+pub mod load;
 pub mod ops;
 pub mod raw_latency;
 pub mod receiver;
