@@ -111,3 +111,68 @@ async fn flush(pool: &PgPool, pending: Vec<Request>, shutdown: &CancellationToke
         let _ = done.send(result);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hookline_dispatch::outcome::{DeliveryState, HttpExchange};
+
+    /// Many outcomes at once, gathered into group writes, one of them carrying U+0000 (which `text`
+    /// refuses): every good one is committed, the bad one alone is refused, and nothing waits forever.
+    #[sqlx::test(migrations = "../store/migrations")]
+    async fn a_refused_outcome_in_a_group_write_leaves_the_others_committed(pool: PgPool) {
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "WITH e AS (INSERT INTO events (id, organisation_id, event_type, version, occurred_at, data)
+                        VALUES (gen_random_uuid(), 'org', 'job.completed', 1, now(), '{}') RETURNING id)
+             INSERT INTO deliveries (id, event_id, webhook_id, organisation_id, event_type, url, status)
+             SELECT gen_random_uuid(), e.id, gen_random_uuid(), 'org', 'job.completed',
+                    'https://example.com/', 'pending'
+             FROM e, generate_series(1, 60) RETURNING id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let recorder = Recorder::start(pool.clone(), 8, CancellationToken::new());
+        let outcome = |id: Uuid, error: &str| Outcome {
+            delivery_id: id,
+            state: DeliveryState::Failed,
+            attempt: 1,
+            next_attempt_at: None,
+            exchange: Some(HttpExchange {
+                started_at: chrono::Utc::now(),
+                duration_ms: 1,
+                request_body: "{}".into(),
+                request_headers: Vec::new(),
+                status: Some(500),
+                headers: Vec::new(),
+                body: String::new(),
+                body_truncated: false,
+                error: Some(error.into()),
+                error_type: None,
+            }),
+        };
+        let poisoned = ids[17];
+        let results = futures_util::future::join_all(ids.iter().map(|&id| {
+            let error = if id == poisoned {
+                "bad\u{0}byte"
+            } else {
+                "HTTP 500"
+            };
+            recorder.record(outcome(id, error))
+        }))
+        .await;
+        for (id, result) in ids.iter().zip(&results) {
+            if *id == poisoned {
+                assert!(matches!(result, Err(NotRecorded::Refused(_))), "{result:?}");
+            } else {
+                assert!(result.is_ok(), "{id}: {result:?}");
+            }
+        }
+        let failed: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'failed'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(failed, 59);
+    }
+}
