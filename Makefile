@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 # Where sqlx's test harness creates (and drops) one database per test.
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 # The database `make run` uses.
 RUN_DATABASE ?= hookline
 

@@ -65,12 +65,12 @@ pub struct BenchDb {
 
 impl BenchDb {
     pub async fn create() -> anyhow::Result<Self> {
-        let base = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let base = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+            "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into()
+        });
         let prefix = format!("bench-{}", uuid::Uuid::new_v4().simple());
         let name = prefix.replace('-', "_");
-        let server = base.rsplit_once('/').map_or(base.as_str(), |(s, _)| s);
-        let url = format!("{server}/{name}");
+        let url = crate::stack::with_database(&base, &name);
         let mut admin = sqlx::PgConnection::connect(&base)
             .await
             .context("connecting to PostgreSQL")?;

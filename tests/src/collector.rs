@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 pub struct CollectedSpan {
     pub service: String,
     pub name: String,
-    /// `SpanKind` as a number: 2 server, 3 client, 4 producer, 5 consumer.
+    /// `SpanKind` as a number: 1 internal, 2 server, 3 client, 4 producer, 5 consumer.
     pub kind: i32,
     pub trace_id: String,
     pub span_id: String,
@@ -29,10 +29,14 @@ pub struct CollectedSpan {
     pub parent_span_id: String,
     /// `Status.code`: 0 unset, 1 ok, 2 error.
     pub status: i32,
+    /// When the span started and ended, in nanoseconds since the Unix epoch.
+    pub start_unix_nano: u64,
+    pub end_unix_nano: u64,
     attributes: Vec<KeyValue>,
 }
 
 /// OTLP span kinds.
+pub const INTERNAL: i32 = 1;
 pub const SERVER: i32 = 2;
 pub const CLIENT: i32 = 3;
 pub const PRODUCER: i32 = 4;
@@ -219,6 +223,8 @@ impl TraceService for Sink {
                     span_id: hex(&span.span_id),
                     parent_span_id: hex(&span.parent_span_id),
                     status: span.status.map_or(0, |s| s.code),
+                    start_unix_nano: span.start_time_unix_nano,
+                    end_unix_nano: span.end_time_unix_nano,
                     attributes: span.attributes,
                 });
             }

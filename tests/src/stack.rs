@@ -102,10 +102,19 @@ pub fn database_url(pool: &PgPool) -> String {
         .get_database()
         .expect("test pools name their database")
         .to_owned();
-    let server = base
-        .rsplit_once('/')
-        .map_or(base.as_str(), |(server, _)| server);
-    format!("{server}/{name}")
+    with_database(&base, &name)
+}
+
+/// `url` naming database `name` instead, with its parameters (`?sslmode=…`) kept.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (path, query) = url
+        .split_once('?')
+        .map_or((url, None), |(p, q)| (p, Some(q)));
+    let server = path.rsplit_once('/').map_or(path, |(server, _)| server);
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
 }
 
 /// Test settings for `pool`, with `overrides` (`HOOKLINE__…` pairs) applied last.

@@ -4,7 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use hookline_tests::collector::{CLIENT, CONSUMER, CollectedSpan, Collector, PRODUCER, SERVER};
+use hookline_tests::collector::{
+    CLIENT, CONSUMER, CollectedSpan, Collector, INTERNAL, PRODUCER, SERVER,
+};
 use hookline_tests::ops::{free_addr, listening};
 use hookline_tests::stack::{binary, publish_request};
 use hookline_tests::{LONG_DEADLINE, ORG};
@@ -156,10 +158,11 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
     let webhook_id: uuid::Uuid = webhook.id.parse().unwrap();
     let attempt_queue = format!("process {}", topology.deliveries_queue_of(&webhook_id));
     // Each process exports in its own batches: wait for every span the trace should hold, by kind: the
-    // RPC; the event's, the task's and the retry's sends; the fan-out and two attempts; two POSTs.
+    // RPC; the event's and the retry's sends; the fan-out and the retry's processing; two POSTs. The
+    // first attempt is the fan-out's own (one broker hop), an internal span.
     let spans = collector
         .wait_for_trace(&trace_id, LONG_DEADLINE, |spans| {
-            kinds(spans) == (1, 3, 3, 2)
+            kinds(spans) == (1, 2, 2, 2) && spans.iter().any(|s| s.kind == INTERNAL)
         })
         .await;
 
@@ -203,24 +206,23 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
         fan_out.attribute("messaging.operation.type").as_deref(),
         Some("process")
     );
+    // Its first attempt is made by the fan-out itself: no task crosses the deliveries queue.
     let deliveries_exchange = topology.deliveries_exchange();
-    let task = one(&spans, "task send", |s| {
-        s.kind == PRODUCER
-            && s.attribute("messaging.destination.name") == Some(deliveries_exchange.clone())
-    });
-    assert_eq!(task.parent_span_id, fan_out.span_id);
-
-    // Attempt 1 follows the task; its POST got the 500.
-    let attempt = |n: u32| {
-        one(&spans, &format!("attempt {n}"), |s| {
-            s.name == attempt_queue && s.attribute("attempt") == Some(n.to_string())
-        })
-    };
-    let (first, second) = (attempt(1), attempt(2));
-    assert_eq!(first.kind, CONSUMER);
-    assert_eq!(first.parent_span_id, task.span_id);
+    assert!(
+        !spans.iter().any(|s| s.kind == PRODUCER
+            && s.attribute("messaging.destination.name") == Some(deliveries_exchange.clone())),
+        "a healthy first attempt takes no deliveries-queue hop: {spans:#?}"
+    );
+    let first = one(&spans, "attempt 1", |s| s.kind == INTERNAL);
+    assert_eq!(first.name, "attempt");
+    assert_eq!(first.parent_span_id, fan_out.span_id);
+    assert_eq!(first.attribute("attempt").as_deref(), Some("1"));
     assert_eq!(first.attribute("event_id"), Some(event_id.clone()));
     assert_eq!(first.attribute("webhook_id"), Some(webhook.id.clone()));
+    let second = one(&spans, "attempt 2", |s| {
+        s.name == attempt_queue && s.attribute("attempt").as_deref() == Some("2")
+    });
+    assert_eq!(second.kind, CONSUMER);
     let delivery_id = first.attribute("delivery_id").expect("a delivery id");
     let post_of = |attempt: &CollectedSpan| {
         one(&spans, "POST", |s| {
@@ -302,7 +304,7 @@ async fn a_trace_the_caller_did_not_sample_stays_unsampled_in_every_service(pool
     receiver.wait_for(2, LONG_DEADLINE).await;
     collector
         .wait_for_trace(&sampled_trace, LONG_DEADLINE, |spans| {
-            kinds(spans) == (1, 2, 2, 1)
+            kinds(spans) == (1, 1, 1, 1) && spans.iter().any(|s| s.kind == INTERNAL)
         })
         .await;
 

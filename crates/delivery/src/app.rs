@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::attempt::AttemptStage;
+use crate::direct::Direct;
 use crate::fanout::{FanoutError, FanoutStage};
 use crate::gate::{Gate, Limits};
 use crate::recorder::Recorder;
@@ -70,11 +71,6 @@ impl Delivery {
         }
         let s = &self.settings;
         let topology = s.topology();
-        let fanout = Arc::new(FanoutStage {
-            topology: topology.clone(),
-            pool: self.pool.clone(),
-            batch: s.delivery.fanout_batch,
-        });
         let attempts = Arc::new(AttemptStage {
             topology: topology.clone(),
             webhooks: WebhookCache::new(
@@ -91,7 +87,7 @@ impl Delivery {
             .map_err(|e| StartError::Setup(e.to_string()))?,
             recorder: Recorder::start(self.pool.clone(), s.delivery.record_batch, shutdown.clone()),
             concurrency: s.delivery.concurrency,
-            slots: tokio::sync::Semaphore::new(s.delivery.concurrency.into()),
+            slots: Arc::new(tokio::sync::Semaphore::new(s.delivery.concurrency.into())),
             grace: s.shutdown_grace,
             in_progress: Default::default(),
             gate: Gate::new(Limits {
@@ -102,6 +98,14 @@ impl Delivery {
                 max_retry_after: s.delivery.max_retry_after,
             }),
             max_retry_after: s.delivery.max_retry_after,
+        });
+        let direct = usize::from(s.delivery.direct_attempts);
+        let fanout = Arc::new(FanoutStage {
+            topology: topology.clone(),
+            pool: self.pool.clone(),
+            batch: s.delivery.fanout_batch,
+            direct: (direct > 0).then(|| Direct::new(attempts.clone(), direct)),
+            grace: s.shutdown_grace,
         });
         let mut background = Background::new(&shutdown);
         background.spawn(

@@ -23,12 +23,13 @@ use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::claims::InProgress;
-use crate::gate::{Admission, DeferReason, Gate, Transition, Verdict};
+use crate::gate::{Admission, DeferReason, Gate, Permit, Transition, Verdict};
 use crate::recorder::{NotRecorded, Recorder};
+use crate::task::{finish_within, ids, publish};
 use hookline_dispatch::organisations::OrganisationCache;
 use hookline_dispatch::outcome::{DeliveryState, Outcome};
 use hookline_dispatch::sender::Sender;
-use hookline_dispatch::webhooks::WebhookCache;
+use hookline_dispatch::webhooks::{Target, WebhookCache};
 
 /// How long a task whose outcome could not be made durable waits before going back to the queue, so a
 /// database or broker outage does not turn into a hot loop.
@@ -36,7 +37,7 @@ const REQUEUE_PAUSE: Duration = Duration::from_secs(1);
 
 /// Why a task goes back to the queue instead of being acked.
 #[derive(Debug, thiserror::Error)]
-enum AttemptError {
+pub(crate) enum AttemptError {
     #[error("cannot read the webhook or the delivery log: {0}")]
     Lookup(#[from] sqlx::Error),
     #[error(transparent)]
@@ -62,7 +63,7 @@ pub struct AttemptStage {
     /// Each queue's prefetch (per consumer).
     pub concurrency: u16,
     /// The worker's attempt slots: at most `concurrency` attempts in flight, whatever the shards hold.
-    pub slots: tokio::sync::Semaphore,
+    pub slots: Arc<tokio::sync::Semaphore>,
     pub grace: Duration,
     pub in_progress: InProgress,
     pub gate: Arc<Gate>,
@@ -100,16 +101,7 @@ impl AttemptStage {
                 () = shutdown.cancelled() => break Ok(()),
             }
         };
-        in_flight.close();
-        if tokio::time::timeout(self.grace, in_flight.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                unfinished = in_flight.len(),
-                "grace period over; unfinished attempts return to the queue"
-            );
-        }
+        finish_within(self.grace, &in_flight, "attempts").await;
         result
     }
 
@@ -132,17 +124,7 @@ impl AttemptStage {
                 return;
             }
         };
-        let span = spans::amqp_process(
-            &queue,
-            &message,
-            spans::Ids {
-                event_id: Some(&task.event.id),
-                event_type: Some(&task.event.event_type),
-                delivery_id: Some(&task.delivery_id),
-                webhook_id: Some(&task.webhook_id),
-                attempt: Some(task.attempt),
-            },
-        );
+        let span = spans::amqp_process(&queue, &message, ids(&task));
         let Some(claim) = self.in_progress.claim(task.delivery_id, task.attempt) else {
             tracing::info!(delivery_id = %task.delivery_id, attempt = task.attempt,
                 "a copy of an attempt in progress; not sent twice");
@@ -248,10 +230,7 @@ impl AttemptStage {
             return Ok(());
         };
 
-        let shared_open_until = target
-            .circuit_open_until
-            .and_then(|t| (t - Utc::now()).to_std().ok())
-            .map(|rest| std::time::Instant::now() + rest);
+        let shared_open_until = shared_open_until(&target);
         let mut waited = false;
         let permit = loop {
             match self.gate.admit(task.webhook_id, shared_open_until, waited) {
@@ -277,12 +256,23 @@ impl AttemptStage {
             slot = self.slots.acquire() => slot.expect("the slots are never closed"),
             () = shutdown.cancelled() => return Err(AttemptError::Interrupted),
         };
+        self.send(channel, task, &target, permit).await
+    }
 
+    /// Sends `task` to `target` under `permit` (the caller holds an attempt slot), and makes the outcome
+    /// durable: recorded, and the retry or dead letter confirmed.
+    pub(crate) async fn send(
+        &self,
+        channel: &Channel,
+        task: DeliveryTask,
+        target: &Target,
+        permit: Permit,
+    ) -> Result<(), AttemptError> {
         let event = self.organisations.localised(&task.event).await?;
         let body = Envelope::new(&event, task.webhook_id).to_bytes();
         let exchange = self
             .sender
-            .send(&target.url, &target, &task.event.id.to_string(), body)
+            .send(&target.url, target, &task.event.id.to_string(), body)
             .await;
         metrics::counter!(prometheus::ATTEMPTS,
             "outcome" => if exchange.succeeded() { "success" } else { "failure" },
@@ -438,6 +428,14 @@ impl AttemptStage {
     }
 }
 
+/// When another worker's breaker, written to the webhook's row, holds the endpoint back until.
+pub(crate) fn shared_open_until(target: &Target) -> Option<std::time::Instant> {
+    target
+        .circuit_open_until
+        .and_then(|t| (t - Utc::now()).to_std().ok())
+        .map(|rest| std::time::Instant::now() + rest)
+}
+
 /// A task due this soon is attempted rather than deferred again.
 const NOT_BEFORE_SLACK: Duration = Duration::from_millis(100);
 
@@ -455,30 +453,4 @@ fn count_end(state: DeliveryState) {
 /// Counts a task set aside by the attempt stage.
 fn count_rejected(reason: &'static str) {
     metrics::counter!(prometheus::REJECTED, "stage" => "attempt", "reason" => reason).increment(1);
-}
-
-/// Publishes `task` straight to `queue` through the default exchange, with `extra` headers beside its
-/// shard's (which bring it back to its shard when a retry or deferral queue returns it), continuing the
-/// attempt's trace.
-async fn publish(
-    channel: &Channel,
-    topology: &Topology,
-    queue: &str,
-    task: &DeliveryTask,
-    extra: FieldTable,
-) -> Result<(), PublishError> {
-    let mut headers = topology.delivery_headers(&task.webhook_id);
-    for (name, value) in extra.inner() {
-        headers.insert(name.clone(), value.clone());
-    }
-    let body = serde_json::to_vec(task).expect("tasks always serialise");
-    amqp::publish_traced(
-        channel,
-        "",
-        queue,
-        &body,
-        &task.delivery_id.to_string(),
-        headers,
-    )
-    .await
 }

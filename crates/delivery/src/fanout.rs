@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use futures_util::future::try_join_all;
+use futures_util::future::{BoxFuture, join_all, try_join_all};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt as _, Stream, StreamExt as _};
 use hookline_core::headers;
@@ -12,18 +12,22 @@ use hookline_core::messages::{DeliveryTask, EventMessage};
 use hookline_runtime::amqp::{self, PublishError};
 use hookline_runtime::topology::Topology;
 use hookline_runtime::{prometheus, spans};
+use lapin::Acker;
 use lapin::Channel;
 use lapin::message::Delivery as Message;
-use lapin::options::{BasicAckOptions, BasicQosOptions, BasicRejectOptions};
+use lapin::options::{BasicAckOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::batch::{self, Settled};
+use crate::direct::{Begun, Direct};
 use crate::store;
+use crate::task;
 
 /// Why the stage stopped with messages unacked (they return to the queue with the channel).
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +52,10 @@ pub struct FanoutStage {
     pub pool: PgPool,
     /// Most events per batch.
     pub batch: usize,
+    /// First attempts made here, without the deliveries-queue hop; `None` publishes every task.
+    pub direct: Option<Direct>,
+    /// How long, after the stage stops consuming, direct attempts may take to end.
+    pub grace: std::time::Duration,
 }
 
 impl FanoutStage {
@@ -58,18 +66,25 @@ impl FanoutStage {
         channel: Channel,
         shutdown: CancellationToken,
     ) -> Result<(), FanoutError> {
-        // One more batch than a shard processes at once, so the next is already on its way.
-        let prefetch = u16::try_from(self.batch * (SHARD_BATCHES + 1)).unwrap_or(u16::MAX);
+        // One more batch than a shard processes at once, so the next is already on its way; and room
+        // for the events whose direct attempts are still running, which hold their messages.
+        let held = self.direct.as_ref().map_or(0, Direct::size);
+        let prefetch = u16::try_from(self.batch * (SHARD_BATCHES + 1) + held).unwrap_or(u16::MAX);
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await?;
         let slots = Arc::new(Semaphore::new(PARALLEL_BATCHES));
+        let waiters = TaskTracker::new();
         let mut shards = Vec::new();
         for queue in self.topology.events_queues() {
             let consumer = amqp::consume_all(&channel, vec![queue]).await?;
-            shards.push(self.consume(&channel, consumer, &slots, &shutdown));
+            shards.push(self.consume(&channel, consumer, &slots, &waiters, &shutdown));
         }
-        try_join_all(shards).await?;
+        let consumed = try_join_all(shards).await;
+        // Events still waiting for their direct attempts are acked (or returned) before the channel
+        // closes; those that outlast the grace period return to the queue with it.
+        task::finish_within(self.grace, &waiters, "events with direct attempts").await;
+        consumed?;
         Ok(())
     }
 
@@ -79,6 +94,7 @@ impl FanoutStage {
         channel: &Channel,
         mut consumer: impl Stream<Item = lapin::Result<amqp::Sourced>> + Unpin,
         slots: &Arc<Semaphore>,
+        waiters: &TaskTracker,
         shutdown: &CancellationToken,
     ) -> Result<(), FanoutError> {
         let mut in_flight = FuturesUnordered::new();
@@ -105,7 +121,7 @@ impl FanoutStage {
                         }
                     };
                     in_flight.push(async move {
-                        let done = self.process(channel, batch, shutdown).await;
+                        let done = self.process(channel, batch, waiters, shutdown).await;
                         drop(slot);
                         done
                     });
@@ -126,6 +142,7 @@ impl FanoutStage {
         &self,
         channel: &Channel,
         batch: Vec<amqp::Sourced>,
+        waiters: &TaskTracker,
         shutdown: &CancellationToken,
     ) -> Result<(), FanoutError> {
         let mut events = Vec::with_capacity(batch.len());
@@ -194,37 +211,91 @@ impl FanoutStage {
 
         let recorded = started.elapsed();
         let by_id: HashMap<_, _> = events.iter().map(|e| (e.id, e)).collect();
-        let exchange = self.topology.deliveries_exchange();
-        let tasks = planned.iter().filter_map(|p| {
-            let event = by_id[&p.event_id].in_version(p.version as u32);
-            if event.is_none() {
-                // Only a hand-edited row could ask for a version the event lacks; it stays pending.
-                tracing::error!(delivery_id = %p.id, version = p.version, "event lacks the delivery's version");
-            }
-            Some(DeliveryTask::chain(p.id, p.webhook_id, 1, event?))
-        });
-        try_join_all(tasks.map(|task| {
-            let body = serde_json::to_vec(&task).expect("tasks always serialise");
-            let exchange = exchange.as_str();
-            let span = event_spans
-                .get(&task.event.id)
+        let tasks: Vec<DeliveryTask> = planned
+            .iter()
+            .filter_map(|p| {
+                let event = by_id[&p.event_id].in_version(p.version as u32);
+                if event.is_none() {
+                    // Only a hand-edited row could ask for a version the event lacks; it stays pending.
+                    tracing::error!(delivery_id = %p.id, version = p.version, "event lacks the delivery's version");
+                }
+                Some(DeliveryTask::chain(p.id, p.webhook_id, 1, event?))
+            })
+            .collect();
+        let span_of = |event: &Uuid| {
+            event_spans
+                .get(event)
                 .cloned()
-                .unwrap_or_else(tracing::Span::none);
-            let headers = self.topology.delivery_headers(&task.webhook_id);
-            async move {
-                let id = task.delivery_id.to_string();
-                amqp::publish_traced(channel, exchange, "", &body, &id, headers).await
+                .unwrap_or_else(tracing::Span::none)
+        };
+
+        // First attempts that can go at once go here; the others through the deliveries queue.
+        let mut queued = Vec::with_capacity(tasks.len());
+        let mut direct: HashMap<Uuid, Vec<BoxFuture<'static, bool>>> = HashMap::new();
+        for task in tasks {
+            let Some(stage) = self.direct.as_ref().filter(|_| !shutdown.is_cancelled()) else {
+                queued.push(task);
+                continue;
+            };
+            let event = task.event.id;
+            match stage.begin(channel, task, &span_of(&event), shutdown).await {
+                Begun::Started(attempt) => direct.entry(event).or_default().push(attempt),
+                Begun::Queue(task) => queued.push(task),
             }
-            .instrument(span)
+        }
+        let exchange = self.topology.deliveries_exchange();
+        try_join_all(queued.iter().map(|task| {
+            task::publish_to(
+                channel,
+                &self.topology,
+                &exchange,
+                "",
+                task,
+                FieldTable::default(),
+            )
+            .instrument(span_of(&task.event.id))
         }))
         .await?;
         let published = started.elapsed();
-        try_join_all(
-            written
-                .iter()
-                .map(|&i| accepted[i].acker.ack(BasicAckOptions::default())),
-        )
-        .await?;
+
+        // Events without direct attempts are done; the others once their attempts are durable.
+        let mut waiting: HashMap<Uuid, Vec<Acker>> = HashMap::new();
+        let mut done = Vec::with_capacity(written.len());
+        for &i in &written {
+            let event = events[i].id;
+            if direct.contains_key(&event) {
+                waiting
+                    .entry(event)
+                    .or_default()
+                    .push(accepted[i].acker.clone());
+            } else {
+                done.push(accepted[i].acker.ack(BasicAckOptions::default()));
+            }
+        }
+        try_join_all(done).await?;
+        for (event, ackers) in waiting {
+            let attempts = direct.remove(&event).unwrap_or_default();
+            // The event's span ends with its ack.
+            let span = event_spans.remove(&event);
+            waiters.spawn(async move {
+                let durable = join_all(attempts).await.into_iter().all(|ok| ok);
+                for acker in ackers {
+                    let settled = if durable {
+                        acker.ack(BasicAckOptions::default()).await
+                    } else {
+                        let requeue = BasicNackOptions {
+                            requeue: true,
+                            multiple: false,
+                        };
+                        acker.nack(requeue).await
+                    };
+                    if let Err(error) = settled {
+                        tracing::warn!(%error, "cannot settle the event; the broker will redeliver it");
+                    }
+                }
+                drop(span);
+            });
+        }
         tracing::debug!(
             events = events.len(),
             deliveries = planned.len(),

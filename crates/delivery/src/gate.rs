@@ -165,6 +165,31 @@ impl Gate {
         shared_open_until: Option<Instant>,
         waited: bool,
     ) -> Admission {
+        self.decide(webhook, shared_open_until, waited, true)
+    }
+
+    /// A permit if the endpoint can take the task right now, else `None`, with nothing counted as
+    /// waiting or deferred: the fan-out asks this before attempting a task itself, and otherwise hands the
+    /// task to the queue, whose attempt asks [`Gate::admit`] as usual.
+    pub fn try_admit(
+        self: &Arc<Self>,
+        webhook: Uuid,
+        shared_open_until: Option<Instant>,
+    ) -> Option<Permit> {
+        match self.decide(webhook, shared_open_until, false, false) {
+            Admission::Now(permit) => Some(permit),
+            Admission::Wait(_) | Admission::Defer(..) => None,
+        }
+    }
+
+    /// [`Gate::admit`]; with `queue` false, a task that cannot go now is neither queued nor counted.
+    fn decide(
+        self: &Arc<Self>,
+        webhook: Uuid,
+        shared_open_until: Option<Instant>,
+        waited: bool,
+        queue: bool,
+    ) -> Admission {
         let now = Instant::now();
         let mut endpoints = self.endpoints.lock().expect("gate lock");
         if endpoints.len() > TRACKED {
@@ -216,6 +241,9 @@ impl Gate {
                 number,
                 done: false,
             });
+        }
+        if !queue {
+            return Admission::Defer(Duration::ZERO, DeferReason::Busy);
         }
         // Tasks ahead of this one (waiting here, or deferred lately) leave at `limit` per latency.
         let ahead = f64::from(e.waiting) + e.backlog(now) + 1.0;

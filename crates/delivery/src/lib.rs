@@ -9,9 +9,11 @@ pub mod app;
 mod attempt;
 mod batch;
 mod claims;
+mod direct;
 mod fanout;
 mod gate;
 mod recorder;
 mod store;
+mod task;
 
 pub use app::Delivery;

@@ -165,6 +165,7 @@ pub struct DeliverySettings {
     #[serde(deserialize_with = "duration")]
     pub request_timeout: Duration,
     pub concurrency: u16,
+    pub direct_attempts: u16,
     pub fanout_batch: usize,
     pub record_batch: usize,
     pub max_response_body: usize,

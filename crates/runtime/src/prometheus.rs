@@ -15,6 +15,8 @@ pub const INGEST_EVENTS: &str = "hookline_ingest_events_total";
 pub const DELIVERIES: &str = "hookline_deliveries_total";
 /// HTTP attempts, by `outcome` (`success`, `failure`) and `status_class` (`2xx` … `5xx`, `none`).
 pub const ATTEMPTS: &str = "hookline_delivery_attempts_total";
+/// First attempts a worker's fan-out made itself, without the deliveries-queue hop.
+pub const DIRECT_ATTEMPTS: &str = "hookline_delivery_direct_attempts_total";
 /// Seconds one attempt took, connect to last byte.
 pub const ATTEMPT_DURATION: &str = "hookline_delivery_attempt_duration_seconds";
 /// Attempts being made right now, per worker.
@@ -68,6 +70,10 @@ fn describe() {
     describe_counter!(
         ATTEMPTS,
         "HTTP delivery attempts, by outcome and status class."
+    );
+    describe_counter!(
+        DIRECT_ATTEMPTS,
+        "First attempts the fan-out made itself, without the deliveries-queue hop."
     );
     describe_histogram!(
         ATTEMPT_DURATION,

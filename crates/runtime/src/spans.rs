@@ -173,6 +173,25 @@ pub fn amqp_process(queue: &str, message: &lapin::message::Delivery, ids: Ids) -
     span
 }
 
+/// The span of an attempt the fan-out makes itself (no deliveries-queue hop), a child of `parent`, the
+/// span of the event's processing. Like a consumer span it exists whether or not traces are exported,
+/// because the attempt's log lines take their ids from it.
+pub fn direct_attempt(parent: &Span, ids: Ids) -> Span {
+    let span = tracing::info_span!(
+        parent: parent,
+        "attempt",
+        otel.name = "attempt",
+        otel.kind = "internal",
+        event_id = Empty,
+        event_type = Empty,
+        delivery_id = Empty,
+        webhook_id = Empty,
+        attempt = Empty,
+    );
+    ids.record(&span);
+    span
+}
+
 /// The Hookline ids a consumer span concerns; whichever are known.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Ids<'a> {

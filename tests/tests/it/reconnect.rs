@@ -96,8 +96,7 @@ async fn workers_survive_postgresql_dropping_their_connections(pool: PgPool) {
     receiver.wait_for(1, LONG_DEADLINE).await;
 
     // PostgreSQL ends every other session of this test's database, as a restart would.
-    let database = hookline_tests::stack::database_url(&pool);
-    let name = database.rsplit('/').next().unwrap().to_owned();
+    let name = pool.connect_options().get_database().unwrap().to_owned();
     let ended: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
     )
