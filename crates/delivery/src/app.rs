@@ -82,6 +82,7 @@ impl Delivery {
             sender: Sender::new(
                 s.delivery.request_timeout,
                 s.delivery.max_response_body,
+                s.delivery.concurrency.into(),
                 &s.endpoints,
             )
             .map_err(|e| StartError::Setup(e.to_string()))?,

@@ -35,9 +35,6 @@ pub const REFUSED: &str = "refused";
 pub const TRANSPORT: &str = "transport";
 pub const TIMEOUT: &str = "timeout";
 
-/// Idle keep-alive connections kept per endpoint host.
-const MAX_IDLE_PER_HOST: usize = 64;
-
 /// Sends attempts. One per worker, so connections to each endpoint are pooled and reused.
 pub struct Sender {
     client: Client<HttpsConnector<HttpConnector<VettingResolver>>, Full<Bytes>>,
@@ -66,9 +63,15 @@ pub enum SenderError {
 }
 
 impl Sender {
+    /// `max_idle_per_host` keep-alive connections stay open to each host between attempts. It should be
+    /// the most attempts that can run at once: many webhooks may share one host, and a pool smaller
+    /// than the attempts in flight closes a connection after each surplus attempt, to open a new one
+    /// for the next (measured with 64 idle under 512 in flight: a new TCP connection every 2–3
+    /// deliveries, 7,200–7,700 sockets in TIME-WAIT per 20,000, paid by the endpoint too).
     pub fn new(
         timeout: Duration,
         max_response_body: usize,
+        max_idle_per_host: usize,
         endpoints: &EndpointPolicy,
     ) -> Result<Self, SenderError> {
         let policy = Arc::new(endpoints.address_policy());
@@ -82,7 +85,7 @@ impl Sender {
             .enable_http1()
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
+            .pool_max_idle_per_host(max_idle_per_host)
             .build(https);
         let user_agent = HeaderValue::from_str(&format!("Hookline/{}", hookline_runtime::VERSION))
             .expect("the version is a valid header value");

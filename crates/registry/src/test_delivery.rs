@@ -44,6 +44,9 @@ pub enum TestEventError {
     Database(#[from] sqlx::Error),
 }
 
+/// Keep-alive connections the registry keeps to each host for test events.
+const TEST_EVENT_IDLE_CONNECTIONS: usize = 4;
+
 impl TestEvents {
     pub fn new(settings: &Settings, pool: PgPool, secrets: SecretBox) -> Result<Self, SenderError> {
         let d = &settings.delivery;
@@ -51,7 +54,13 @@ impl TestEvents {
             // Always read afresh: a test right after an edit must use the edit.
             webhooks: WebhookCache::new(pool.clone(), secrets, Duration::ZERO),
             organisations: OrganisationCache::new(pool.clone(), Duration::ZERO),
-            sender: Sender::new(d.request_timeout, d.max_response_body, &settings.endpoints)?,
+            // Test events are one at a time, made by hand.
+            sender: Sender::new(
+                d.request_timeout,
+                d.max_response_body,
+                TEST_EVENT_IDLE_CONNECTIONS,
+                &settings.endpoints,
+            )?,
             pool,
         })
     }

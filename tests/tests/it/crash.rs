@@ -184,3 +184,46 @@ async fn sigterm_under_load_delivers_every_event_exactly_once(pool: PgPool) {
          twice: {attempts:?}"
     );
 }
+
+/// SIGTERM while the worker's own first attempt (made by its fan-out, with no deliveries-queue hop)
+/// cannot be recorded, its table locked: the worker still exits after its grace period, the event it
+/// held returns to the queue unacked, and another worker delivers it once the database can record it.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn sigterm_while_a_direct_attempt_cannot_be_recorded_loses_nothing(pool: PgPool) {
+    let mut stack =
+        Stack::without_worker(pool.clone(), &[("HOOKLINE__SHUTDOWN_GRACE", "2s")]).await;
+    let receiver = Receiver::always(200).await;
+    let (webhook, _) = stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+    let mut lock = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE delivery_attempts IN EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+
+    let mut stopped = spawn_worker_process(&stack.env);
+    let event_id = stack
+        .publish(ORG, "job.completed", serde_json::json!({"jobId": "J-7"}))
+        .await;
+    receiver.wait_for(1, LONG_DEADLINE).await;
+    stop_with_sigterm(&mut stopped).await;
+    lock.rollback().await.unwrap();
+
+    stack.spawn_worker();
+    let requests = receiver.wait_for(2, LONG_DEADLINE).await;
+    assert_eq!(
+        requests[1].header("webhook-id"),
+        event_id,
+        "the same event, sent again"
+    );
+    let done = stack
+        .settled(
+            ORG,
+            &webhook.id,
+            v1::DeliveryStatus::Succeeded,
+            LONG_DEADLINE,
+        )
+        .await;
+    assert!(done.attempts.iter().any(|a| a.success));
+}
