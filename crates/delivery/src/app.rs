@@ -116,9 +116,10 @@ impl Delivery {
         let background = background.watch();
 
         let name = format!("hookline-delivery/{}", s.amqp.prefix);
-        while let Some(connection) = amqp::connect_with_retry(&s.amqp.url, &name, &shutdown).await {
+        let mut connections = amqp::Reconnecting::new(&s.amqp.url, &name, &shutdown);
+        while let Some(connection) = connections.next().await {
             let result = run_connection(
-                &connection,
+                connection,
                 &topology,
                 &fanout,
                 &attempts,
@@ -127,13 +128,11 @@ impl Delivery {
             )
             .await;
             self.health.set(AMQP, false);
-            let _ = connection.close(200, "worker stopping".into()).await;
             match result {
-                Ok(()) if shutdown.is_cancelled() => break,
+                Ok(()) if shutdown.is_cancelled() => {}
                 Ok(()) => tracing::warn!("RabbitMQ connection lost; reconnecting"),
                 Err(error) => tracing::warn!(%error, "delivery stage stopped; reconnecting"),
             }
-            tokio::time::sleep(amqp::RECONNECT_PAUSE).await;
         }
         ops.await??;
         background.await?

@@ -43,15 +43,11 @@ pub async fn follow(
     shutdown: CancellationToken,
 ) {
     let name = format!("hookline-ingest-catalog/{}", topology.prefix());
-    while let Some(connection) = amqp::connect_with_retry(&url, &name, &shutdown).await {
-        if let Err(error) = read(&connection, &topology, &live, &shutdown).await {
+    let mut connections = amqp::Reconnecting::new(&url, &name, &shutdown);
+    while let Some(connection) = connections.next().await {
+        if let Err(error) = read(connection, &topology, &live, &shutdown).await {
             tracing::warn!(%error, "catalog stream interrupted; reconnecting");
         }
-        let _ = connection.close(200, "done".into()).await;
-        if shutdown.is_cancelled() {
-            return;
-        }
-        tokio::time::sleep(amqp::RECONNECT_PAUSE).await;
     }
 }
 

@@ -25,7 +25,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let name = format!("hookline-registry-metrics/{}", topology.prefix());
-    while let Some(connection) = amqp::connect_with_retry(&url, &name, &shutdown).await {
+    let mut connections = amqp::Reconnecting::new(&url, &name, &shutdown);
+    while let Some(connection) = connections.next().await {
         let mut ticker = tokio::time::interval(interval);
         loop {
             tokio::select! {
@@ -35,7 +36,7 @@ pub async fn run(
             if !health.is_ready() {
                 continue;
             }
-            if let Err(error) = sample_queues(&connection, &topology).await {
+            if let Err(error) = sample_queues(connection, &topology).await {
                 tracing::warn!(%error, "cannot sample queue depths; reconnecting");
                 break;
             }
@@ -44,11 +45,6 @@ pub async fn run(
                 Err(error) => tracing::warn!(%error, "cannot read the oldest dead letter"),
             }
         }
-        let _ = connection.close(200, "done".into()).await;
-        if shutdown.is_cancelled() {
-            return;
-        }
-        tokio::time::sleep(amqp::RECONNECT_PAUSE).await;
     }
 }
 

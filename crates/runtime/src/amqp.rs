@@ -63,7 +63,7 @@ pub async fn connect(url: &SecretString, name: &str) -> lapin::Result<Connection
 }
 
 /// Connects, retrying with backoff until it succeeds or `cancel` fires (then `None`).
-pub async fn connect_with_retry(
+async fn connect_with_retry(
     url: &SecretString,
     name: &str,
     cancel: &CancellationToken,
@@ -77,6 +77,44 @@ pub async fn connect_with_retry(
         biased;
         () = cancel.cancelled() => None,
         conn = retrying => conn.ok(),
+    }
+}
+
+/// The one reconnect loop of every service, as the connections it yields:
+/// `while let Some(connection) = connections.next().await { … }` runs a session on each until it
+/// returns (the connection was lost, or the session failed and said why in the log). The next call
+/// closes that connection and, unless `shutdown` has fired, pauses and connects again (retrying with
+/// backoff); it yields `None` once `shutdown` fires.
+pub struct Reconnecting<'a> {
+    url: &'a SecretString,
+    name: &'a str,
+    shutdown: &'a CancellationToken,
+    current: Option<Connection>,
+}
+
+impl<'a> Reconnecting<'a> {
+    /// Connections named `name` in RabbitMQ's management UI.
+    pub fn new(url: &'a SecretString, name: &'a str, shutdown: &'a CancellationToken) -> Self {
+        Self {
+            url,
+            name,
+            shutdown,
+            current: None,
+        }
+    }
+
+    /// The next connection, once the previous one (if any) is closed; `None` after shutdown.
+    pub async fn next(&mut self) -> Option<&Connection> {
+        if let Some(previous) = self.current.take() {
+            // Bounded: a connection the broker no longer answers on need not be closed politely.
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, previous.close(200, "done".into())).await;
+            if self.shutdown.is_cancelled() {
+                return None;
+            }
+            tokio::time::sleep(RECONNECT_PAUSE).await;
+        }
+        self.current = connect_with_retry(self.url, self.name, self.shutdown).await;
+        self.current.as_ref()
     }
 }
 
@@ -202,6 +240,9 @@ async fn publish_and_confirm(
         Confirmation::Nack(_) | Confirmation::NotRequested => Err(PublishError::Nacked),
     }
 }
+
+/// How long closing a finished connection may take before it is simply dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Pause before reconnecting after a connection was lost (on top of the backoff of failed attempts).
 pub const RECONNECT_PAUSE: Duration = Duration::from_millis(500);

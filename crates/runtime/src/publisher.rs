@@ -118,13 +118,14 @@ async fn supervise(
     shutdown: CancellationToken,
 ) {
     let name = format!("{service}/{}", topology.prefix());
-    while let Some(connection) = amqp::connect_with_retry(&url, &name, &shutdown).await {
-        match open(&connection, &topology).await {
+    let mut connections = amqp::Reconnecting::new(&url, &name, &shutdown);
+    while let Some(connection) = connections.next().await {
+        match open(connection, &topology).await {
             Ok(channel) => {
                 *slot.write().expect("channel lock") = Some(channel);
                 health.set(AMQP, true);
                 tracing::info!("connected to RabbitMQ");
-                amqp::wait_until_lost(&connection, &shutdown).await;
+                amqp::wait_until_lost(connection, &shutdown).await;
                 let channel = slot.write().expect("channel lock").take();
                 if let Some(channel) = channel {
                     amqp::close_channel(channel).await;
@@ -133,12 +134,9 @@ async fn supervise(
             }
             Err(error) => tracing::warn!(%error, "cannot set up the RabbitMQ channel"),
         }
-        if shutdown.is_cancelled() {
-            let _ = connection.close(200, "shutting down".into()).await;
-            return;
+        if !shutdown.is_cancelled() {
+            tracing::warn!("RabbitMQ connection lost; reconnecting");
         }
-        tracing::warn!("RabbitMQ connection lost; reconnecting");
-        tokio::time::sleep(amqp::RECONNECT_PAUSE).await;
     }
 }
 
