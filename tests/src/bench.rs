@@ -198,9 +198,9 @@ impl Pipeline {
         hookline_store::MIGRATOR.run(&pool).await?;
         let stop = CancellationToken::new();
         let registry = hookline_registry::Registry::build(settings, pool.clone()).await?;
-        let registry_addr = registry.grpc_addr();
+        let registry_addr = registry.listeners().grpc_addr();
         let ingest = hookline_ingest::Ingest::build(settings).await?;
-        let ingest_addr = ingest.grpc_addr();
+        let ingest_addr = ingest.listeners().grpc_addr();
         let mut services = vec![
             tokio::spawn(registry.run_until_stopped(stop.clone())),
             tokio::spawn(ingest.run_until_stopped(stop.clone())),

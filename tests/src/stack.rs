@@ -160,14 +160,14 @@ impl Stack {
         let registry = hookline_registry::Registry::build(&settings, pool.clone())
             .await
             .expect("registry binds");
-        let registry_addr = registry.grpc_addr();
-        let registry_ops = registry.ops_addr();
+        let registry_addr = registry.listeners().grpc_addr();
+        let registry_ops = registry.listeners().ops_addr();
         tokio::spawn(registry.run_until_stopped(shutdown.clone()));
         let ingest = hookline_ingest::Ingest::build(&settings)
             .await
             .expect("ingest binds");
-        let ingest_addr = ingest.grpc_addr();
-        let ingest_ops = ingest.ops_addr();
+        let ingest_addr = ingest.listeners().grpc_addr();
+        let ingest_ops = ingest.listeners().ops_addr();
         tokio::spawn(ingest.run_until_stopped(shutdown.clone()));
 
         let registry_channel = connect(registry_addr).await;
@@ -209,7 +209,7 @@ impl Stack {
         let ingest = hookline_ingest::Ingest::build(&self.settings)
             .await
             .expect("ingest binds");
-        let addr = ingest.grpc_addr();
+        let addr = ingest.listeners().grpc_addr();
         tokio::spawn(ingest.run_until_stopped(self.shutdown.child_token()));
         let channel = connect(addr).await;
         serving(&channel, "hookline.v1.EventIngest").await;

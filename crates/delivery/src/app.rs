@@ -56,9 +56,7 @@ impl Delivery {
     }
 
     pub fn ops_addr(&self) -> SocketAddr {
-        self.ops
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.ops.addr()
     }
 
     /// Serves `/healthz` at once and waits for PostgreSQL before taking work; then consumes until

@@ -20,11 +20,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let (settings, telemetry) = cli.config.load("hookline-delivery")?;
-    let result = run(&settings).await;
-    telemetry.shutdown().await;
-    result
+    Cli::parse().config.run("hookline-delivery", run).await
 }
 
 async fn run(settings: &Settings) -> anyhow::Result<()> {

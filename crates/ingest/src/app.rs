@@ -1,11 +1,8 @@
 //! The ingest application: bound listeners, the publisher and the gRPC service.
 
-use std::net::SocketAddr;
-
 use hookline_proto::v1::event_ingest_server::EventIngestServer;
 use hookline_runtime::config::{Settings, StartError};
-use hookline_runtime::ops::{self, Health, OpsServer};
-use tokio::net::TcpListener;
+use hookline_runtime::ops::{GrpcListeners, Health};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{self, LiveCatalog};
@@ -17,8 +14,7 @@ use hookline_runtime::publisher::EventPublisher;
 
 /// An ingest service bound to its ports, ready to run.
 pub struct Ingest {
-    grpc: TcpListener,
-    ops: OpsServer,
+    listeners: GrpcListeners,
     health: Health,
     settings: Settings,
     verifier: Verifier,
@@ -29,23 +25,21 @@ impl Ingest {
         let health = Health::new(&[AMQP]);
         Ok(Self {
             verifier: settings.auth.verifier()?,
-            grpc: ops::bind(settings.ingest.grpc_listen, "ingest gRPC").await?,
-            ops: OpsServer::bind(settings.ingest.http_listen, health.clone()).await?,
+            listeners: GrpcListeners::bind(
+                settings.ingest.grpc_listen,
+                "ingest gRPC",
+                settings.ingest.http_listen,
+                health.clone(),
+            )
+            .await?,
             health,
             settings: settings.clone(),
         })
     }
 
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc
-            .local_addr()
-            .expect("a bound listener has an address")
-    }
-
-    pub fn ops_addr(&self) -> SocketAddr {
-        self.ops
-            .local_addr()
-            .expect("a bound listener has an address")
+    /// Where it listens (the ports chosen, when bound to port 0).
+    pub fn listeners(&self) -> &GrpcListeners {
+        &self.listeners
     }
 
     /// Connects to the broker in the background and serves until `shutdown` fires.
@@ -70,12 +64,12 @@ impl Ingest {
             ),
         );
         let background = background.watch();
-        let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
+        let ops = tokio::spawn(self.listeners.ops.run_until_stopped(shutdown.clone()));
         let service = EventIngestServer::with_interceptor(
             IngestService::new(publisher, catalog, &self.settings.ingest),
             self.verifier.interceptor(),
         );
-        hookline_runtime::grpc::serve(self.grpc, service, self.health, shutdown).await?;
+        hookline_runtime::grpc::serve(self.listeners.grpc, service, self.health, shutdown).await?;
         ops.await??;
         background.await?
     }

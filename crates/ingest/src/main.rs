@@ -14,15 +14,11 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let (settings, telemetry) = cli.config.load("hookline-ingest")?;
-    let result = run(&settings).await;
-    telemetry.shutdown().await;
-    result
+    Cli::parse().config.run("hookline-ingest", run).await
 }
 
 async fn run(settings: &Settings) -> anyhow::Result<()> {
     let ingest = hookline_ingest::Ingest::build(settings).await?;
-    tracing::info!(grpc = %ingest.grpc_addr(), http = %ingest.ops_addr(), "ingest listening");
+    tracing::info!(grpc = %ingest.listeners().grpc_addr(), http = %ingest.listeners().ops_addr(), "ingest listening");
     Ok(ingest.run_until_stopped(shutdown::on_signal()).await?)
 }

@@ -1,7 +1,5 @@
 //! The registry application: bound listeners and the services behind them.
 
-use std::net::SocketAddr;
-
 use crate::test_delivery::TestEvents;
 use hookline_core::secret_box::SecretBox;
 use hookline_proto::v1::webhook_registry_server::WebhookRegistryServer;
@@ -9,11 +7,10 @@ use hookline_runtime::amqp::AMQP;
 use hookline_runtime::auth::Verifier;
 use hookline_runtime::background::Background;
 use hookline_runtime::config::{Settings, StartError};
-use hookline_runtime::ops::{self, Health, OpsServer};
+use hookline_runtime::ops::{GrpcListeners, Health};
 use hookline_runtime::publisher::EventPublisher;
 use hookline_store::db;
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::RegistryService;
@@ -21,8 +18,7 @@ use crate::{catalog, queue_metrics, reseal, retention};
 
 /// A registry bound to its ports, ready to run.
 pub struct Registry {
-    grpc: TcpListener,
-    ops: OpsServer,
+    listeners: GrpcListeners,
     pool: PgPool,
     health: Health,
     settings: Settings,
@@ -40,30 +36,28 @@ impl Registry {
             verifier: settings.auth.verifier()?,
             tests: TestEvents::new(settings, pool.clone(), settings.secrets.secret_box()?)
                 .map_err(|e| StartError::Setup(format!("test events: {e}")))?,
-            grpc: ops::bind(settings.registry.grpc_listen, "registry gRPC").await?,
-            ops: OpsServer::bind(settings.registry.http_listen, health.clone()).await?,
+            listeners: GrpcListeners::bind(
+                settings.registry.grpc_listen,
+                "registry gRPC",
+                settings.registry.http_listen,
+                health.clone(),
+            )
+            .await?,
             pool,
             health,
             settings: settings.clone(),
         })
     }
 
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc
-            .local_addr()
-            .expect("a bound listener has an address")
-    }
-
-    pub fn ops_addr(&self) -> SocketAddr {
-        self.ops
-            .local_addr()
-            .expect("a bound listener has an address")
+    /// Where it listens (the ports chosen, when bound to port 0).
+    pub fn listeners(&self) -> &GrpcListeners {
+        &self.listeners
     }
 
     /// Serves `/healthz` at once; once PostgreSQL answers, re-seals secrets that need it, then serves
     /// until `shutdown` fires and lets in-flight calls finish.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), StartError> {
-        let ops = tokio::spawn(self.ops.run_until_stopped(shutdown.clone()));
+        let ops = tokio::spawn(self.listeners.ops.run_until_stopped(shutdown.clone()));
         if !db::wait_until_up(&self.pool, &shutdown).await {
             ops.await??;
             return Ok(());
@@ -112,7 +106,7 @@ impl Registry {
             RegistryService::new(self.pool, &self.settings, self.secrets, events, self.tests),
             self.verifier.interceptor(),
         );
-        hookline_runtime::grpc::serve(self.grpc, service, self.health, shutdown).await?;
+        hookline_runtime::grpc::serve(self.listeners.grpc, service, self.health, shutdown).await?;
         ops.await??;
         background.await?
     }

@@ -31,10 +31,12 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let (settings, telemetry) = cli.config.load("hookline-registry")?;
-    let result = run(cli.command.unwrap_or(Command::Serve), &settings).await;
-    telemetry.shutdown().await;
-    result
+    let command = cli.command.unwrap_or(Command::Serve);
+    cli.config
+        .run("hookline-registry", async |settings| {
+            run(command, settings).await
+        })
+        .await
 }
 
 async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
@@ -53,7 +55,7 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         }
         Command::Serve => {
             let registry = hookline_registry::Registry::build(settings, pool).await?;
-            tracing::info!(grpc = %registry.grpc_addr(), http = %registry.ops_addr(), "registry listening");
+            tracing::info!(grpc = %registry.listeners().grpc_addr(), http = %registry.listeners().ops_addr(), "registry listening");
             registry.run_until_stopped(stop).await?;
         }
     }

@@ -22,4 +22,18 @@ impl ConfigArgs {
         let telemetry = crate::telemetry::init(service, &settings.log)?;
         Ok((settings, telemetry))
     }
+
+    /// Every service binary's `main`: loads the settings and telemetry of `service`, runs `serve` with
+    /// the settings, and then flushes the telemetry, whatever `serve` returned, so the spans and log
+    /// lines of a failed start are not lost.
+    pub async fn run<E: From<ConfigError>>(
+        &self,
+        service: &'static str,
+        serve: impl AsyncFnOnce(&Settings) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let (settings, telemetry) = self.load(service)?;
+        let result = serve(&settings).await;
+        telemetry.shutdown().await;
+        result
+    }
 }

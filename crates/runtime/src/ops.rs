@@ -48,6 +48,38 @@ pub async fn bind(addr: SocketAddr, what: &str) -> std::io::Result<TcpListener> 
     })
 }
 
+/// The listeners of a gRPC service (registry, ingest): its API and its ops server, bound when the
+/// service is built so that the addresses are known (port 0 in tests) before it runs.
+pub struct GrpcListeners {
+    pub grpc: TcpListener,
+    pub ops: OpsServer,
+}
+
+impl GrpcListeners {
+    /// Binds the API on `grpc` (`what` names it in an error) and the ops server on `ops`.
+    pub async fn bind(
+        grpc: SocketAddr,
+        what: &str,
+        ops: SocketAddr,
+        health: Health,
+    ) -> std::io::Result<Self> {
+        Ok(Self {
+            grpc: bind(grpc, what).await?,
+            ops: OpsServer::bind(ops, health).await?,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops.addr()
+    }
+}
+
 /// The ops HTTP server, bound and ready to serve.
 pub struct OpsServer {
     listener: TcpListener,
@@ -69,8 +101,11 @@ impl OpsServer {
         })
     }
 
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+    /// The address it listens on (the port chosen, when it was bound to port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {

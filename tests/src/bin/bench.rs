@@ -329,7 +329,7 @@ async fn batch_ingest_rate(settings: &Settings, prefix: &str) -> anyhow::Result<
     settings.amqp.prefix = format!("{prefix}-batch");
     let stop = CancellationToken::new();
     let ingest = hookline_ingest::Ingest::build(&settings).await?;
-    let addr = ingest.grpc_addr();
+    let addr = ingest.listeners().grpc_addr();
     let service = tokio::spawn(ingest.run_until_stopped(stop.clone()));
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
         .connect()

@@ -325,7 +325,7 @@ async fn publish_with_the_broker_unreachable_returns_unavailable(pool: PgPool) {
     let ingest = hookline_ingest::Ingest::build(&settings)
         .await
         .expect("ingest binds");
-    let addr = ingest.grpc_addr();
+    let addr = ingest.listeners().grpc_addr();
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(ingest.run_until_stopped(stop.clone()));
     let channel = hookline_tests::stack::connect(addr).await;
