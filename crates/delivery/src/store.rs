@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use hookline_core::messages::{EventMessage, delivery_id};
+use hookline_store::status::DeliveryStatus;
 use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -86,7 +87,7 @@ pub async fn fan_out(
             rows.push(event, s);
         }
     }
-    let inserted: Vec<(Planned, String)> = sqlx::query_as::<_, PlannedRow>(
+    let inserted: Vec<(Planned, DeliveryStatus)> = sqlx::query_as::<_, PlannedRow>(
         "WITH new_events AS (
              INSERT INTO events (id, organisation_id, event_type, version, occurred_at, data, versions)
              SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::jsonb[],
@@ -125,7 +126,7 @@ pub async fn fan_out(
     // Skipped deliveries are recorded, never attempted.
     let skipped = inserted
         .iter()
-        .filter(|(_, status)| status == "skipped")
+        .filter(|(_, status)| *status == DeliveryStatus::Skipped)
         .count();
     if skipped > 0 {
         metrics::counter!(hookline_runtime::prometheus::DELIVERIES, "outcome" => "skipped")
@@ -133,7 +134,7 @@ pub async fn fan_out(
     }
     let mut planned: Vec<Planned> = inserted
         .into_iter()
-        .filter(|(_, status)| status == "pending")
+        .filter(|(_, status)| *status == DeliveryStatus::Pending)
         .map(|(p, _)| p)
         .collect();
 
@@ -158,7 +159,7 @@ struct PlannedRow {
     event_id: Uuid,
     webhook_id: Uuid,
     version: i32,
-    status: String,
+    status: DeliveryStatus,
 }
 
 /// Column arrays of new delivery rows, for one `UNNEST` insert.

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use hookline_store::status::DeliveryStatus;
 use uuid::Uuid;
 
 use crate::sender;
@@ -29,13 +30,13 @@ pub enum DeliveryState {
     Cancelled,
 }
 
-impl DeliveryState {
-    pub fn as_db(self) -> &'static str {
-        match self {
-            Self::Retrying => "retrying",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
+impl From<DeliveryState> for DeliveryStatus {
+    fn from(state: DeliveryState) -> Self {
+        match state {
+            DeliveryState::Retrying => Self::Retrying,
+            DeliveryState::Succeeded => Self::Succeeded,
+            DeliveryState::Failed => Self::Failed,
+            DeliveryState::Cancelled => Self::Cancelled,
         }
     }
 }

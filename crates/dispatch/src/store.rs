@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use hookline_core::messages::EventMessage;
 use hookline_core::units::UnitSystem;
+use hookline_store::status::{DeliveryStatus, WebhookStatus};
 use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -18,7 +19,7 @@ type Result<T> = std::result::Result<T, sqlx::Error>;
 #[derive(Debug, sqlx::FromRow)]
 pub struct TargetRow {
     pub url: String,
-    pub status: String,
+    pub status: WebhookStatus,
     pub secret_key_id: Option<String>,
     pub secret_sealed: Option<Vec<u8>>,
     pub previous_secret_key_id: Option<String>,
@@ -162,7 +163,7 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> Result<()> {
     .bind(attempts.iter().map(|(_, x)| x.error.as_deref()).collect::<Vec<_>>())
     .bind(attempts.iter().map(|(_, x)| x.succeeded()).collect::<Vec<_>>())
     .bind(outcomes.iter().map(|o| o.delivery_id).collect::<Vec<_>>())
-    .bind(outcomes.iter().map(|o| o.state.as_db()).collect::<Vec<_>>())
+    .bind(outcomes.iter().map(|o| DeliveryStatus::from(o.state)).collect::<Vec<_>>())
     .bind(outcomes.iter().map(|o| o.attempt as i32).collect::<Vec<_>>())
     .bind(outcomes.iter().map(|o| o.next_attempt_at).collect::<Vec<Option<DateTime<Utc>>>>())
     .bind(outcomes.iter().map(|o| o.exchange.as_ref().and_then(|x| x.status).map(i32::from)).collect::<Vec<_>>())
@@ -177,7 +178,7 @@ mod tests {
     use super::*;
 
     /// A delivery of a fresh event in `status` after `attempts` attempts.
-    async fn delivery(pool: &PgPool, status: &str, attempts: i32) -> Uuid {
+    async fn delivery(pool: &PgPool, status: DeliveryStatus, attempts: i32) -> Uuid {
         let (event, id) = (Uuid::now_v7(), Uuid::now_v7());
         sqlx::query(
             "INSERT INTO events (id, organisation_id, event_type, version, occurred_at, data)
@@ -204,12 +205,12 @@ mod tests {
 
     #[sqlx::test(migrations = "../store/migrations")]
     async fn only_a_recorded_success_of_that_attempt_counts_as_sent(pool: PgPool) {
-        let succeeded = delivery(&pool, "succeeded", 2).await;
+        let succeeded = delivery(&pool, DeliveryStatus::Succeeded, 2).await;
         assert!(succeeded_by(&pool, succeeded, 1).await.unwrap());
         assert!(succeeded_by(&pool, succeeded, 2).await.unwrap());
         // A redelivery started a new chain at attempt 3: not sent yet.
         assert!(!succeeded_by(&pool, succeeded, 3).await.unwrap());
-        let retrying = delivery(&pool, "retrying", 1).await;
+        let retrying = delivery(&pool, DeliveryStatus::Retrying, 1).await;
         assert!(!succeeded_by(&pool, retrying, 1).await.unwrap());
         assert!(!succeeded_by(&pool, Uuid::now_v7(), 1).await.unwrap());
     }
@@ -236,11 +237,14 @@ mod tests {
         };
         // More runs than PostgreSQL's five before it considers a generic plan.
         for _ in 0..8 {
-            record(&pool, &[succeed(delivery(&pool, "pending", 0).await)])
-                .await
-                .unwrap();
+            record(
+                &pool,
+                &[succeed(delivery(&pool, DeliveryStatus::Pending, 0).await)],
+            )
+            .await
+            .unwrap();
         }
-        let event = delivery(&pool, "pending", 0).await;
+        let event = delivery(&pool, DeliveryStatus::Pending, 0).await;
         sqlx::query(
             "INSERT INTO deliveries (id, event_id, webhook_id, organisation_id, event_type, url, status)
              SELECT gen_random_uuid(), event_id, webhook_id, organisation_id, event_type, url, 'pending'
@@ -265,9 +269,12 @@ mod tests {
         };
         let before = scans().await;
         for _ in 0..3 {
-            record(&pool, &[succeed(delivery(&pool, "pending", 0).await)])
-                .await
-                .unwrap();
+            record(
+                &pool,
+                &[succeed(delivery(&pool, DeliveryStatus::Pending, 0).await)],
+            )
+            .await
+            .unwrap();
         }
         assert_eq!(
             scans().await,

@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::store::{self, TargetRow};
+use hookline_store::status::WebhookStatus;
 
 /// What the attempt stage needs to know about a webhook.
 #[derive(Debug)]
@@ -119,7 +120,7 @@ impl WebhookCache {
             url: row.url,
             secrets,
             auth,
-            enabled: row.status == "enabled",
+            enabled: row.status == WebhookStatus::Enabled,
             circuit_open_until: row.circuit_open_until,
         }))
     }

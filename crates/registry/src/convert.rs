@@ -3,6 +3,7 @@
 use crate::test_delivery::TestDelivery;
 use chrono::{DateTime, Utc};
 use hookline_proto::v1;
+use hookline_store::status::{DeliveryStatus, WebhookStatus};
 
 use crate::store::{AttemptRow, DeliveryRow, EventLogRow, WebhookRow};
 
@@ -13,10 +14,10 @@ pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
-fn webhook_status(db: &str) -> v1::WebhookStatus {
-    match db {
-        "enabled" => v1::WebhookStatus::Enabled,
-        _ => v1::WebhookStatus::Disabled,
+fn webhook_status(status: WebhookStatus) -> v1::WebhookStatus {
+    match status {
+        WebhookStatus::Enabled => v1::WebhookStatus::Enabled,
+        WebhookStatus::Disabled => v1::WebhookStatus::Disabled,
     }
 }
 
@@ -28,15 +29,14 @@ fn auth_method(db: &str) -> v1::EndpointAuthMethod {
     }
 }
 
-fn delivery_status(db: &str) -> v1::DeliveryStatus {
-    match db {
-        "pending" => v1::DeliveryStatus::Pending,
-        "retrying" => v1::DeliveryStatus::Retrying,
-        "succeeded" => v1::DeliveryStatus::Succeeded,
-        "failed" => v1::DeliveryStatus::Failed,
-        "skipped" => v1::DeliveryStatus::Skipped,
-        "cancelled" => v1::DeliveryStatus::Cancelled,
-        _ => v1::DeliveryStatus::Unspecified,
+fn delivery_status(status: DeliveryStatus) -> v1::DeliveryStatus {
+    match status {
+        DeliveryStatus::Pending => v1::DeliveryStatus::Pending,
+        DeliveryStatus::Retrying => v1::DeliveryStatus::Retrying,
+        DeliveryStatus::Succeeded => v1::DeliveryStatus::Succeeded,
+        DeliveryStatus::Failed => v1::DeliveryStatus::Failed,
+        DeliveryStatus::Skipped => v1::DeliveryStatus::Skipped,
+        DeliveryStatus::Cancelled => v1::DeliveryStatus::Cancelled,
     }
 }
 
@@ -48,7 +48,7 @@ impl From<WebhookRow> for v1::Webhook {
             name: row.name,
             url: row.url,
             description: row.description,
-            status: webhook_status(&row.status).into(),
+            status: webhook_status(row.status).into(),
             event_types: row.event_types,
             auth_method: auth_method(&row.auth_method).into(),
             created_at: Some(timestamp(row.created_at)),
@@ -83,7 +83,7 @@ impl From<DeliveryRow> for v1::Delivery {
             event_id: row.event_id.to_string(),
             event_type: row.event_type,
             url: row.url,
-            status: delivery_status(&row.status).into(),
+            status: delivery_status(row.status).into(),
             attempts: row.attempts.max(0) as u32,
             last_response_status: row.last_response_status.unwrap_or(0).max(0) as u32,
             created_at: Some(timestamp(row.created_at)),
@@ -111,16 +111,16 @@ impl From<EventLogRow> for v1::Event {
     }
 }
 
-/// The stored name of a delivery status; `None` for UNSPECIFIED (no filter).
-pub fn delivery_status_db(status: v1::DeliveryStatus) -> Option<&'static str> {
+/// The stored delivery status a filter asks for; `None` for UNSPECIFIED (no filter).
+pub fn delivery_status_filter(status: v1::DeliveryStatus) -> Option<DeliveryStatus> {
     Some(match status {
         v1::DeliveryStatus::Unspecified => return None,
-        v1::DeliveryStatus::Pending => "pending",
-        v1::DeliveryStatus::Retrying => "retrying",
-        v1::DeliveryStatus::Succeeded => "succeeded",
-        v1::DeliveryStatus::Failed => "failed",
-        v1::DeliveryStatus::Skipped => "skipped",
-        v1::DeliveryStatus::Cancelled => "cancelled",
+        v1::DeliveryStatus::Pending => DeliveryStatus::Pending,
+        v1::DeliveryStatus::Retrying => DeliveryStatus::Retrying,
+        v1::DeliveryStatus::Succeeded => DeliveryStatus::Succeeded,
+        v1::DeliveryStatus::Failed => DeliveryStatus::Failed,
+        v1::DeliveryStatus::Skipped => DeliveryStatus::Skipped,
+        v1::DeliveryStatus::Cancelled => DeliveryStatus::Cancelled,
     })
 }
 

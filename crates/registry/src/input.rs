@@ -7,7 +7,7 @@ use hookline_core::event_type::EventType;
 use hookline_core::storable;
 use hookline_core::webhook_url::WebhookUrl;
 use hookline_proto::v1;
-use hookline_proto::v1::WebhookStatus;
+use hookline_store::status::WebhookStatus;
 use uuid::Uuid;
 
 use crate::error::RegistryError;
@@ -19,22 +19,6 @@ const MAX_DESCRIPTION_CHARS: usize = 1000;
 /// The most event types one webhook may subscribe to.
 const MAX_EVENT_TYPES: usize = 100;
 
-/// Whether a webhook receives deliveries, as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Enabled,
-    Disabled,
-}
-
-impl Status {
-    pub fn as_db(self) -> &'static str {
-        match self {
-            Self::Enabled => "enabled",
-            Self::Disabled => "disabled",
-        }
-    }
-}
-
 /// The editable fields of a webhook, all valid.
 #[derive(Debug)]
 pub struct WebhookFields {
@@ -42,7 +26,7 @@ pub struct WebhookFields {
     pub url: WebhookUrl,
     pub description: String,
     /// `None` keeps the current status on update (and means DISABLED on create).
-    pub status: Option<Status>,
+    pub status: Option<WebhookStatus>,
     pub event_types: Vec<EventType>,
     /// Version pins by event type: as requested after parsing, every subscribed type's once
     /// [`crate::catalog::resolve_pins`] has filled in the rest.
@@ -152,11 +136,11 @@ impl WebhookFields {
 }
 
 /// `UNSPECIFIED` is `None`; unknown numbers are an error.
-pub fn parse_status(raw: i32) -> Result<Option<Status>, String> {
-    match WebhookStatus::try_from(raw) {
-        Ok(WebhookStatus::Unspecified) => Ok(None),
-        Ok(WebhookStatus::Enabled) => Ok(Some(Status::Enabled)),
-        Ok(WebhookStatus::Disabled) => Ok(Some(Status::Disabled)),
+pub fn parse_status(raw: i32) -> Result<Option<WebhookStatus>, String> {
+    match v1::WebhookStatus::try_from(raw) {
+        Ok(v1::WebhookStatus::Unspecified) => Ok(None),
+        Ok(v1::WebhookStatus::Enabled) => Ok(Some(WebhookStatus::Enabled)),
+        Ok(v1::WebhookStatus::Disabled) => Ok(Some(WebhookStatus::Disabled)),
         Err(_) => Err(format!("{raw} is not a WebhookStatus")),
     }
 }

@@ -4,6 +4,7 @@
 //! Ingest and the CLI never link it.
 
 pub mod db;
+pub mod status;
 
 /// The schema every Hookline service that touches PostgreSQL relies on.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

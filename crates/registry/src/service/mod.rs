@@ -19,6 +19,7 @@ use hookline_proto::v1;
 use hookline_proto::v1::webhook_registry_server::WebhookRegistry;
 use hookline_runtime::auth::{Action, Caller};
 use hookline_runtime::config::Settings;
+use hookline_store::status::WebhookStatus;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -195,7 +196,7 @@ impl WebhookRegistry for RegistryService {
         let id = Uuid::now_v7();
         let (secret, sealed) = self.new_secret(id);
         let auth_sealed = self.seal_auth(id, &auth);
-        let status = fields.status.unwrap_or(input::Status::Disabled);
+        let status = fields.status.unwrap_or(WebhookStatus::Disabled);
         let limit = self.max_webhooks;
         let row = store::insert_webhook(
             &self.pool,
@@ -313,7 +314,7 @@ impl WebhookRegistry for RegistryService {
             .await
             .map_err(RegistryError::from)?;
         let row = found(row, "webhook")?;
-        if status == input::Status::Enabled {
+        if status == WebhookStatus::Enabled {
             // Switching a webhook on pings it, signed and logged like any delivery.
             let ping = ping_event(&row);
             self.events
@@ -379,7 +380,7 @@ impl WebhookRegistry for RegistryService {
         let filter = DeliveryFilter {
             webhook_id: input::optional_id(&r.webhook_id, "webhook_id")?,
             event_type: input::optional_event_type(&r.event_type)?,
-            status: convert::delivery_status_db(status),
+            status: convert::delivery_status_filter(status),
             created_after: convert::time(r.created_after, "created_after")?,
             created_before: convert::time(r.created_before, "created_before")?,
             exclude_tests: false,

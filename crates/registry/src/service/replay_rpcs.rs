@@ -6,12 +6,13 @@ use std::collections::HashSet;
 use hookline_core::messages::DeliveryTask;
 use hookline_proto::v1;
 use hookline_runtime::auth::Action;
+use hookline_store::status::DeliveryStatus;
 use tonic::{Request, Response};
 
 use super::{RegistryService, Reply, authorize, found, in_version};
 use crate::error::RegistryError;
 use crate::store::{self, DeliveryFilter};
-use crate::{convert, dead_letters, input};
+use crate::{dead_letters, input};
 
 impl RegistryService {
     pub(super) async fn replay_redeliver(
@@ -58,7 +59,7 @@ impl RegistryService {
         let (org, r) = authorize(request, Action::ReadLog)?;
         let filter = DeliveryFilter {
             webhook_id: input::optional_id(&r.webhook_id, "webhook_id")?,
-            status: convert::delivery_status_db(v1::DeliveryStatus::Failed),
+            status: Some(DeliveryStatus::Failed),
             exclude_tests: true,
             ..DeliveryFilter::default()
         };

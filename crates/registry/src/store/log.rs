@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use hookline_core::messages::EventMessage;
+use hookline_store::status::DeliveryStatus;
 
 use super::Result;
 use crate::page::Cursor;
@@ -19,7 +20,7 @@ pub struct DeliveryRow {
     pub event_id: Uuid,
     pub event_type: String,
     pub url: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub last_response_status: Option<i32>,
     pub next_attempt_at: Option<DateTime<Utc>>,
@@ -43,7 +44,7 @@ macro_rules! delivery_columns {
 pub struct DeliveryFilter {
     pub webhook_id: Option<Uuid>,
     pub event_type: Option<String>,
-    pub status: Option<&'static str>,
+    pub status: Option<DeliveryStatus>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     /// Leave out test deliveries (they never enter the queues).

@@ -7,8 +7,9 @@ use uuid::Uuid;
 
 use hookline_core::secret_box::Sealed;
 
-use crate::input::{Status, WebhookFields};
+use crate::input::WebhookFields;
 use crate::page::Cursor;
+use hookline_store::status::WebhookStatus;
 
 mod log;
 pub use log::*;
@@ -22,7 +23,7 @@ pub struct WebhookRow {
     pub name: String,
     pub url: String,
     pub description: String,
-    pub status: String,
+    pub status: WebhookStatus,
     pub event_types: Vec<String>,
     pub auth_method: String,
     pub event_versions: sqlx::types::Json<BTreeMap<String, u32>>,
@@ -63,7 +64,7 @@ pub async fn insert_webhook(
     id: Uuid,
     organisation_id: &str,
     fields: &WebhookFields,
-    status: Status,
+    status: WebhookStatus,
     secret: &Sealed,
     auth: &SealedAuth<'_>,
     limit: u32,
@@ -91,7 +92,7 @@ pub async fn insert_webhook(
     .bind(&fields.name)
     .bind(fields.url.as_str())
     .bind(&fields.description)
-    .bind(status.as_db())
+    .bind(status)
     .bind(type_names(fields))
     .bind(&secret.key_id)
     .bind(&secret.bytes)
@@ -254,7 +255,7 @@ pub async fn update_webhook(
     .bind(&fields.name)
     .bind(fields.url.as_str())
     .bind(&fields.description)
-    .bind(fields.status.map(Status::as_db))
+    .bind(fields.status)
     .bind(type_names(fields))
     .bind(auth.map(|a| a.method))
     .bind(auth.and_then(|a| a.sealed).map(|s| &s.key_id))
@@ -268,7 +269,7 @@ pub async fn set_status(
     pool: &PgPool,
     organisation_id: &str,
     id: Uuid,
-    status: Status,
+    status: WebhookStatus,
 ) -> Result<Option<WebhookRow>> {
     sqlx::query_as(concat!(
         "UPDATE webhooks SET status = $3, updated_at = now()
@@ -277,7 +278,7 @@ pub async fn set_status(
     ))
     .bind(organisation_id)
     .bind(id)
-    .bind(status.as_db())
+    .bind(status)
     .fetch_optional(pool)
     .await
 }
