@@ -128,8 +128,11 @@ pub async fn succeeded_by(pool: &PgPool, delivery: Uuid, attempt: u32) -> Result
 }
 
 /// Writes a batch of outcomes in one statement: the attempts, and each delivery's new state.
-/// A delivery keeps its state when it already recorded a later attempt, or succeeded on this one (a
-/// duplicate of a redelivered task cannot move it backwards).
+/// A delivery's state follows its latest attempt, in whatever order or batches the outcomes arrive: within
+/// a batch only a delivery's latest outcome (a success before a failure of the same attempt) is applied,
+/// because `UPDATE … FROM` would apply an arbitrary one of several rows for it; across batches a delivery
+/// keeps its state when it already recorded a later attempt, or succeeded on this one (a duplicate of a
+/// redelivered task cannot move it backwards).
 pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> Result<()> {
     let attempts: Vec<_> = outcomes
         .iter()
@@ -146,8 +149,10 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> Result<()> {
          SET status = u.status, attempts = u.attempt, next_attempt_at = u.next_attempt_at,
              last_response_status = CASE WHEN u.has_attempt THEN u.response_status ELSE d.last_response_status END,
              updated_at = now()
-         FROM UNNEST($12::uuid[], $13::text[], $14::int[], $15::timestamptz[], $16::int[], $17::bool[])
-              AS u(id, status, attempt, next_attempt_at, response_status, has_attempt)
+         FROM (SELECT DISTINCT ON (id) *
+               FROM UNNEST($12::uuid[], $13::text[], $14::int[], $15::timestamptz[], $16::int[], $17::bool[])
+                    AS u(id, status, attempt, next_attempt_at, response_status, has_attempt)
+               ORDER BY id, attempt DESC, status = 'succeeded' DESC) u
          WHERE d.id = u.id
            AND (d.attempts < u.attempt OR (d.attempts = u.attempt AND d.status <> 'succeeded'))",
     )
@@ -215,6 +220,43 @@ mod tests {
         assert!(!succeeded_by(&pool, Uuid::now_v7(), 1).await.unwrap());
     }
 
+    fn outcome(id: Uuid, state: crate::outcome::DeliveryState, attempt: u32) -> Outcome {
+        Outcome {
+            delivery_id: id,
+            state,
+            attempt,
+            next_attempt_at: None,
+            exchange: None,
+        }
+    }
+
+    /// A retry's outcome can be written in the same batch as the outcome of the attempt before it (the
+    /// retry is published while that outcome still waits for its write). The delivery must end in the
+    /// state of its latest attempt, whichever order the batch holds them in.
+    #[sqlx::test(migrations = "../store/migrations")]
+    async fn a_batch_holding_two_attempts_of_a_delivery_applies_the_later(pool: PgPool) {
+        use crate::outcome::DeliveryState::{Retrying, Succeeded};
+        for reversed in [false, true] {
+            let id = delivery(&pool, DeliveryStatus::Pending, 0).await;
+            let mut batch = vec![outcome(id, Retrying, 1), outcome(id, Succeeded, 2)];
+            if reversed {
+                batch.reverse();
+            }
+            record(&pool, &batch).await.unwrap();
+            let (status, attempts): (DeliveryStatus, i32) =
+                sqlx::query_as("SELECT status, attempts FROM deliveries WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            assert_eq!(
+                (status, attempts),
+                (DeliveryStatus::Succeeded, 2),
+                "batch order reversed: {reversed}"
+            );
+        }
+    }
+
     /// Outcomes written while `deliveries` was empty must not leave behind a plan that scans the whole
     /// table once it has grown: each write finds its rows by key, whatever the table held when the
     /// connection first prepared the statement.
@@ -228,13 +270,7 @@ mod tests {
             .connect_with(hookline_store::db::session_options(options))
             .await
             .unwrap();
-        let succeed = |id| Outcome {
-            delivery_id: id,
-            state: crate::outcome::DeliveryState::Succeeded,
-            attempt: 1,
-            next_attempt_at: None,
-            exchange: None,
-        };
+        let succeed = |id| outcome(id, crate::outcome::DeliveryState::Succeeded, 1);
         // More runs than PostgreSQL's five before it considers a generic plan.
         for _ in 0..8 {
             record(
