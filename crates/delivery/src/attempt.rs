@@ -292,7 +292,7 @@ impl AttemptStage {
             }
             Verdict::Success => None,
         };
-        let (state, next_attempt_at) = match (&exchange.error, &retry) {
+        let (state, next_attempt_at) = match (&exchange.failure, &retry) {
             (None, _) => (DeliveryState::Succeeded, None),
             // The retry queue's TTL starts when the task is published, right after this.
             (Some(_), Some((_, delay))) => {
@@ -302,7 +302,7 @@ impl AttemptStage {
             (Some(_), None) => (DeliveryState::Failed, None),
         };
         let not_before = next_attempt_at.filter(|_| asked.is_some());
-        match &exchange.error {
+        match &exchange.failure {
             None => tracing::info!(
                 status = exchange.status,
                 duration_ms = exchange.duration_ms,
@@ -320,7 +320,7 @@ impl AttemptStage {
             ),
             (
                 ShortString::from(headers::LAST_ERROR),
-                AMQPValue::LongString(exchange.error.clone().unwrap_or_default().into()),
+                AMQPValue::LongString(exchange.error().unwrap_or_default().into()),
             ),
         ]));
         let outcome = Outcome {

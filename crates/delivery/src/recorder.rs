@@ -115,6 +115,7 @@ async fn flush(pool: &PgPool, pending: Vec<Request>, shutdown: &CancellationToke
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hookline_dispatch::failure::AttemptFailure;
     use hookline_dispatch::outcome::{DeliveryState, HttpExchange};
 
     /// Many outcomes at once, gathered into group writes, one of them carrying U+0000 (which `text`
@@ -147,8 +148,7 @@ mod tests {
                 headers: Vec::new(),
                 body: String::new(),
                 body_truncated: false,
-                error: Some(error.into()),
-                error_type: None,
+                failure: Some(AttemptFailure::Body(error.into())),
             }),
         };
         let poisoned = ids[17];

@@ -4,6 +4,7 @@
 //! Delivery workers make their attempts with it, and the registry its synchronous test events, so the
 //! two send exactly the same request and neither service depends on the other.
 
+pub mod failure;
 pub mod organisations;
 pub mod outcome;
 pub mod resolver;

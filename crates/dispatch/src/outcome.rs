@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use hookline_store::status::DeliveryStatus;
 use uuid::Uuid;
 
-use crate::sender;
+use crate::failure::{self, AttemptFailure};
 
 /// How an attempt went, as far as the gate cares.
 #[derive(Debug, Clone, Copy)]
@@ -55,26 +55,29 @@ pub struct HttpExchange {
     pub body: String,
     pub body_truncated: bool,
     /// Why the attempt failed; `None` on a 2xx.
-    pub error: Option<String>,
-    /// For a failure without a response: `refused`, `transport` or `timeout` (see [`crate::sender`]).
-    pub error_type: Option<&'static str>,
+    pub failure: Option<AttemptFailure>,
 }
 
 impl HttpExchange {
     pub fn succeeded(&self) -> bool {
-        self.error.is_none()
+        self.failure.is_none()
     }
 
-    /// What the attempt says about the endpoint's health. Timeouts, failed connections, 429 and 503 say
-    /// it is overloaded; a 429 or 503 may name the pause it wants.
+    /// Why the attempt failed, as the log and the dead letter show it.
+    pub fn error(&self) -> Option<String> {
+        self.failure.as_ref().map(ToString::to_string)
+    }
+
+    /// What the attempt says about the endpoint's health (see [`AttemptFailure::signals_overload`]);
+    /// a 429 or 503 may name the pause it wants.
     pub fn verdict(&self) -> Verdict {
-        if self.succeeded() {
+        let Some(failure) = &self.failure else {
             return Verdict::Success;
-        }
-        let asks_to_wait = matches!(self.status, Some(429 | 503));
+        };
+        let asks_to_wait =
+            matches!(failure, AttemptFailure::Status(s) if failure::asks_to_wait(*s));
         Verdict::Failure {
-            overload: asks_to_wait
-                || matches!(self.error_type, Some(sender::TIMEOUT | sender::TRANSPORT)),
+            overload: failure.signals_overload(),
             retry_after: asks_to_wait.then(|| self.retry_after()).flatten(),
         }
     }
@@ -110,11 +113,13 @@ pub struct Outcome {
 mod tests {
     use super::*;
 
-    fn answer(
-        status: Option<u16>,
-        headers: &[(&str, &str)],
-        error_type: Option<&'static str>,
-    ) -> HttpExchange {
+    /// An exchange that ended with `failure`, or succeeded; a status failure carries its status.
+    fn answer(failure: Option<AttemptFailure>, headers: &[(&str, &str)]) -> HttpExchange {
+        let status = match &failure {
+            Some(AttemptFailure::Status(s)) => Some(s.as_u16()),
+            Some(_) => None,
+            None => Some(200),
+        };
         HttpExchange {
             started_at: Utc::now(),
             duration_ms: 1,
@@ -127,9 +132,14 @@ mod tests {
                 .collect(),
             body: String::new(),
             body_truncated: false,
-            error: (status != Some(200)).then(|| "failed".into()),
-            error_type,
+            failure,
         }
+    }
+
+    fn status(code: u16) -> Option<AttemptFailure> {
+        Some(AttemptFailure::Status(
+            http::StatusCode::from_u16(code).unwrap(),
+        ))
     }
 
     fn retry_after(v: Verdict) -> Option<Duration> {
@@ -141,24 +151,24 @@ mod tests {
 
     #[test]
     fn retry_after_is_read_from_429_and_503_only() {
-        let in_seconds = answer(Some(429), &[("retry-after", " 7 ")], None);
+        let in_seconds = answer(status(429), &[("retry-after", " 7 ")]);
         assert_eq!(
             retry_after(in_seconds.verdict()),
             Some(Duration::from_secs(7))
         );
         let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(90));
-        let as_date = answer(Some(503), &[("Retry-After", soon.as_str())], None);
+        let as_date = answer(status(503), &[("Retry-After", soon.as_str())]);
         let got = retry_after(as_date.verdict()).expect("a date in the future");
         assert!(
             got > Duration::from_secs(85) && got <= Duration::from_secs(90),
             "{got:?}"
         );
         assert_eq!(
-            retry_after(answer(Some(500), &[("retry-after", "7")], None).verdict()),
+            retry_after(answer(status(500), &[("retry-after", "7")]).verdict()),
             None
         );
         assert_eq!(
-            retry_after(answer(Some(429), &[("retry-after", "soon")], None).verdict()),
+            retry_after(answer(status(429), &[("retry-after", "soon")]).verdict()),
             None
         );
     }
@@ -167,14 +177,14 @@ mod tests {
     fn overload_is_told_from_other_failures() {
         let overloaded =
             |x: HttpExchange| matches!(x.verdict(), Verdict::Failure { overload: true, .. });
-        assert!(overloaded(answer(None, &[], Some(sender::TIMEOUT))));
-        assert!(overloaded(answer(None, &[], Some(sender::TRANSPORT))));
-        assert!(overloaded(answer(Some(429), &[], None)));
-        assert!(!overloaded(answer(None, &[], Some(sender::REFUSED))));
-        assert!(!overloaded(answer(Some(400), &[], None)));
-        assert!(matches!(
-            answer(Some(200), &[], None).verdict(),
-            Verdict::Success
-        ));
+        let timeout = AttemptFailure::Timeout(Duration::from_secs(1));
+        assert!(overloaded(answer(Some(timeout), &[])));
+        let reset = AttemptFailure::Transport("connection reset".into());
+        assert!(overloaded(answer(Some(reset), &[])));
+        assert!(overloaded(answer(status(429), &[])));
+        let private = AttemptFailure::Refused("not a public address".into());
+        assert!(!overloaded(answer(Some(private), &[])));
+        assert!(!overloaded(answer(status(400), &[])));
+        assert!(matches!(answer(None, &[]).verdict(), Verdict::Success));
     }
 }

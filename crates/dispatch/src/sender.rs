@@ -25,15 +25,10 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 use tracing::Instrument as _;
 
+use crate::failure::AttemptFailure;
 use crate::outcome::HttpExchange;
 use crate::resolver::VettingResolver;
 use crate::webhooks::Target;
-
-/// Failure kinds without a response, for the `error.type` span attribute: the endpoint's address is not
-/// allowed, the connection or TLS failed, or the deadline passed.
-pub const REFUSED: &str = "refused";
-pub const TRANSPORT: &str = "transport";
-pub const TIMEOUT: &str = "timeout";
 
 /// Sends attempts. One per worker, so connections to each endpoint are pooled and reused.
 pub struct Sender {
@@ -100,7 +95,7 @@ impl Sender {
     }
 
     /// Signs `body` with `target`'s secrets and POSTs it to `url` (the target's own, or another URL of its
-    /// organisation for a test event). Never fails: every problem becomes the exchange's `error`.
+    /// organisation for a test event). Never fails: every problem becomes the exchange's `failure`.
     pub async fn send(
         &self,
         url: &str,
@@ -120,32 +115,28 @@ impl Sender {
             headers: Vec::new(),
             body: String::new(),
             body_truncated: false,
-            error: None,
-            error_type: None,
+            failure: None,
         };
         // The policy is checked again here: the URL may predate a stricter configuration.
         let result = match WebhookUrl::parse(url, self.allow_insecure_http) {
             Ok(url) => {
                 let span = spans::http_post(url.url());
-                let (result, error_type) = self
+                let result = self
                     .post(&url, target, msg_id, body, &mut exchange)
                     .instrument(span.clone())
                     .await;
-                spans::http_ended(&span, exchange.status, error_type);
-                exchange.error_type = error_type;
+                let kind = result.as_ref().err().and_then(AttemptFailure::kind);
+                spans::http_ended(&span, exchange.status, kind);
                 result
             }
-            Err(e) => {
-                exchange.error_type = Some(REFUSED);
-                Err(format!("refused: url {e}"))
-            }
+            Err(e) => Err(AttemptFailure::Refused(format!("refused: url {e}"))),
         };
-        exchange.error = result.err();
+        exchange.failure = result.err();
         exchange.duration_ms = clock.elapsed().as_millis().min(i32::MAX as u128) as i32;
         exchange
     }
 
-    /// Sends the request within the deadline; on failure, also says what kind of failure it was.
+    /// Sends the request within the deadline.
     async fn post(
         &self,
         url: &WebhookUrl,
@@ -153,22 +144,12 @@ impl Sender {
         msg_id: &str,
         body: Vec<u8>,
         exchange: &mut HttpExchange,
-    ) -> (Result<(), String>, Option<&'static str>) {
-        let request = match self.request(url, target, msg_id, body, exchange.started_at.timestamp())
-        {
-            Ok(request) => request,
-            Err(refused) => return (Err(refused), Some(REFUSED)),
-        };
+    ) -> Result<(), AttemptFailure> {
+        let request = self.request(url, target, msg_id, body, exchange.started_at.timestamp())?;
         exchange.request_headers = shown_headers(&request, target);
-        match tokio::time::timeout(self.timeout, self.exchange(request, exchange)).await {
-            Ok(Ok(())) => (Ok(()), None),
-            // With a status, the status is the error; without one the connection failed.
-            Ok(Err(error)) => (Err(error), exchange.status.is_none().then_some(TRANSPORT)),
-            Err(_) => (
-                Err(format!("timed out after {:?}", self.timeout)),
-                Some(TIMEOUT),
-            ),
-        }
+        tokio::time::timeout(self.timeout, self.exchange(request, exchange))
+            .await
+            .map_err(|_| AttemptFailure::Timeout(self.timeout))?
     }
 
     fn request(
@@ -178,10 +159,12 @@ impl Sender {
         msg_id: &str,
         body: Vec<u8>,
         timestamp: i64,
-    ) -> Result<Request<Full<Bytes>>, String> {
+    ) -> Result<Request<Full<Bytes>>, AttemptFailure> {
         // Hosts given as addresses never reach the resolver, so they are vetted here.
         if let Some(ip) = url.ip() {
-            self.policy.check(ip).map_err(|e| e.to_string())?;
+            self.policy
+                .check(ip)
+                .map_err(|e| AttemptFailure::Refused(e.to_string()))?;
         }
         let signature = signature_header(&target.secrets, msg_id, timestamp, &body);
         let mut request = Request::builder()
@@ -197,7 +180,7 @@ impl Sender {
         }
         request
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| format!("cannot build the request: {e}"))
+            .map_err(|e| AttemptFailure::Refused(format!("cannot build the request: {e}")))
     }
 
     /// Fills in the response; `Err` says why the attempt failed.
@@ -205,12 +188,12 @@ impl Sender {
         &self,
         request: Request<Full<Bytes>>,
         exchange: &mut HttpExchange,
-    ) -> Result<(), String> {
+    ) -> Result<(), AttemptFailure> {
         let response = self
             .client
             .request(request)
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| AttemptFailure::from_client(&e))?;
         let status = response.status();
         exchange.status = Some(status.as_u16());
         exchange.headers = response
@@ -226,7 +209,8 @@ impl Sender {
         let mut body = response.into_body();
         let mut kept = Vec::new();
         while let Some(frame) = body.frame().await {
-            let Ok(data) = frame.map_err(|e| e.to_string())?.into_data() else {
+            let frame = frame.map_err(|e| AttemptFailure::Body(e.to_string()))?;
+            let Ok(data) = frame.into_data() else {
                 continue;
             };
             let room = self.max_response_body - kept.len();
@@ -241,9 +225,9 @@ impl Sender {
         if status.is_success() {
             Ok(())
         } else if status.is_redirection() {
-            Err(format!("HTTP {status}: redirects are not followed"))
+            Err(AttemptFailure::Redirect(status))
         } else {
-            Err(format!("HTTP {status}"))
+            Err(AttemptFailure::Status(status))
         }
     }
 }
@@ -266,17 +250,6 @@ fn shown_headers(request: &Request<Full<Bytes>>, target: &Target) -> Vec<(String
             (name.as_str().to_owned(), shown)
         })
         .collect()
-}
-
-/// The innermost cause of a client error, which names the real problem (refused, reset, TLS...).
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message = format!("{message}: {cause}");
-        source = cause.source();
-    }
-    message
 }
 
 /// The system's roots plus the configured extra ones, with the ring provider every crate here uses.

@@ -165,7 +165,7 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> Result<()> {
     .bind(attempts.iter().map(|(_, x)| x.body.as_str()).collect::<Vec<_>>())
     .bind(attempts.iter().map(|(_, x)| x.body_truncated).collect::<Vec<_>>())
     .bind(attempts.iter().map(|(_, x)| x.request_body.as_str()).collect::<Vec<_>>())
-    .bind(attempts.iter().map(|(_, x)| x.error.as_deref()).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| x.error()).collect::<Vec<_>>())
     .bind(attempts.iter().map(|(_, x)| x.succeeded()).collect::<Vec<_>>())
     .bind(outcomes.iter().map(|o| o.delivery_id).collect::<Vec<_>>())
     .bind(outcomes.iter().map(|o| DeliveryStatus::from(o.state)).collect::<Vec<_>>())

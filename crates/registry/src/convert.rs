@@ -164,6 +164,7 @@ impl From<AttemptRow> for v1::DeliveryAttempt {
 /// The answer to `SendTestEvent`: the request as sent and the response as received.
 pub fn test_event_response(sent: TestDelivery) -> v1::SendTestEventResponse {
     let x = sent.exchange;
+    let error = x.error();
     v1::SendTestEventResponse {
         delivery_id: sent.delivery_id.to_string(),
         request: Some(v1::SentRequest {
@@ -178,7 +179,7 @@ pub fn test_event_response(sent: TestDelivery) -> v1::SendTestEventResponse {
             body_truncated: x.body_truncated,
         }),
         duration_ms: x.duration_ms.max(0) as u32,
-        success: x.error.is_none(),
-        error: x.error.unwrap_or_default(),
+        success: error.is_none(),
+        error: error.unwrap_or_default(),
     }
 }
