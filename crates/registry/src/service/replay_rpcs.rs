@@ -90,6 +90,20 @@ impl RegistryService {
             )
             .into());
         }
+        // Another organisation's webhook or delivery does not exist here, as for every other RPC.
+        if let Some(id) = webhook_id {
+            let webhook = store::get_webhook(&self.pool, org.as_str(), id)
+                .await
+                .map_err(RegistryError::from)?;
+            found(webhook, "webhook")?;
+        }
+        let ids: Vec<_> = deliveries.iter().copied().collect();
+        let owned = store::count_deliveries(&self.pool, org.as_str(), &ids)
+            .await
+            .map_err(RegistryError::from)?;
+        if owned < ids.len() as i64 {
+            return Err(RegistryError::NotFound("delivery").into());
+        }
         let selection = dead_letters::Selection {
             organisation_id: org.to_string(),
             deliveries,

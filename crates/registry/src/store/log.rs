@@ -222,6 +222,17 @@ pub async fn mark_redelivered(
 }
 
 /// Marks replayed dead letters as queued again.
+/// How many of `ids` are deliveries of the organisation.
+pub async fn count_deliveries(pool: &PgPool, organisation_id: &str, ids: &[Uuid]) -> Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM deliveries WHERE organisation_id = $1 AND id = ANY($2)",
+    )
+    .bind(organisation_id)
+    .bind(ids)
+    .fetch_one(pool)
+    .await
+}
+
 pub async fn mark_replayed(pool: &PgPool, organisation_id: &str, ids: &[Uuid]) -> Result<()> {
     sqlx::query(
         "UPDATE deliveries SET status = 'pending', next_attempt_at = NULL, updated_at = now()
