@@ -52,8 +52,19 @@ async fn ingest_and_the_registry_refuse_nul_naming_the_field(pool: PgPool) {
         refused.message()
     );
 
-    for (name, description, field) in [("a\u{0}b", "", "name"), ("fine", "c\u{0}d", "description")]
-    {
+    // U+0000 cannot be stored; other control characters could steer a terminal that prints the name.
+    for (name, description, field, point) in [
+        ("a\u{0}b", "", "name", "U+0000"),
+        ("fine", "c\u{0}d", "description", "U+0000"),
+        ("a\u{1b}]0;owned\u{7}", "", "name", "U+001B"),
+        ("line\nbreak", "", "name", "U+000A"),
+        (
+            "fine",
+            "tabs\tand\nbreaks are kept, DEL\u{7f} is not",
+            "description",
+            "U+007F",
+        ),
+    ] {
         let mut request = webhook_request("org_a", "http://127.0.0.1:9/h", &["job.completed"]);
         request.name = name.into();
         request.description = description.into();
@@ -62,12 +73,12 @@ async fn ingest_and_the_registry_refuse_nul_naming_the_field(pool: PgPool) {
             .clone()
             .create_webhook(request)
             .await
-            .expect_err("U+0000 cannot be stored");
+            .expect_err("refused");
         assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
         assert!(
             refused
                 .message()
-                .contains(&format!("{field}: contains U+0000")),
+                .contains(&format!("{field}: contains {point}")),
             "{}",
             refused.message()
         );

@@ -1,5 +1,8 @@
-//! Printing results: aligned tables for people, JSON for scripts, from the same rows.
+//! Printing results: aligned tables for people, JSON for scripts, from the same rows. What a table shows
+//! has its control characters escaped, whatever they came from (an endpoint's response body, say), so
+//! printing a result can never steer the terminal.
 
+use hookline_core::plain_text::escaped;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -21,12 +24,17 @@ impl Format {
                     println!("(none)");
                     return;
                 };
+                let cells: Vec<Vec<_>> = rows
+                    .iter()
+                    .map(|r| r.iter().map(|(_, v)| escaped(v)).collect())
+                    .collect();
                 let widths: Vec<usize> = first
                     .iter()
                     .enumerate()
                     .map(|(i, (h, _))| {
-                        rows.iter()
-                            .map(|r| r[i].1.chars().count())
+                        cells
+                            .iter()
+                            .map(|r| r[i].chars().count())
                             .max()
                             .unwrap_or(0)
                             .max(h.len())
@@ -44,8 +52,8 @@ impl Format {
                 };
                 let headers: Vec<String> = first.iter().map(|(h, _)| h.to_uppercase()).collect();
                 println!("{}", line(headers.iter().map(String::as_str).collect()));
-                for row in rows {
-                    println!("{}", line(row.iter().map(|(_, v)| v.as_str()).collect()));
+                for row in &cells {
+                    println!("{}", line(row.iter().map(AsRef::as_ref).collect()));
                 }
             }
         }
@@ -58,7 +66,7 @@ impl Format {
             Format::Table => {
                 let width = row.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
                 for (key, value) in row {
-                    println!("{key:>width$}  {value}");
+                    println!("{key:>width$}  {}", escaped(value));
                 }
             }
         }

@@ -12,6 +12,7 @@ pub mod headers;
 pub mod json_struct;
 pub mod messages;
 pub mod organisation;
+pub mod plain_text;
 pub mod secret_box;
 pub mod signing;
 pub mod storable;

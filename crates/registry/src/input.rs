@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use hookline_core::endpoint_auth::EndpointAuth;
 use hookline_core::event_type::EventType;
-use hookline_core::storable;
 use hookline_core::webhook_url::WebhookUrl;
+use hookline_core::{plain_text, storable};
 use hookline_proto::v1;
 use hookline_store::status::WebhookStatus;
 use uuid::Uuid;
@@ -58,7 +58,7 @@ impl WebhookFields {
         check(
             "name",
             if (1..=MAX_NAME_CHARS).contains(&name_len) {
-                storable::text(name)
+                storable::text(name).and_then(|()| plain_text::check(name, &[]))
             } else {
                 Err(format!("must be 1-{MAX_NAME_CHARS} characters"))
             },
@@ -71,6 +71,7 @@ impl WebhookFields {
             "description",
             if raw.description.chars().count() <= MAX_DESCRIPTION_CHARS {
                 storable::text(raw.description)
+                    .and_then(|()| plain_text::check(raw.description, &['\n', '\t']))
             } else {
                 Err(format!(
                     "must be at most {MAX_DESCRIPTION_CHARS} characters"
@@ -222,6 +223,17 @@ mod tests {
         for field in ["name: contains U+0000", "description: contains U+0000"] {
             assert!(err.contains(field), "{err} should name {field}");
         }
+        let mut steering = raw("a\u{1b}]0;title\u{7}", "https://x.org", &types);
+        steering.description = "line\nbreak\ttab\u{7f}";
+        let err = WebhookFields::parse(steering, false)
+            .unwrap_err()
+            .to_string();
+        for field in ["name: contains U+001B", "description: contains U+007F"] {
+            assert!(err.contains(field), "{err} should name {field}");
+        }
+        let mut fine = raw("Orders", "https://x.org", &types);
+        fine.description = "line\nbreak\ttab";
+        assert!(WebhookFields::parse(fine, false).is_ok());
         let err = WebhookFields::parse(raw("n", "https://x.org", &[]), false)
             .unwrap_err()
             .to_string();

@@ -118,6 +118,22 @@ async fn the_cli_manages_webhooks_publishes_and_reads_the_log(pool: PgPool) {
         "{table}"
     );
 
+    // A name stored before control characters were refused is shown escaped, never obeyed.
+    sqlx::query("UPDATE webhooks SET name = $1 WHERE id = $2::uuid")
+        .bind("CLI\u{1b}]0;owned\u{7}")
+        .bind(&id)
+        .execute(&stack.pool)
+        .await
+        .unwrap();
+    for args in [&["webhooks", "list"][..], &["webhooks", "get", &id][..]] {
+        let (ok, shown, _) = hookline(&stack, args).await;
+        assert!(
+            ok && !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+            "{shown:?}"
+        );
+        assert!(shown.contains("CLI\\u{1b}]0;owned\\u{7}"), "{shown}");
+    }
+
     let (ok, out, err) = hookline(&stack, &["webhooks", "get", "not-a-uuid"]).await;
     assert!(!ok && out.is_empty(), "{out}");
     assert_eq!(err.lines().count(), 1, "{err}");

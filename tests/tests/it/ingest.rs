@@ -76,6 +76,32 @@ async fn bad_events_get_invalid_argument_naming_the_field(pool: PgPool) {
         .expect("a valid event is accepted");
 }
 
+/// Data nested past protobuf's recursion limit cannot be decoded. That is the caller's error, said as
+/// such: `INVALID_ARGUMENT` naming the field and the limit, never `INTERNAL`, which invites retries.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn data_nested_past_the_decoder_s_limit_is_an_invalid_argument(pool: PgPool) {
+    let stack = Stack::without_worker(pool, &[]).await;
+    let mut data = serde_json::json!({"leaf": true});
+    for _ in 0..150 {
+        data = serde_json::json!({ "a": data });
+    }
+    let status = stack
+        .ingest
+        .clone()
+        .publish_event(publish_request("org_1", "job.completed", data))
+        .await
+        .expect_err("rejected");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    for named in [
+        "PublishEventRequest",
+        "data",
+        "recursion limit",
+        "100 levels",
+    ] {
+        assert!(status.message().contains(named), "{named}: {status:?}");
+    }
+}
+
 /// The same idempotency key, sent at once through two ingest replicas, yields one event id and one
 /// delivery; sent again later, still the same id and no second delivery.
 #[sqlx::test(migrator = "hookline_store::MIGRATOR")]
