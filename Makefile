@@ -22,10 +22,11 @@ test: services helm-check
 	cargo build --workspace --bins
 	DATABASE_URL=$(TEST_DATABASE_URL) cargo test --workspace
 
-## lint: formatting and clippy, warnings as errors.
+## lint: formatting, clippy with warnings as errors, and the supply-chain check (cargo deny, deny.toml).
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	./deploy/scripts/deny.sh
 
 # Arguments of both benchmarks: the number of workers, and `processes` to run the real binaries as
 # processes of their own (e.g. `make bench BENCH_ARGS="2 processes"`); by default, one worker in-process.
