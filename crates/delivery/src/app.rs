@@ -154,17 +154,36 @@ async fn run_connection(
     health.set(AMQP, true);
     tracing::info!("connected to RabbitMQ; consuming");
 
-    // Stages stop on shutdown or when the connection is lost, whichever comes first.
+    // Stages stop on shutdown, when the connection is lost, or when either stage ends by itself (an
+    // error on its channel, say): a worker with one stage stopped would hold that stage's messages
+    // unacked while reporting ready, so the whole connection's work ends, readiness drops, and the
+    // caller reconnects and starts both afresh.
     let stop = shutdown.child_token();
-    let lost = async {
-        amqp::wait_until_lost(connection, &stop).await;
+    let ended = || {
+        health.set(AMQP, false);
         stop.cancel();
     };
-    let (fanned, attempted, ()) = tokio::join!(
-        fanout.clone().run(fanout_channel.clone(), stop.clone()),
-        attempts.clone().run(attempt_channel.clone(), stop.clone()),
-        lost,
-    );
+    let lost = async {
+        amqp::wait_until_lost(connection, &stop).await;
+        ended();
+    };
+    let fanned = async {
+        let result = fanout
+            .clone()
+            .run(fanout_channel.clone(), stop.clone())
+            .await;
+        ended();
+        result
+    };
+    let attempted = async {
+        let result = attempts
+            .clone()
+            .run(attempt_channel.clone(), stop.clone())
+            .await;
+        ended();
+        result
+    };
+    let (fanned, attempted, ()) = tokio::join!(fanned, attempted, lost);
     amqp::close_channel(fanout_channel).await;
     amqp::close_channel(attempt_channel).await;
     fanned?;

@@ -83,6 +83,53 @@ async fn services_reconnect_after_the_broker_drops_them_and_lose_nothing(pool: P
     assert_eq!(deliveries.len(), 2);
 }
 
+/// A stage that stops by itself ends the connection's work, so the worker reconnects. Here the fan-out
+/// stops because the broker returns its task as unroutable (the webhook's deliveries shard was unbound,
+/// as an operator's mistake or a failed-over broker might leave it): no channel or connection error
+/// says so, only the publish. The worker must reconnect, declare its topology again, and deliver the
+/// event, rather than keep consuming deliveries with the fan-out dead and its events unacked while it
+/// reports ready.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn a_stage_that_stops_makes_the_worker_reconnect(pool: PgPool) {
+    // No direct attempts, so every task is published to the deliveries exchange.
+    let stack = Stack::start_with(pool, &[("HOOKLINE__DELIVERY__DIRECT_ATTEMPTS", "0")]).await;
+    let receiver = Receiver::always(200).await;
+    let (webhook, _) = stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+    stack
+        .publish(ORG, "job.completed", serde_json::json!({"n": 1}))
+        .await;
+    receiver.wait_for(1, LONG_DEADLINE).await;
+
+    let topology = stack.topology();
+    let webhook_id = webhook.id.parse().unwrap();
+    let mut binding = topology.delivery_headers(&webhook_id);
+    binding.insert(
+        "x-match".into(),
+        lapin::types::AMQPValue::LongString("all".into()),
+    );
+    stack
+        .broker()
+        .await
+        .queue_unbind(
+            topology.deliveries_queue_of(&webhook_id).as_str().into(),
+            topology.deliveries_exchange().as_str().into(),
+            "".into(),
+            binding,
+        )
+        .await
+        .expect("the webhook's shard is unbound");
+    let second = stack
+        .publish(ORG, "job.completed", serde_json::json!({"n": 2}))
+        .await;
+    let requests = receiver.wait_for(2, LONG_DEADLINE).await;
+    assert!(
+        requests.iter().any(|r| r.header("webhook-id") == second),
+        "the event published after the refusal is delivered"
+    );
+}
+
 #[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn workers_survive_postgresql_dropping_their_connections(pool: PgPool) {
     let stack = Stack::start(pool.clone()).await;
