@@ -158,19 +158,26 @@ async fn run_connection(
     // error on its channel, say): a worker with one stage stopped would hold that stage's messages
     // unacked while reporting ready, so the whole connection's work ends, readiness drops, and the
     // caller reconnects and starts both afresh.
+    // The connection is watched until both stages are done: once it is lost, in-flight work is
+    // abandoned at once rather than after the grace period, because it can no longer ack anything.
     let stop = shutdown.child_token();
+    let abandon = CancellationToken::new();
+    let done = CancellationToken::new();
     let ended = || {
         health.set(AMQP, false);
         stop.cancel();
     };
     let lost = async {
-        amqp::wait_until_lost(connection, &stop).await;
-        ended();
+        amqp::wait_until_lost(connection, &done).await;
+        if !done.is_cancelled() {
+            abandon.cancel();
+            ended();
+        }
     };
     let fanned = async {
         let result = fanout
             .clone()
-            .run(fanout_channel.clone(), stop.clone())
+            .run(fanout_channel.clone(), stop.clone(), abandon.clone())
             .await;
         ended();
         result
@@ -178,12 +185,17 @@ async fn run_connection(
     let attempted = async {
         let result = attempts
             .clone()
-            .run(attempt_channel.clone(), stop.clone())
+            .run(attempt_channel.clone(), stop.clone(), abandon.clone())
             .await;
         ended();
         result
     };
-    let (fanned, attempted, ()) = tokio::join!(fanned, attempted, lost);
+    let stages = async {
+        let both = tokio::join!(fanned, attempted);
+        done.cancel();
+        both
+    };
+    let ((fanned, attempted), ()) = tokio::join!(stages, lost);
     amqp::close_channel(fanout_channel).await;
     amqp::close_channel(attempt_channel).await;
     fanned?;

@@ -9,13 +9,13 @@ use futures_util::StreamExt as _;
 use hookline_core::envelope::Envelope;
 use hookline_core::headers;
 use hookline_core::messages::DeliveryTask;
-use hookline_runtime::amqp::{self, PublishError};
+use hookline_runtime::amqp::{self, PublishError, Settle};
 use hookline_runtime::prometheus;
 use hookline_runtime::spans;
 use hookline_runtime::topology::{DEFER_STEPS, Topology};
 use lapin::Channel;
 use lapin::message::Delivery as Message;
-use lapin::options::{BasicAckOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions};
+use lapin::options::BasicQosOptions;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -72,12 +72,14 @@ pub struct AttemptStage {
 }
 
 impl AttemptStage {
-    /// Consumes until `shutdown` or a broker error, then waits (up to the grace period) for in-flight
-    /// attempts. Unfinished ones return to the queue when the channel closes.
+    /// Consumes until `shutdown` or a broker error, then waits (up to the grace period, or until
+    /// `abandon` says the connection is lost) for in-flight attempts. Unfinished ones return to the
+    /// queue when the channel closes.
     pub async fn run(
         self: Arc<Self>,
         channel: Channel,
         shutdown: CancellationToken,
+        abandon: CancellationToken,
     ) -> lapin::Result<()> {
         channel
             .basic_qos(self.concurrency, BasicQosOptions::default())
@@ -101,7 +103,7 @@ impl AttemptStage {
                 () = shutdown.cancelled() => break Ok(()),
             }
         };
-        finish_within(self.grace, &in_flight, "attempts").await;
+        finish_within(self.grace, &in_flight, "attempts", &abandon).await;
         result
     }
 
@@ -117,10 +119,7 @@ impl AttemptStage {
             Err(error) => {
                 tracing::error!(%error, "unparsable delivery task; moving it to the dead-letter queue");
                 count_rejected("unparsable");
-                let _ = message
-                    .acker
-                    .reject(BasicRejectOptions { requeue: false })
-                    .await;
+                let _ = amqp::settle(&message.acker, Settle::Reject).await;
                 return;
             }
         };
@@ -128,7 +127,7 @@ impl AttemptStage {
         let Some(claim) = self.in_progress.claim(task.delivery_id, task.attempt) else {
             tracing::info!(delivery_id = %task.delivery_id, attempt = task.attempt,
                 "a copy of an attempt in progress; not sent twice");
-            let _ = message.acker.ack(BasicAckOptions::default()).await;
+            let _ = amqp::settle(&message.acker, Settle::Ack).await;
             return;
         };
         // The span covers the ack too, so its log lines carry the ids; it is never held across an await
@@ -144,7 +143,7 @@ impl AttemptStage {
             in_flight.decrement(1.0);
             match result {
                 Ok(()) => {
-                    if let Err(error) = message.acker.ack(BasicAckOptions::default()).await {
+                    if let Err(error) = amqp::settle(&message.acker, Settle::Ack).await {
                         tracing::warn!(%error, "ack failed; the task will be redelivered");
                     }
                 }
@@ -152,28 +151,15 @@ impl AttemptStage {
                 Err(AttemptError::Record(error @ NotRecorded::Refused(_))) => {
                     tracing::error!(%error, "moving the task to the dead-letter queue");
                     count_rejected("unstorable");
-                    let _ = message
-                        .acker
-                        .reject(BasicRejectOptions { requeue: false })
-                        .await;
+                    let _ = amqp::settle(&message.acker, Settle::Reject).await;
                 }
                 Err(AttemptError::Interrupted) => {
-                    let requeue = BasicNackOptions {
-                        requeue: true,
-                        multiple: false,
-                    };
-                    let _ = message.acker.nack(requeue).await;
+                    let _ = amqp::settle(&message.acker, Settle::Requeue).await;
                 }
                 Err(error) => {
                     tracing::warn!(%error, "outcome not durable; returning the task to the queue");
                     tokio::time::sleep(REQUEUE_PAUSE).await;
-                    let _ = message
-                        .acker
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            multiple: false,
-                        })
-                        .await;
+                    let _ = amqp::settle(&message.acker, Settle::Requeue).await;
                 }
             }
         }

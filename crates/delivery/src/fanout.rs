@@ -9,13 +9,13 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt as _, Stream, StreamExt as _};
 use hookline_core::headers;
 use hookline_core::messages::{DeliveryTask, EventMessage};
-use hookline_runtime::amqp::{self, PublishError};
+use hookline_runtime::amqp::{self, PublishError, Settle};
 use hookline_runtime::topology::Topology;
 use hookline_runtime::{prometheus, spans};
 use lapin::Acker;
 use lapin::Channel;
 use lapin::message::Delivery as Message;
-use lapin::options::{BasicAckOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions};
+use lapin::options::BasicQosOptions;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
@@ -65,6 +65,7 @@ impl FanoutStage {
         self: Arc<Self>,
         channel: Channel,
         shutdown: CancellationToken,
+        abandon: CancellationToken,
     ) -> Result<(), FanoutError> {
         // One more batch than a shard processes at once, so the next is already on its way; and room
         // for the events whose direct attempts are still running, which hold their messages.
@@ -83,7 +84,13 @@ impl FanoutStage {
         let consumed = try_join_all(shards).await;
         // Events still waiting for their direct attempts are acked (or returned) before the channel
         // closes; those that outlast the grace period return to the queue with it.
-        task::finish_within(self.grace, &waiters, "events with direct attempts").await;
+        task::finish_within(
+            self.grace,
+            &waiters,
+            "events with direct attempts",
+            &abandon,
+        )
+        .await;
         consumed?;
         Ok(())
     }
@@ -171,10 +178,7 @@ impl FanoutStage {
                 Err(error) => {
                     tracing::error!(%error, "unparsable event; moving it to the rejected-events queue");
                     count_rejected("unparsable");
-                    message
-                        .acker
-                        .reject(BasicRejectOptions { requeue: false })
-                        .await?;
+                    amqp::settle(&message.acker, Settle::Reject).await?;
                 }
             }
         }
@@ -269,7 +273,7 @@ impl FanoutStage {
                     .or_default()
                     .push(accepted[i].acker.clone());
             } else {
-                done.push(accepted[i].acker.ack(BasicAckOptions::default()));
+                done.push(amqp::settle(&accepted[i].acker, Settle::Ack));
             }
         }
         try_join_all(done).await?;
@@ -280,15 +284,8 @@ impl FanoutStage {
             waiters.spawn(async move {
                 let durable = join_all(attempts).await.into_iter().all(|ok| ok);
                 for acker in ackers {
-                    let settled = if durable {
-                        acker.ack(BasicAckOptions::default()).await
-                    } else {
-                        let requeue = BasicNackOptions {
-                            requeue: true,
-                            multiple: false,
-                        };
-                        acker.nack(requeue).await
-                    };
+                    let how = if durable { Settle::Ack } else { Settle::Requeue };
+                    let settled = amqp::settle(&acker, how).await;
                     if let Err(error) = settled {
                         tracing::warn!(%error, "cannot settle the event; the broker will redeliver it");
                     }
@@ -332,7 +329,7 @@ impl FanoutStage {
             reason,
         )
         .await?;
-        message.acker.ack(BasicAckOptions::default()).await?;
+        amqp::settle(&message.acker, Settle::Ack).await?;
         count_rejected("unstorable");
         Ok(())
     }

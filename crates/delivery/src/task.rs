@@ -9,6 +9,7 @@ use hookline_runtime::spans;
 use hookline_runtime::topology::Topology;
 use lapin::Channel;
 use lapin::types::FieldTable;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// The ids of `task`, for its span.
@@ -22,15 +23,28 @@ pub(crate) fn ids(task: &DeliveryTask) -> spans::Ids<'_> {
     }
 }
 
-/// Closes `tracker` and waits up to `grace` for its tasks; what is unfinished by then is said in the log
-/// (its messages return to the queue when the channel closes).
-pub(crate) async fn finish_within(grace: Duration, tracker: &TaskTracker, what: &str) {
+/// Closes `tracker` and waits up to `grace` for its tasks, or until `abandon` fires (the connection is
+/// lost: the tasks can no longer ack their messages, so waiting for them would only hold back the
+/// reconnect and every delivery behind it; they finish on their own and their messages are redelivered,
+/// where the log and the claims keep a finished attempt from being sent again). What is unfinished is
+/// said in the log; its messages return to the queue when the channel closes.
+pub(crate) async fn finish_within(
+    grace: Duration,
+    tracker: &TaskTracker,
+    what: &str,
+    abandon: &CancellationToken,
+) {
     tracker.close();
-    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-        tracing::warn!(
+    tokio::select! {
+        () = tracker.wait() => {}
+        () = tokio::time::sleep(grace) => tracing::warn!(
             unfinished = tracker.len(),
             "grace period over; unfinished {what} return to the queue"
-        );
+        ),
+        () = abandon.cancelled() => tracing::info!(
+            unfinished = tracker.len(),
+            "connection lost; unfinished {what} end without it and return to the queue"
+        ),
     }
 }
 

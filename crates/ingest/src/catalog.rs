@@ -6,9 +6,9 @@ use std::sync::{Arc, RwLock};
 
 use futures_util::StreamExt as _;
 use hookline_core::catalog::{Catalog, CatalogSnapshot};
-use hookline_runtime::amqp;
+use hookline_runtime::amqp::{self, Settle};
 use hookline_runtime::topology::Topology;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::options::{BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
@@ -95,6 +95,6 @@ async fn read(
             Err(error) => tracing::warn!(%error, "unreadable catalog snapshot skipped"),
         }
         // Stream consumers ack to grant credit; nothing is removed.
-        message.acker.ack(BasicAckOptions::default()).await?;
+        amqp::settle(&message.acker, Settle::Ack).await?;
     }
 }

@@ -4,10 +4,10 @@
 use std::collections::HashSet;
 
 use hookline_core::messages::DeliveryTask;
-use hookline_runtime::amqp::{self, PublishError};
+use hookline_runtime::amqp::{self, PublishError, Settle};
 use hookline_runtime::topology::Topology;
 use lapin::Channel;
-use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions};
+use lapin::options::BasicGetOptions;
 use uuid::Uuid;
 
 /// The most dead letters one replay call looks at, so a huge queue cannot make a call run unbounded.
@@ -71,20 +71,14 @@ pub async fn replay(
                 topology.delivery_headers(&retry.webhook_id),
             )
             .await?;
-            message.acker.ack(BasicAckOptions::default()).await?;
+            amqp::settle(&message.acker, Settle::Ack).await?;
             replayed.push(retry.delivery_id);
         }
         Ok::<_, PublishError>(())
     }
     .await;
     for message in passed_over {
-        let _ = message
-            .acker
-            .nack(BasicNackOptions {
-                requeue: true,
-                multiple: false,
-            })
-            .await;
+        let _ = amqp::settle(&message.acker, Settle::Requeue).await;
     }
     result.map(|()| replayed)
 }

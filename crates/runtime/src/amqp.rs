@@ -4,9 +4,12 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use futures_util::StreamExt as _;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::{
+    BasicAckOptions, BasicNackOptions, BasicPublishOptions, BasicRejectOptions,
+    ConfirmSelectOptions,
+};
 use lapin::types::{FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
+use lapin::{Acker, BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -239,6 +242,48 @@ async fn publish_and_confirm(
         Confirmation::Ack(Some(_returned)) => Err(PublishError::Unroutable),
         Confirmation::Nack(_) | Confirmation::NotRequested => Err(PublishError::Nacked),
     }
+}
+
+/// How long an ack, nack or reject may take. Nothing answers them: they are frames written to the
+/// socket, so one still pending after this is on a connection that is dead or dying, where waiting only
+/// holds back the reconnect (the broker redelivers the message once the connection is gone).
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What becomes of a consumed message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// Done with: removed from its queue.
+    Ack,
+    /// Returned to its queue, for this or another consumer to take again.
+    Requeue,
+    /// Refused without requeueing: dead-lettered where the queue says, else dropped.
+    Reject,
+}
+
+/// Settles `acker`'s message as `how` says, within [`SETTLE_TIMEOUT`]; like lapin's own, `Ok(false)`
+/// when the message was settled before or its channel is gone (the broker then redelivers it).
+pub async fn settle(acker: &Acker, how: Settle) -> lapin::Result<bool> {
+    let pending = async {
+        match how {
+            Settle::Ack => acker.ack(BasicAckOptions::default()).await,
+            Settle::Requeue => {
+                acker
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        multiple: false,
+                    })
+                    .await
+            }
+            Settle::Reject => acker.reject(BasicRejectOptions { requeue: false }).await,
+        }
+    };
+    tokio::time::timeout(SETTLE_TIMEOUT, pending)
+        .await
+        .unwrap_or_else(|_| {
+            let late =
+                format!("not settled within {SETTLE_TIMEOUT:?}; the connection is not answering");
+            Err(std::io::Error::new(std::io::ErrorKind::TimedOut, late).into())
+        })
 }
 
 /// How long closing a finished connection may take before it is simply dropped.

@@ -3,8 +3,8 @@
 
 use hookline_proto::v1;
 use hookline_tests::stack::publish_request;
+use hookline_tests::{DEADLINE, Receiver, Reply, Stack, eventually};
 use hookline_tests::{LONG_DEADLINE, ORG};
-use hookline_tests::{Receiver, Stack, eventually};
 use sqlx::PgPool;
 use tokio::process::Command;
 
@@ -128,6 +128,44 @@ async fn a_stage_that_stops_makes_the_worker_reconnect(pool: PgPool) {
         requests.iter().any(|r| r.header("webhook-id") == second),
         "the event published after the refusal is delivered"
     );
+}
+
+/// A worker whose connection the broker drops reconnects at once, although an attempt is still in
+/// flight: that attempt can no longer ack its task, so waiting for it (here for up to a 60 s grace
+/// period) would only hold back every other organisation's deliveries.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn a_dropped_connection_is_replaced_without_waiting_for_attempts_in_flight(pool: PgPool) {
+    let stack = Stack::start_with(
+        pool,
+        &[
+            ("HOOKLINE__SHUTDOWN_GRACE", "60s"),
+            ("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "60s"),
+        ],
+    )
+    .await;
+    let slow = Receiver::start(|_| Reply {
+        delay: std::time::Duration::from_secs(60),
+        ..Reply::status(200)
+    })
+    .await;
+    let fast = Receiver::always(200).await;
+    stack
+        .webhook("org_slow", &slow.url(), &["job.completed"])
+        .await;
+    stack.webhook(ORG, &fast.url(), &["job.completed"]).await;
+    stack
+        .publish("org_slow", "job.completed", serde_json::json!({"n": 1}))
+        .await;
+    slow.wait_for(1, DEADLINE).await;
+
+    let worker = format!("hookline-delivery/{}", stack.settings.amqp.prefix);
+    assert_eq!(close_connections_mentioning(&worker).await, 1);
+    let event = stack
+        .publish(ORG, "job.completed", serde_json::json!({"n": 2}))
+        .await;
+    // Well within the grace period the old connection's attempt could have held it for.
+    let requests = fast.wait_for(1, DEADLINE).await;
+    assert_eq!(requests[0].header("webhook-id"), event);
 }
 
 #[sqlx::test(migrator = "hookline_store::MIGRATOR")]
