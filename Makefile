@@ -20,6 +20,7 @@ run: build services db
 ## test: every test, against the real local RabbitMQ and PostgreSQL, and the Helm chart check.
 test: services helm-check
 	cargo build --workspace --bins
+	./target/debug/hookline-purge-test-queues
 	DATABASE_URL=$(TEST_DATABASE_URL) cargo test --workspace
 
 ## lint: formatting, clippy with warnings as errors, and the supply-chain check (cargo deny, deny.toml).
