@@ -77,10 +77,14 @@ mod tests {
 
     #[test]
     fn only_test_prefixes_match() {
-        assert!(is_test_name("test-0123456789abcdef0123456789abcdef.events.3"));
+        assert!(is_test_name(
+            "test-0123456789abcdef0123456789abcdef.events.3"
+        ));
         assert!(!is_test_name("test-0123456789abcdef0123456789abcdef"));
         assert!(!is_test_name("hookline.events.0"));
         assert!(!is_test_name("test-short.events"));
-        assert!(!is_test_name("bench-0123456789abcdef0123456789abcdef.events"));
+        assert!(!is_test_name(
+            "bench-0123456789abcdef0123456789abcdef.events"
+        ));
     }
 }
