@@ -93,6 +93,22 @@ pub async fn delete_queues(settings: &Settings) -> lapin::Result<()> {
     connection.close(200, "done".into()).await
 }
 
+/// How many messages ready for consumers `queue` holds (the broker does not count unacked ones here).
+pub async fn message_count(channel: &lapin::Channel, queue: &str) -> u32 {
+    channel
+        .queue_declare(
+            queue.into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{queue} exists: {e}"))
+        .message_count()
+}
+
 /// The URL of the database `pool` is connected to, on the server named by `DATABASE_URL`.
 pub fn database_url(pool: &PgPool) -> String {
     let base =

@@ -50,7 +50,6 @@ impl Ingest {
             self.settings.amqp.url.clone(),
             topology,
             self.health.clone(),
-            shutdown.clone(),
         );
         let catalog = LiveCatalog::new();
         let mut background = Background::new(&shutdown);
@@ -66,10 +65,15 @@ impl Ingest {
         let background = background.watch();
         let ops = tokio::spawn(self.listeners.ops.run_until_stopped(shutdown.clone()));
         let service = EventIngestServer::with_interceptor(
-            IngestService::new(publisher, catalog, &self.settings.ingest),
+            IngestService::new(publisher.clone(), catalog, &self.settings.ingest),
             self.verifier.interceptor(),
         );
-        hookline_runtime::grpc::serve(self.listeners.grpc, service, self.health, shutdown).await?;
+        // The server answers every call in flight before it returns; only then does the channel close.
+        let served =
+            hookline_runtime::grpc::serve(self.listeners.grpc, service, self.health, shutdown)
+                .await;
+        publisher.stop();
+        served?;
         ops.await??;
         background.await?
     }

@@ -95,7 +95,6 @@ impl Registry {
             self.settings.amqp.url.clone(),
             topology,
             self.health.clone(),
-            shutdown.clone(),
         );
         background.spawn(
             "catalog announcement",
@@ -103,10 +102,21 @@ impl Registry {
         );
         let background = background.watch();
         let service = WebhookRegistryServer::with_interceptor(
-            RegistryService::new(self.pool, &self.settings, self.secrets, events, self.tests),
+            RegistryService::new(
+                self.pool,
+                &self.settings,
+                self.secrets,
+                events.clone(),
+                self.tests,
+            ),
             self.verifier.interceptor(),
         );
-        hookline_runtime::grpc::serve(self.listeners.grpc, service, self.health, shutdown).await?;
+        // The server answers every call in flight before it returns; only then does the channel close.
+        let served =
+            hookline_runtime::grpc::serve(self.listeners.grpc, service, self.health, shutdown)
+                .await;
+        events.stop();
+        served?;
         ops.await??;
         background.await?
     }

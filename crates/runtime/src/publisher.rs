@@ -21,23 +21,29 @@ pub struct EventPublisher {
     channel: Arc<RwLock<Option<Channel>>>,
     topology: Topology,
     catalog_stream: String,
+    stop: CancellationToken,
 }
 
 impl EventPublisher {
     /// Starts the supervisor that connects, declares the topology and reconnects with backoff whenever
     /// the connection drops. Until it is connected, publishes fail fast with `UNAVAILABLE`.
     /// `service` names the connection in RabbitMQ's management UI.
+    ///
+    /// It runs until [`stop`](Self::stop), not until the process's shutdown begins: calls still in flight
+    /// then must be able to finish publishing and get their confirms. Closing the channel under them
+    /// would answer `UNAVAILABLE` for events the broker may already hold, which a producer retries as
+    /// new events.
     pub fn start(
         service: &'static str,
         url: SecretString,
         topology: Topology,
         health: Health,
-        shutdown: CancellationToken,
     ) -> Self {
         let publisher = Self {
             channel: Arc::default(),
             topology: topology.clone(),
             catalog_stream: topology.catalog_stream(),
+            stop: CancellationToken::new(),
         };
         tokio::spawn(supervise(
             service,
@@ -45,9 +51,15 @@ impl EventPublisher {
             url,
             topology,
             health,
-            shutdown,
+            publisher.stop.clone(),
         ));
         publisher
+    }
+
+    /// Closes the connection, for good: call it once nothing publishes any more (after the gRPC server
+    /// has answered its last call).
+    pub fn stop(&self) {
+        self.stop.cancel();
     }
 
     /// Publishes `event` persistently and returns once the broker has confirmed it; the message continues

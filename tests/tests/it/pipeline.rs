@@ -3,11 +3,10 @@
 use std::time::Duration;
 
 use hookline_proto::v1;
-use hookline_tests::stack::publish_request;
+use hookline_tests::stack::{message_count, publish_request};
 use hookline_tests::{DEADLINE, ORG};
 use hookline_tests::{Receiver, Reply, Stack, eventually};
-use lapin::options::{BasicGetOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::options::BasicGetOptions;
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "hookline_store::MIGRATOR")]
@@ -216,23 +215,8 @@ async fn failing_endpoint_gets_three_attempts_then_lands_in_the_dead_letter_queu
 
     // Nothing is scheduled after the third failure: every retry queue is empty.
     for delay in topology.retry_schedule() {
-        let queue = broker
-            .queue_declare(
-                topology.retry_queue(*delay).into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("retry queue exists");
-        assert_eq!(
-            queue.message_count(),
-            0,
-            "{} is empty",
-            topology.retry_queue(*delay)
-        );
+        let count = message_count(&broker, &topology.retry_queue(*delay)).await;
+        assert_eq!(count, 0, "{} is empty", topology.retry_queue(*delay));
     }
     assert_eq!(receiver.count(), 3);
 }

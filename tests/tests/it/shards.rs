@@ -50,19 +50,9 @@ async fn each_message_lands_in_its_own_shard_alone(pool: PgPool) {
         .into_iter()
         .chain(topology.events_queues())
     {
-        let declared = channel
-            .queue_declare(
-                queue.as_str().into(),
-                lapin::options::QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                Default::default(),
-            )
-            .await
-            .unwrap();
-        if declared.message_count() > 0 {
-            holding.push((queue, declared.message_count()));
+        let count = hookline_tests::stack::message_count(&channel, &queue).await;
+        if count > 0 {
+            holding.push((queue, count));
         }
     }
     assert_eq!(
