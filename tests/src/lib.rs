@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod bench;
+pub mod broker;
 pub mod collector;
 pub mod load;
 pub mod ops;

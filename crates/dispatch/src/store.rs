@@ -20,12 +20,8 @@ type Result<T> = std::result::Result<T, sqlx::Error>;
 pub struct TargetRow {
     pub url: String,
     pub status: WebhookStatus,
-    pub secret_key_id: Option<String>,
-    pub secret_sealed: Option<Vec<u8>>,
-    pub previous_secret_key_id: Option<String>,
-    pub previous_secret_sealed: Option<Vec<u8>>,
-    pub auth_key_id: Option<String>,
-    pub auth_sealed: Option<Vec<u8>>,
+    #[sqlx(flatten)]
+    pub sealed: hookline_store::sealed::SealedColumns,
     pub circuit_open_until: Option<DateTime<Utc>>,
 }
 

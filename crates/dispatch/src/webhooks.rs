@@ -100,14 +100,19 @@ impl WebhookCache {
             plain.ok()
         };
         let signing = |plain: Vec<u8>| SigningSecret::parse(std::str::from_utf8(&plain).ok()?).ok();
-        let current = signing(open(row.secret_key_id, row.secret_sealed, id.as_bytes())?)?;
+        let sealed = row.sealed;
+        let current = signing(open(
+            sealed.secret_key_id,
+            sealed.secret_sealed,
+            id.as_bytes(),
+        )?)?;
         let previous = open(
-            row.previous_secret_key_id,
-            row.previous_secret_sealed,
+            sealed.previous_secret_key_id,
+            sealed.previous_secret_sealed,
             id.as_bytes(),
         )
         .and_then(signing);
-        let auth = match (row.auth_key_id, row.auth_sealed) {
+        let auth = match (sealed.auth_key_id, sealed.auth_sealed) {
             (None, None) => None,
             // Credentials that cannot be opened would fail the receiver's check on every attempt.
             (key_id, bytes) => {

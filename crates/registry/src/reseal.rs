@@ -55,14 +55,19 @@ fn reseal(row: &StoredSecrets, secrets: &SecretBox) -> Option<Resealed> {
     };
     let current = match &row.secret {
         Some(plaintext) => plaintext.as_bytes().to_vec(),
-        None => open(&row.secret_key_id, &row.secret_sealed, &context)??,
+        None => open(
+            &row.sealed.secret_key_id,
+            &row.sealed.secret_sealed,
+            &context,
+        )??,
     };
+    let stored = &row.sealed;
     let previous = open(
-        &row.previous_secret_key_id,
-        &row.previous_secret_sealed,
+        &stored.previous_secret_key_id,
+        &stored.previous_secret_sealed,
         &context,
     )?;
-    let auth = open(&row.auth_key_id, &row.auth_sealed, &auth_context)?;
+    let auth = open(&stored.auth_key_id, &stored.auth_sealed, &auth_context)?;
     Some(Resealed {
         current: secrets.seal(&current, &context),
         previous: previous.map(|p| secrets.seal(&p, &context)),

@@ -4,6 +4,7 @@
 //! Ingest and the CLI never link it.
 
 pub mod db;
+pub mod sealed;
 pub mod status;
 
 /// The schema every Hookline service that touches PostgreSQL relies on.

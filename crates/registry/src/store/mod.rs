@@ -141,12 +141,8 @@ pub struct StoredSecrets {
     pub id: Uuid,
     /// Plaintext from before secrets were sealed.
     pub secret: Option<String>,
-    pub secret_key_id: Option<String>,
-    pub secret_sealed: Option<Vec<u8>>,
-    pub previous_secret_key_id: Option<String>,
-    pub previous_secret_sealed: Option<Vec<u8>>,
-    pub auth_key_id: Option<String>,
-    pub auth_sealed: Option<Vec<u8>>,
+    #[sqlx(flatten)]
+    pub sealed: hookline_store::sealed::SealedColumns,
 }
 
 /// Webhooks whose secrets are plaintext or sealed under a key other than `active_key_id`.
