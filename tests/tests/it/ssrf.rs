@@ -25,6 +25,15 @@ async fn non_public_addresses_are_refused_and_the_refusal_is_logged(pool: PgPool
         format!("http://127.0.0.1:{port}/hooks"),
         format!("http://[::1]:{port}/hooks"),
         format!("http://[::ffff:127.0.0.1]:{port}/hooks"),
+        // Loopback written the ways URL parsers accept: decimal, hex, octal, shortened.
+        format!("http://2130706433:{port}/hooks"),
+        format!("http://0x7f.0.0.1:{port}/hooks"),
+        format!("http://0177.0.0.1:{port}/hooks"),
+        format!("http://127.1:{port}/hooks"),
+        // Loopback inside IPv6: IPv4-compatible, NAT64 (well-known prefix), and 6to4.
+        format!("http://[::127.0.0.1]:{port}/hooks"),
+        format!("http://[64:ff9b::7f00:1]:{port}/hooks"),
+        format!("http://[2002:7f00:1::1]:{port}/hooks"),
         // A name that resolves to loopback: refused by the resolver, after the lookup.
         format!("http://localhost:{port}/hooks"),
     ];
