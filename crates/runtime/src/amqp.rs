@@ -59,10 +59,19 @@ pub fn reconnect_backoff() -> ExponentialBuilder {
         .without_max_times()
 }
 
-/// Connects once; `name` shows up in the RabbitMQ management UI.
+/// Connects once; `name` shows up in the RabbitMQ management UI. `url` may list several brokers (the
+/// nodes of a cluster), comma-separated: they are tried in order and the first that accepts is used, so
+/// a service fails over to another node whenever it (re)connects.
 pub async fn connect(url: &SecretString, name: &str) -> lapin::Result<Connection> {
-    let properties = ConnectionProperties::default().with_connection_name(name.into());
-    Connection::connect(url.expose_secret(), properties).await
+    let mut failed = None;
+    for node in url.expose_secret().split(',').map(str::trim) {
+        let properties = ConnectionProperties::default().with_connection_name(name.into());
+        match Connection::connect(node, properties).await {
+            Ok(connection) => return Ok(connection),
+            Err(error) => failed = Some(error),
+        }
+    }
+    Err(failed.expect("a URL names at least one broker"))
 }
 
 /// Connects, retrying with backoff until it succeeds or `cancel` fires (then `None`).

@@ -168,6 +168,29 @@ async fn a_dropped_connection_is_replaced_without_waiting_for_attempts_in_flight
     assert_eq!(requests[0].header("webhook-id"), event);
 }
 
+/// `amqp.url` may list several brokers (a cluster's nodes): every service skips one that refuses and
+/// connects to the next, so the pipeline works with its first node down.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn services_fail_over_to_the_next_broker_of_the_list(pool: PgPool) {
+    let stack = Stack::start_with(
+        pool,
+        &[(
+            "HOOKLINE__AMQP__URL",
+            "amqp://guest:guest@127.0.0.1:1/%2f, amqp://guest:guest@127.0.0.1:5672/%2f",
+        )],
+    )
+    .await;
+    let receiver = Receiver::always(200).await;
+    stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+    let event = stack
+        .publish(ORG, "job.completed", serde_json::json!({"n": 1}))
+        .await;
+    let requests = receiver.wait_for(1, DEADLINE).await;
+    assert_eq!(requests[0].header("webhook-id"), event);
+}
+
 #[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn workers_survive_postgresql_dropping_their_connections(pool: PgPool) {
     let stack = Stack::start(pool.clone()).await;
