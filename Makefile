@@ -11,7 +11,7 @@ RUN_DATABASE ?= hookline
 # Where `make helm-check` installs its Python tools.
 HELM_VENV ?= target/helm-venv
 
-.PHONY: run test lint bench bench-isolation bench-traces services db build helm-check
+.PHONY: run test chaos lint bench bench-isolation bench-traces services db build helm-check
 
 ## run: build, start the local services, migrate, and run the three services in the foreground.
 run: build services db
@@ -22,6 +22,13 @@ test: services helm-check
 	cargo build --workspace --bins
 	./target/debug/hookline-purge-test-queues
 	DATABASE_URL=$(TEST_DATABASE_URL) cargo test --workspace
+
+## chaos: the fault suite: the real binaries as processes, on a private PostgreSQL (initdb on a spare
+## port) and a RabbitMQ vhost of its own, under kills, SIGTERMs, broker closes, a database outage and a
+## table lock; prints the table BENCHMARKS.md keeps and fails if anything was lost, leaked or stranded.
+chaos: services
+	cargo build --workspace --bins
+	./target/debug/hookline-chaos
 
 ## lint: formatting, clippy with warnings as errors, and the supply-chain check (cargo deny, deny.toml).
 lint:

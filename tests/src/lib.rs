@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod bench;
 pub mod broker;
+pub mod chaos;
 pub mod collector;
 pub mod load;
 pub mod ops;

@@ -14,7 +14,7 @@ pub use crate::broker::{delete_queues, message_count};
 
 /// The defaults every test stack overrides: local ports, plain HTTP receivers, and a retry schedule in
 /// seconds instead of minutes.
-const TEST_ENV: &[(&str, &str)] = &[
+pub const TEST_ENV: &[(&str, &str)] = &[
     ("HOOKLINE__REGISTRY__GRPC_LISTEN", "127.0.0.1:0"),
     ("HOOKLINE__REGISTRY__HTTP_LISTEN", "127.0.0.1:0"),
     ("HOOKLINE__INGEST__GRPC_LISTEN", "127.0.0.1:0"),
@@ -451,13 +451,15 @@ pub fn spawn_worker_process(env: &[(String, String)]) -> tokio::process::Child {
         .expect("starting hookline-delivery")
 }
 
-/// Where the workspace's binary `name` is: `target/<profile>/`, next to the test executables.
+/// Where the workspace's binary `name` is: `target/<profile>/`, beside a binary of this crate or one
+/// folder above the test executables (`deps/`).
 pub fn binary_path(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("the test executable's path");
-    exe.parent()
-        .and_then(|deps| deps.parent())
+    let exe = std::env::current_exe().expect("the executable's path");
+    exe.ancestors()
+        .skip(1)
+        .take(2)
         .map(|dir| dir.join(name))
-        .filter(|bin| bin.exists())
+        .find(|bin| bin.exists())
         .unwrap_or_else(|| {
             panic!("target/<profile>/{name} exists: run `cargo build --bins` (make test does)")
         })

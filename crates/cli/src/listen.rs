@@ -11,8 +11,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use hookline_core::headers::{WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
-use hookline_core::signing::{SigningSecret, VerifyError, verify};
+use hookline_core::headers::WEBHOOK_ID;
+use hookline_core::signing::{SigningSecret, VerifyError, verify_request};
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(clap::Args)]
@@ -73,17 +73,8 @@ async fn receive(
             .unwrap_or("")
     };
     let id = header(WEBHOOK_ID);
-    let timestamp: i64 = header(WEBHOOK_TIMESTAMP).parse().unwrap_or(0);
     let now = chrono::Utc::now().timestamp();
-    let verdict = verify(
-        &listener.secret,
-        id,
-        timestamp,
-        &body,
-        header(WEBHOOK_SIGNATURE),
-        now,
-        listener.tolerance,
-    );
+    let verdict = verify_request(&listener.secret, header, &body, now, listener.tolerance);
     let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
     let mark = match &verdict {
         Ok(()) => "verified".to_owned(),

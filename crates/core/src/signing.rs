@@ -114,6 +114,29 @@ pub fn verify(
     }
 }
 
+/// Checks a received request from its Standard Webhooks headers, which `header` looks up by name (an
+/// absent header reads as empty): the one check every receiver makes, whatever its HTTP library.
+pub fn verify_request<'a>(
+    secret: &SigningSecret,
+    header: impl Fn(&str) -> &'a str,
+    body: &[u8],
+    now: i64,
+    tolerance: std::time::Duration,
+) -> Result<(), VerifyError> {
+    let timestamp = header(crate::headers::WEBHOOK_TIMESTAMP)
+        .parse()
+        .map_err(|_| VerifyError::Malformed)?;
+    verify(
+        secret,
+        header(crate::headers::WEBHOOK_ID),
+        timestamp,
+        body,
+        header(crate::headers::WEBHOOK_SIGNATURE),
+        now,
+        tolerance,
+    )
+}
+
 /// The `webhook-signature` header value: one signature per secret, space separated, so receivers holding
 /// either secret verify during a rotation.
 pub fn signature_header<'a>(

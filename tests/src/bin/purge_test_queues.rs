@@ -4,7 +4,8 @@
 //! Each test deletes its own when it ends, but a test that panics, or is killed with its run, cannot.
 //! Left behind, they pile up: every test stack declares about 30 quorum queues, each a Raft group with
 //! its own log, and a broker holding thousands of them grows slow to boot and to answer new
-//! connections. `make test` runs this first, while no test can be using them. It reads the names with
+//! connections. It also deletes the vhosts of fault-suite runs (`make chaos`) that could not delete
+//! their own. `make test` runs this first, while no test can be using them. It reads the names with
 //! `rabbitmqctl` (AMQP cannot list them) and deletes over AMQP, which takes milliseconds per queue where
 //! `rabbitmqctl delete_queue` takes most of a second.
 
@@ -12,6 +13,7 @@ use std::process::Command;
 
 use hookline_runtime::amqp;
 use hookline_runtime::config::Settings;
+use hookline_tests::chaos::vhost::VHOST_PREFIX;
 
 /// Whether `name` belongs to a test run's topology.
 fn is_test_name(name: &str) -> bool {
@@ -22,8 +24,8 @@ fn is_test_name(name: &str) -> bool {
     hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) && rest.len() > 32
 }
 
-/// The names `rabbitmqctl list_<what> name` prints that belong to test runs.
-fn listed(what: &str) -> anyhow::Result<Vec<String>> {
+/// The names `rabbitmqctl list_<what> name` prints that `belongs` to test runs.
+fn listed(what: &str, belongs: fn(&str) -> bool) -> anyhow::Result<Vec<String>> {
     let output = Command::new("rabbitmqctl")
         .args(["-q", &format!("list_{what}"), "name"])
         .output()?;
@@ -35,15 +37,23 @@ fn listed(what: &str) -> anyhow::Result<Vec<String>> {
     Ok(String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(str::trim)
-        .filter(|name| is_test_name(name))
+        .filter(|name| belongs(name))
         .map(str::to_owned)
         .collect())
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let queues = listed("queues")?;
-    let exchanges = listed("exchanges")?;
+    // A fault-suite run that was killed leaves its whole vhost behind; deleting it deletes its queues.
+    for vhost in listed("vhosts", |name| name.starts_with(VHOST_PREFIX))? {
+        let status = Command::new("rabbitmqctl")
+            .args(["-q", "delete_vhost", &vhost])
+            .status()?;
+        anyhow::ensure!(status.success(), "rabbitmqctl delete_vhost {vhost}");
+        println!("purge: deleted the vhost {vhost} left by a fault-suite run");
+    }
+    let queues = listed("queues", is_test_name)?;
+    let exchanges = listed("exchanges", is_test_name)?;
     if queues.is_empty() && exchanges.is_empty() {
         return Ok(());
     }

@@ -1,0 +1,112 @@
+//! The faults a scenario injects while the producer runs. Their timing is the fault's own schedule
+//! (a kill every 2 s, an outage of 30 s), not a wait for something to happen.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use tokio::time::sleep;
+
+use super::fleet::{Fleet, Role};
+use super::postgres::PrivatePostgres;
+use super::vhost::Vhost;
+
+/// One kind of trouble, with its schedule.
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    /// SIGKILL a worker (each in turn) every `every`, and start it again at once.
+    KillWorkers { every: Duration },
+    /// Close every connection of the suite's vhost at each of these times from the start.
+    CloseConnections { at: &'static [Duration] },
+    /// Stop PostgreSQL `at` from the start, for `outage`.
+    StopPostgres { at: Duration, outage: Duration },
+    /// SIGTERM each service in turn, `every` apart, and start it again once it has exited.
+    SigtermEach { every: Duration },
+    /// SIGKILL ingest `times` times, each just after a batch call went out, `every` apart.
+    KillIngestMidBatch { every: Duration, times: usize },
+    /// Hold `LOCK TABLE delivery_attempts IN EXCLUSIVE MODE` from `at` for `hold`.
+    LockAttempts { at: Duration, hold: Duration },
+}
+
+/// What a fault may act on.
+pub struct Targets<'a> {
+    pub fleet: &'a mut Fleet,
+    pub postgres: &'a PrivatePostgres,
+    pub vhost: &'a Vhost,
+    pub pool: &'a PgPool,
+    /// Notified as each producer call goes out.
+    pub call_started: Arc<Notify>,
+}
+
+impl Fault {
+    /// Injects the fault; returns once it is over and every service is running again.
+    pub async fn inject(self, targets: Targets<'_>) -> anyhow::Result<()> {
+        let fleet = targets.fleet;
+        match self {
+            Fault::KillWorkers { every } => {
+                for round in 0..5 {
+                    sleep(every).await;
+                    let workers = fleet.workers();
+                    let worker = workers[round % workers.len()];
+                    fleet.kill(worker).await?;
+                    fleet.spawn(worker)?;
+                }
+                for worker in fleet.workers() {
+                    fleet.ready(worker).await;
+                }
+            }
+            Fault::CloseConnections { at } => {
+                let mut elapsed = Duration::ZERO;
+                for when in at {
+                    sleep(when.saturating_sub(elapsed)).await;
+                    elapsed = *when;
+                    targets.vhost.close_connections().await?;
+                }
+                for role in fleet.roles() {
+                    fleet.ready(role).await;
+                }
+            }
+            Fault::StopPostgres { at, outage } => {
+                sleep(at).await;
+                targets.postgres.stop().await?;
+                sleep(outage).await;
+                targets.postgres.start_again().await?;
+                for role in fleet.roles() {
+                    fleet.ready(role).await;
+                }
+            }
+            Fault::SigtermEach { every } => {
+                for role in fleet.roles() {
+                    sleep(every).await;
+                    let status = fleet.terminate(role).await?;
+                    anyhow::ensure!(
+                        status.success(),
+                        "{} exits cleanly on SIGTERM: {status}",
+                        role.name()
+                    );
+                    fleet.restart(role).await?;
+                }
+            }
+            Fault::KillIngestMidBatch { every, times } => {
+                for _ in 0..times {
+                    sleep(every).await;
+                    targets.call_started.notified().await;
+                    sleep(Duration::from_millis(5)).await;
+                    fleet.kill(Role::Ingest).await?;
+                    fleet.restart(Role::Ingest).await?;
+                }
+            }
+            Fault::LockAttempts { at, hold } => {
+                sleep(at).await;
+                let mut transaction = targets.pool.begin().await?;
+                sqlx::query("LOCK TABLE delivery_attempts IN EXCLUSIVE MODE")
+                    .execute(&mut *transaction)
+                    .await?;
+                sleep(hold).await;
+                transaction.commit().await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,168 @@
+//! What a scenario must show once its faults are over: every event answered OK delivered to each
+//! webhook, nothing refused delivered, duplicates only under the same `webhook-id`, no delivery left in a
+//! non-final state, and the delivery log agreeing with what the endpoints received.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+
+use super::endpoint::Receipt;
+use super::producer::Ledger;
+
+/// One scenario's row of the suite's table.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub scenario: &'static str,
+    pub accepted: usize,
+    pub refused: usize,
+    pub unknown: usize,
+    /// Deliveries (event × webhook) of accepted events that arrived, answered 2xx.
+    pub delivered: usize,
+    /// Deliveries of accepted events that never arrived.
+    pub missing: usize,
+    /// Refused events that arrived anyway.
+    pub refused_delivered: usize,
+    /// Requests beyond the first success of a delivery.
+    pub duplicates: usize,
+    /// Deliveries whose copies carried different `webhook-id`s, or any request that failed to verify.
+    pub forged_or_renamed: usize,
+    /// Deliveries still pending or retrying at the end.
+    pub stuck: usize,
+    /// Deliveries the log and the endpoints disagree on (succeeded in one, not in the other).
+    pub log_disagrees: usize,
+    /// From the end of the faults to the last accepted event arriving.
+    pub drain: Duration,
+    pub unexpected: Vec<String>,
+    /// Secrets found in the services' logs.
+    pub leaks: Vec<String>,
+}
+
+impl Verdict {
+    pub fn passed(&self) -> bool {
+        self.missing == 0
+            && self.refused_delivered == 0
+            && self.forged_or_renamed == 0
+            && self.stuck == 0
+            && self.log_disagrees == 0
+            && self.unexpected.is_empty()
+            && self.leaks.is_empty()
+    }
+
+    /// Duplicates per delivery, in percent.
+    pub fn duplicate_rate(&self) -> f64 {
+        100.0 * self.duplicates as f64 / self.delivered.max(1) as f64
+    }
+}
+
+/// Successful receipts by webhook (`hook`), then by `seq`: the `webhook-id`s that arrived.
+fn successes(receipts: &[Receipt]) -> BTreeMap<&str, BTreeMap<u64, Vec<&str>>> {
+    let mut by_hook: BTreeMap<&str, BTreeMap<u64, Vec<&str>>> = BTreeMap::new();
+    for receipt in receipts.iter().filter(|r| r.status < 300) {
+        if let Some(seq) = receipt.seq {
+            by_hook
+                .entry(&receipt.hook)
+                .or_default()
+                .entry(seq)
+                .or_default()
+                .push(&receipt.msg_id);
+        }
+    }
+    by_hook
+}
+
+/// How many deliveries of `pool`'s log are in a non-final state.
+pub async fn unfinished(pool: &PgPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status IN ('pending', 'retrying')")
+        .fetch_one(pool)
+        .await
+}
+
+/// Whether every accepted event has arrived at each of `hooks`, and nothing is left unfinished.
+pub async fn drained(ledger: &Ledger, hooks: &[&str], receipts: &[Receipt], pool: &PgPool) -> bool {
+    let arrived = successes(receipts);
+    let all_arrived = hooks.iter().all(|hook| {
+        arrived
+            .get(hook)
+            .is_some_and(|got| ledger.accepted.keys().all(|seq| got.contains_key(seq)))
+    });
+    all_arrived && unfinished(pool).await.is_ok_and(|n| n == 0)
+}
+
+/// Judges the scenario. `hooks` maps each endpoint path to its webhook id.
+pub async fn judge(
+    scenario: &'static str,
+    ledger: Ledger,
+    hooks: &HashMap<String, String>,
+    receipts: &[Receipt],
+    pool: &PgPool,
+    faults_ended: Instant,
+) -> anyhow::Result<Verdict> {
+    let last_arrival = receipts
+        .iter()
+        .filter(|r| r.status < 300)
+        .map(|r| r.at)
+        .max();
+    let arrived = successes(receipts);
+    let mut verdict = Verdict {
+        scenario,
+        accepted: ledger.accepted.len(),
+        refused: ledger.refused.len(),
+        unknown: ledger.unknown.len(),
+        drain: last_arrival.map_or(Duration::ZERO, |t| {
+            t.saturating_duration_since(faults_ended)
+        }),
+        unexpected: ledger.unexpected.clone(),
+        forged_or_renamed: receipts.iter().filter(|r| !r.verified).count(),
+        stuck: usize::try_from(unfinished(pool).await?)?,
+        ..Default::default()
+    };
+    for hook in hooks.keys() {
+        let got = arrived.get(hook.as_str()).cloned().unwrap_or_default();
+        for (seq, event_id) in &ledger.accepted {
+            match got.get(seq) {
+                Some(ids) => {
+                    verdict.delivered += 1;
+                    verdict.duplicates += ids.len() - 1;
+                    if ids.iter().any(|id| id != event_id) {
+                        verdict.forged_or_renamed += 1;
+                    }
+                }
+                None => verdict.missing += 1,
+            }
+        }
+        verdict.refused_delivered += ledger
+            .refused
+            .iter()
+            .filter(|s| got.contains_key(s))
+            .count();
+    }
+    verdict.log_disagrees = log_disagreements(hooks, receipts, pool).await?;
+    Ok(verdict)
+}
+
+/// Deliveries that succeeded in the log but never arrived, or arrived but did not succeed in the log.
+async fn log_disagreements(
+    hooks: &HashMap<String, String>,
+    receipts: &[Receipt],
+    pool: &PgPool,
+) -> anyhow::Result<usize> {
+    let mut disagreements = 0;
+    for (hook, webhook_id) in hooks {
+        let logged: BTreeSet<String> = sqlx::query_scalar(
+            "SELECT event_id::text FROM deliveries WHERE webhook_id = $1::uuid AND status = 'succeeded'",
+        )
+        .bind(webhook_id)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .collect();
+        let seen: BTreeSet<String> = receipts
+            .iter()
+            .filter(|r| &r.hook == hook && r.status < 300)
+            .map(|r| r.msg_id.clone())
+            .collect();
+        disagreements += logged.symmetric_difference(&seen).count();
+    }
+    Ok(disagreements)
+}
