@@ -29,3 +29,19 @@ pub async fn message_count(channel: &lapin::Channel, queue: &str) -> u32 {
         .unwrap_or_else(|e| panic!("{queue} exists: {e}"))
         .message_count()
 }
+
+/// How many messages `queue` holds, ready or delivered and not yet acked (read with `rabbitmqctl`, as
+/// AMQP counts only ready ones): 0 once every message published to it has been consumed and acked.
+pub async fn messages_held(queue: &str) -> u32 {
+    let listing = tokio::process::Command::new("rabbitmqctl")
+        .args(["-q", "list_queues", "name", "messages"])
+        .output()
+        .await
+        .expect("rabbitmqctl runs (RabbitMQ's CLI is installed with the broker)");
+    String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .filter_map(|line| line.split_once('\t'))
+        .find(|(name, _)| *name == queue)
+        .and_then(|(_, count)| count.trim().parse().ok())
+        .unwrap_or(0)
+}

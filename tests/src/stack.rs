@@ -375,6 +375,15 @@ impl Stack {
     }
 }
 
+/// A delivery's attempt log as (attempt number, response status) pairs, oldest first.
+pub fn attempt_statuses(delivery: &v1::GetDeliveryResponse) -> Vec<(u32, u32)> {
+    delivery
+        .attempts
+        .iter()
+        .map(|a| (a.attempt, a.response_status))
+        .collect()
+}
+
 /// Waits until `service` behind `channel` reports SERVING.
 pub async fn serving(channel: &Channel, service: &str) {
     let health = tonic_health::pb::health_client::HealthClient::new(channel.clone());

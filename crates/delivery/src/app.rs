@@ -12,6 +12,10 @@ use hookline_runtime::ops::{Health, OpsServer};
 use hookline_runtime::topology::Topology;
 use hookline_store::db;
 use lapin::Connection;
+
+/// How much longer than the request timeout a claim on a retry lasts: time to record the outcome after
+/// the response, so the claim runs out only when its holder is gone.
+const CLAIM_MARGIN: std::time::Duration = std::time::Duration::from_secs(30);
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -97,6 +101,7 @@ impl Delivery {
                 max_retry_after: s.delivery.max_retry_after,
             }),
             max_retry_after: s.delivery.max_retry_after,
+            claim_lease: s.delivery.request_timeout + CLAIM_MARGIN,
         });
         let direct = usize::from(s.delivery.direct_attempts);
         let fanout = Arc::new(FanoutStage {

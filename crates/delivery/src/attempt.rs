@@ -29,6 +29,7 @@ use crate::task::{finish_within, ids, publish};
 use hookline_dispatch::organisations::OrganisationCache;
 use hookline_dispatch::outcome::{DeliveryState, Outcome};
 use hookline_dispatch::sender::Sender;
+use hookline_dispatch::store::Claim;
 use hookline_dispatch::webhooks::{Target, WebhookCache};
 
 /// How long a task whose outcome could not be made durable waits before going back to the queue, so a
@@ -69,6 +70,9 @@ pub struct AttemptStage {
     pub gate: Arc<Gate>,
     /// The longest pause a `Retry-After` may impose on a retry.
     pub max_retry_after: Duration,
+    /// How long a claim on a retry (see [`Recorder::claim`]) keeps other copies of its task waiting: past
+    /// the longest an attempt can take, so only a dead holder's claim runs out.
+    pub claim_lease: Duration,
 }
 
 impl AttemptStage {
@@ -242,6 +246,28 @@ impl AttemptStage {
             slot = self.slots.acquire() => slot.expect("the slots are never closed"),
             () = shutdown.cancelled() => return Err(AttemptError::Interrupted),
         };
+        // A first attempt has one task; a retry may have two (see `Claim`).
+        if task.attempt > 1 {
+            match self
+                .recorder
+                .claim(task.delivery_id, task.attempt, self.claim_lease)
+                .await?
+            {
+                Claim::Granted => {}
+                Claim::AlreadyMade => {
+                    tracing::info!("another copy of this attempt was made; not sent twice");
+                    return Ok(());
+                }
+                Claim::HeldUntil(until) => {
+                    let wait = (until - Utc::now()).to_std().unwrap_or_default();
+                    let held = DeliveryTask {
+                        not_before: Some(until),
+                        ..task
+                    };
+                    return self.hold(channel, &held, wait).await;
+                }
+            }
+        }
         self.send(channel, task, &target, permit).await
     }
 

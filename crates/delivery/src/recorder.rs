@@ -45,6 +45,16 @@ impl Recorder {
         store::succeeded_by(&self.pool, delivery, attempt).await
     }
 
+    /// Claims `attempt` of `delivery` before it is sent (see [`store::claim_attempt`]).
+    pub async fn claim(
+        &self,
+        delivery: Uuid,
+        attempt: u32,
+        lease: std::time::Duration,
+    ) -> Result<store::Claim, sqlx::Error> {
+        store::claim_attempt(&self.pool, delivery, attempt, lease).await
+    }
+
     /// Returns once `outcome` is committed.
     pub async fn record(&self, outcome: Outcome) -> Result<(), NotRecorded> {
         let (done, committed) = oneshot::channel();

@@ -123,6 +123,52 @@ pub async fn succeeded_by(pool: &PgPool, delivery: Uuid, attempt: u32) -> Result
     .await
 }
 
+/// What a worker may do with a retry's task: send it, drop it because that attempt was already made,
+/// or hold it until another copy's claim runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    Granted,
+    AlreadyMade,
+    HeldUntil(DateTime<Utc>),
+}
+
+/// Claims `attempt` of `delivery` for `lease` before it is sent. Two copies of one retry's task can
+/// exist (the retry the broker finally brings back, and the copy the registry re-drove when it was
+/// overdue, or one a `Redeliver` queued meanwhile); the claim lets one of them through, the attempt
+/// recorded ends the other, and a claim whose holder died runs out after `lease`.
+pub async fn claim_attempt(
+    pool: &PgPool,
+    delivery: Uuid,
+    attempt: u32,
+    lease: std::time::Duration,
+) -> Result<Claim> {
+    let granted = sqlx::query(
+        "UPDATE deliveries
+         SET claimed_attempt = $2, claim_expires_at = now() + make_interval(secs => $3)
+         WHERE id = $1 AND attempts < $2
+           AND (claimed_attempt IS DISTINCT FROM $2 OR claim_expires_at < now())",
+    )
+    .bind(delivery)
+    .bind(attempt as i32)
+    .bind(lease.as_secs_f64())
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if granted == 1 {
+        return Ok(Claim::Granted);
+    }
+    let row: Option<(i32, Option<DateTime<Utc>>)> =
+        sqlx::query_as("SELECT attempts, claim_expires_at FROM deliveries WHERE id = $1")
+            .bind(delivery)
+            .fetch_optional(pool)
+            .await?;
+    Ok(match row {
+        Some((attempts, Some(until))) if attempts < attempt as i32 => Claim::HeldUntil(until),
+        // Made already, or the delivery is gone (pruned with its event): nothing to send.
+        _ => Claim::AlreadyMade,
+    })
+}
+
 /// Writes a batch of outcomes in one statement: the attempts, and each delivery's new state.
 /// A delivery's state follows its latest attempt, in whatever order or batches the outcomes arrive: within
 /// a batch only a delivery's latest outcome (a success before a failure of the same attempt) is applied,
@@ -214,6 +260,55 @@ mod tests {
         let retrying = delivery(&pool, DeliveryStatus::Retrying, 1).await;
         assert!(!succeeded_by(&pool, retrying, 1).await.unwrap());
         assert!(!succeeded_by(&pool, Uuid::now_v7(), 1).await.unwrap());
+    }
+
+    #[sqlx::test(migrations = "../store/migrations")]
+    async fn one_copy_of_a_retry_is_granted_until_its_claim_runs_out_or_the_attempt_is_made(
+        pool: PgPool,
+    ) {
+        let lease = std::time::Duration::from_secs(60);
+        let id = delivery(&pool, DeliveryStatus::Retrying, 1).await;
+        assert_eq!(
+            claim_attempt(&pool, id, 2, lease).await.unwrap(),
+            Claim::Granted
+        );
+        let Claim::HeldUntil(until) = claim_attempt(&pool, id, 2, lease).await.unwrap() else {
+            panic!("a second copy is held while the first one's claim is live");
+        };
+        assert!(until > Utc::now() + chrono::Duration::seconds(50));
+        // The holder died: once its claim ran out, the next copy goes.
+        sqlx::query(
+            "UPDATE deliveries SET claim_expires_at = now() - interval '1 second' WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            claim_attempt(&pool, id, 2, lease).await.unwrap(),
+            Claim::Granted
+        );
+        // The attempt was recorded: every later copy is dropped.
+        record(
+            &pool,
+            &[outcome(id, crate::outcome::DeliveryState::Retrying, 2)],
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            claim_attempt(&pool, id, 2, lease).await.unwrap(),
+            Claim::AlreadyMade
+        );
+        assert_eq!(
+            claim_attempt(&pool, id, 3, lease).await.unwrap(),
+            Claim::Granted
+        );
+        assert_eq!(
+            claim_attempt(&pool, Uuid::now_v7(), 2, lease)
+                .await
+                .unwrap(),
+            Claim::AlreadyMade
+        );
     }
 
     fn outcome(id: Uuid, state: crate::outcome::DeliveryState, attempt: u32) -> Outcome {

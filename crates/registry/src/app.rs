@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::RegistryService;
-use crate::{catalog, queue_metrics, reseal, retention};
+use crate::{catalog, overdue, queue_metrics, reseal, retention};
 
 /// A registry bound to its ports, ready to run.
 pub struct Registry {
@@ -95,6 +95,17 @@ impl Registry {
             self.settings.amqp.url.clone(),
             topology,
             self.health.clone(),
+        );
+        background.spawn(
+            "overdue retries",
+            overdue::run(
+                self.pool.clone(),
+                events.clone(),
+                self.health.clone(),
+                self.settings.registry.retry_overdue_after,
+                self.settings.registry.metrics_interval,
+                shutdown.clone(),
+            ),
         );
         background.spawn(
             "catalog announcement",

@@ -7,6 +7,7 @@ mod convert;
 mod dead_letters;
 mod error;
 mod input;
+mod overdue;
 mod page;
 mod queue_metrics;
 mod reseal;

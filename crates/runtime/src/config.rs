@@ -135,6 +135,9 @@ pub struct RegistrySettings {
     /// How often queue depths and the oldest dead letter's age are sampled for `/metrics`.
     #[serde(deserialize_with = "duration")]
     pub metrics_interval: Duration,
+    /// A retry this far past its due time is published again (the broker did not bring it back).
+    #[serde(deserialize_with = "duration")]
+    pub retry_overdue_after: Duration,
 }
 
 /// How long the delivery log is kept.
@@ -280,6 +283,9 @@ impl Settings {
         }
         if self.retention.batch == 0 || self.retention.interval.is_zero() {
             return invalid("retention.batch and retention.interval must be positive");
+        }
+        if self.registry.retry_overdue_after.is_zero() {
+            return invalid("registry.retry_overdue_after must be positive");
         }
         if self.registry.metrics_interval.is_zero() {
             return invalid("registry.metrics_interval must be positive");

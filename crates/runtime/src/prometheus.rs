@@ -25,6 +25,10 @@ pub const IN_FLIGHT: &str = "hookline_deliveries_in_flight";
 pub const QUEUE_MESSAGES: &str = "hookline_queue_messages";
 /// Age of the oldest dead letter, 0 when there is none.
 pub const OLDEST_DEAD_LETTER: &str = "hookline_dead_letter_oldest_age_seconds";
+/// How far the most overdue retry is past its due time, 0 when none is (see the registry's `overdue`).
+pub const OVERDUE_RETRY: &str = "hookline_retry_overdue_seconds";
+/// Retries the registry published again because the broker had not brought them back in time.
+pub const REDRIVEN: &str = "hookline_retries_redriven_total";
 /// Messages a worker set aside because they can never be processed, by `stage` (`fanout`, `attempt`) and
 /// `reason` (`unparsable`: not a message Hookline writes; `unstorable`: the database refuses its data).
 pub const REJECTED: &str = "hookline_messages_rejected_total";
@@ -86,6 +90,15 @@ fn describe() {
         OLDEST_DEAD_LETTER,
         Unit::Seconds,
         "Age of the oldest dead letter."
+    );
+    describe_gauge!(
+        OVERDUE_RETRY,
+        Unit::Seconds,
+        "How far the most overdue retry is past its due time."
+    );
+    describe_counter!(
+        REDRIVEN,
+        "Overdue retries published again because the broker had not returned them."
     );
     describe_counter!(
         REJECTED,

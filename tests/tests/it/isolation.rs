@@ -193,11 +193,7 @@ async fn a_429_with_retry_after_is_retried_no_sooner_than_asked(pool: PgPool) {
         gap >= Duration::from_millis(2900),
         "the retry came {gap:?} after the 429, not the 3 s asked"
     );
-    let codes: Vec<_> = done
-        .attempts
-        .iter()
-        .map(|a| (a.attempt, a.response_status))
-        .collect();
+    let codes = hookline_tests::stack::attempt_statuses(&done);
     assert_eq!(
         codes,
         vec![(1, 429), (2, 200)],

@@ -13,6 +13,7 @@ mod ingest;
 mod isolation;
 mod localisation;
 mod log;
+mod overdue;
 mod ping;
 mod pipeline;
 mod reconnect;

@@ -35,11 +35,7 @@ async fn a_failed_delivery_can_be_redelivered_and_succeeds(pool: PgPool) {
     let done = stack
         .settled(ORG, &webhook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
         .await;
-    let numbers: Vec<_> = done
-        .attempts
-        .iter()
-        .map(|a| (a.attempt, a.response_status))
-        .collect();
+    let numbers = hookline_tests::stack::attempt_statuses(&done);
     assert_eq!(numbers, vec![(1, 500), (2, 500), (3, 500), (4, 200)]);
 
     // A succeeded delivery can be sent again too.

@@ -202,7 +202,8 @@ impl From<EventRow> for EventMessage {
     }
 }
 
-/// Marks a delivery queued again, unless an attempt was recorded since it was read (`attempts`).
+/// Marks a delivery queued again, its new chain starting at the next attempt, unless an attempt was
+/// recorded since it was read (`attempts`).
 pub async fn mark_redelivered(
     pool: &PgPool,
     organisation_id: &str,
@@ -210,7 +211,8 @@ pub async fn mark_redelivered(
     attempts: i32,
 ) -> Result<Option<DeliveryRow>> {
     sqlx::query_as(concat!(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = NULL, updated_at = now()
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = NULL, chain_start = attempts + 1,
+             updated_at = now()
          WHERE organisation_id = $1 AND id = $2 AND attempts = $3 RETURNING ",
         delivery_columns!()
     ))
@@ -221,7 +223,6 @@ pub async fn mark_redelivered(
     .await
 }
 
-/// Marks replayed dead letters as queued again.
 /// How many of `ids` are deliveries of the organisation.
 pub async fn count_deliveries(pool: &PgPool, organisation_id: &str, ids: &[Uuid]) -> Result<i64> {
     sqlx::query_scalar(
@@ -233,9 +234,11 @@ pub async fn count_deliveries(pool: &PgPool, organisation_id: &str, ids: &[Uuid]
     .await
 }
 
+/// Marks replayed dead letters as queued again, each new chain starting at the next attempt.
 pub async fn mark_replayed(pool: &PgPool, organisation_id: &str, ids: &[Uuid]) -> Result<()> {
     sqlx::query(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = NULL, updated_at = now()
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = NULL, chain_start = attempts + 1,
+             updated_at = now()
          WHERE organisation_id = $1 AND id = ANY($2) AND status = 'failed'",
     )
     .bind(organisation_id)
