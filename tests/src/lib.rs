@@ -6,6 +6,7 @@ pub mod bench;
 pub mod broker;
 pub mod chaos;
 pub mod collector;
+pub mod fuzz;
 pub mod load;
 pub mod ops;
 pub mod raw_latency;

@@ -245,8 +245,8 @@ pub fn parse_registration(
     } else if let Err(why) = hookline_core::storable::text(&description) {
         violations.push(("description", why));
     }
-    if r.version == 0 {
-        violations.push(("version", "must be 1 or more".into()));
+    if r.version == 0 || i32::try_from(r.version).is_err() {
+        violations.push(("version", format!("must be between 1 and {}", i32::MAX)));
     }
     let schema = match r.schema.map(to_json) {
         None => Err("is required".to_owned()),

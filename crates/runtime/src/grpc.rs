@@ -161,13 +161,21 @@ where
     }
 }
 
+/// The longest reason a field violation carries, in characters. Reasons can quote the request (a JSON
+/// Schema error quotes the instance), and the status travels in HTTP/2 headers, which clients limit (16
+/// KiB by default): an error longer than that reaches the caller as a protocol error instead.
+const MAX_REASON: usize = 500;
+
 /// `INVALID_ARGUMENT` naming every bad field twice over: in the message, for people and `grpcurl`, and as
-/// `google.rpc.BadRequest` field violations, for programs.
+/// `google.rpc.BadRequest` field violations, for programs. Each reason is cut to [`MAX_REASON`].
 pub fn invalid_argument<'a>(
     violations: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> tonic::Status {
     use tonic_types::{ErrorDetails, FieldViolation, StatusExt as _};
-    let violations: Vec<(&str, &str)> = violations.into_iter().collect();
+    let violations: Vec<(&str, String)> = violations
+        .into_iter()
+        .map(|(field, why)| (field, bounded(why)))
+        .collect();
     let message = violations
         .iter()
         .map(|(f, why)| format!("{f}: {why}"))
@@ -175,11 +183,49 @@ pub fn invalid_argument<'a>(
         .join("; ");
     let details = violations
         .iter()
-        .map(|(f, why)| FieldViolation::new(*f, *why))
+        .map(|(f, why)| FieldViolation::new(*f, why.as_str()))
         .collect::<Vec<_>>();
     tonic::Status::with_error_details(
         tonic::Code::InvalidArgument,
         format!("invalid argument: {message}"),
         ErrorDetails::with_bad_request(details),
     )
+}
+
+/// `why`, cut to [`MAX_REASON`] characters with a note of how much was left out.
+fn bounded(why: &str) -> String {
+    match why.char_indices().nth(MAX_REASON) {
+        Some((end, _)) => format!("{}… ({} more bytes)", &why[..end], why.len() - end),
+        None => why.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_quoting_a_huge_request_is_cut_but_still_names_its_field() {
+        let huge = format!("{{\"note\": \"{}\"}} is not valid", "é".repeat(40_000));
+        let status = invalid_argument([("example", huge.as_str()), ("name", "is empty")]);
+        assert!(
+            status.message().len() < 2 * 4 * MAX_REASON,
+            "{} bytes",
+            status.message().len()
+        );
+        assert!(
+            status
+                .message()
+                .starts_with("invalid argument: example: {\"note\"")
+        );
+        assert!(status.message().contains("more bytes); name: is empty"));
+        let details = tonic_types::StatusExt::get_details_bad_request(&status).unwrap();
+        let fields: Vec<_> = details
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["example", "name"]);
+        assert_eq!(bounded("short"), "short");
+    }
 }

@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod endpoint_auth;
 mod envelope;
+mod fuzz;
 mod ingest;
 mod isolation;
 mod localisation;
