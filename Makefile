@@ -11,7 +11,7 @@ RUN_DATABASE ?= hookline
 # Where `make helm-check` installs its Python tools.
 HELM_VENV ?= target/helm-venv
 
-.PHONY: run test chaos lint bench bench-isolation bench-traces services db build helm-check
+.PHONY: run test chaos fuzz lint bench bench-isolation bench-traces services db build helm-check
 
 ## run: build, start the local services, migrate, and run the three services in the foreground.
 run: build services db
@@ -30,9 +30,15 @@ chaos: services
 	cargo build --workspace --bins
 	./target/debug/hookline-chaos
 
+## fuzz: the cargo fuzz targets of the parsers of outside input (fuzz/), FUZZ_SECONDS each (20 by
+## default; installs the pinned cargo-fuzz if it is missing).
+fuzz:
+	./deploy/scripts/fuzz.sh
+
 ## lint: formatting, clippy with warnings as errors, and the supply-chain check (cargo deny, deny.toml).
 lint:
 	cargo fmt --all -- --check
+	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	./deploy/scripts/deny.sh
 
