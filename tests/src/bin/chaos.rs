@@ -23,6 +23,19 @@ const SCENARIOS: &[Scenario] = &[
         },
     },
     Scenario {
+        name: "worker kill -9 every 2 s, first attempts 503",
+        load: Duration::from_secs(12),
+        rate: 50,
+        batch: 10,
+        // Every delivery retries, so workers die holding claims on retries: a copy of a killed worker's
+        // retry waits out its claim (request timeout + 30 s), and no attempt number is sent twice.
+        fail_first: true,
+        settings: &[("HOOKLINE__DELIVERY__BREAKER_FAILURES", "100000")],
+        fault: Fault::KillWorkers {
+            every: Duration::from_secs(2),
+        },
+    },
+    Scenario {
         name: "broker connections closed twice",
         load: Duration::from_secs(12),
         rate: 50,

@@ -180,11 +180,6 @@ impl Fleet {
         Ok(())
     }
 
-    /// What `role` has written so far.
-    pub fn log(&self, role: Role) -> String {
-        std::fs::read_to_string(self.log_path(role)).unwrap_or_default()
-    }
-
     fn log_path(&self, role: Role) -> PathBuf {
         self.logs.join(format!("{}.log", role.name()))
     }

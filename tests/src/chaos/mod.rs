@@ -133,10 +133,9 @@ impl Suite {
         let faults_ended = Instant::now();
         injected.with_context(|| format!("injecting {:?}", scenario.fault))?;
 
-        let hook_names: Vec<&str> = HOOKS.to_vec();
         let deadline = Instant::now() + DRAIN_DEADLINE;
         while Instant::now() < deadline
-            && !verdict::drained(&ledger, &hook_names, &endpoints.receipts(), &pool).await
+            && !verdict::drained(&ledger, &HOOKS, &endpoints.receipts(), &pool).await
         {
             tokio::time::sleep(POLL).await;
         }
