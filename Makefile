@@ -5,6 +5,8 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 # Where sqlx's test harness creates (and drops) one database per test.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+# Where `make test` keeps everything the run logged, for the secret scan.
+TEST_LOGS ?= target/debug/test-logs
 # The database `make run` uses.
 RUN_DATABASE ?= hookline
 
@@ -17,15 +19,19 @@ HELM_VENV ?= target/helm-venv
 run: build services db
 	./deploy/scripts/run-local.sh
 
-## test: every test, against the real local RabbitMQ and PostgreSQL, and the Helm chart check.
+## test: every test, against the real local RabbitMQ and PostgreSQL, and the Helm chart check; then
+## the secret scan of everything the run logged (kept in target/debug/test-logs).
 test: services helm-check
 	cargo build --workspace --bins
 	./target/debug/hookline-purge-test-queues
-	DATABASE_URL=$(TEST_DATABASE_URL) cargo test --workspace
+	rm -rf $(TEST_LOGS) && mkdir -p $(TEST_LOGS)
+	set -o pipefail; DATABASE_URL=$(TEST_DATABASE_URL) cargo test --workspace 2>&1 | tee $(TEST_LOGS)/cargo-test.log
+	./target/debug/hookline-scan-test-logs $(TEST_LOGS)
 
 ## chaos: the fault suite: the real binaries as processes, on a private PostgreSQL (initdb on a spare
 ## port) and a RabbitMQ vhost of its own, under kills, SIGTERMs, broker closes, a database outage and a
-## table lock; prints the table BENCHMARKS.md keeps and fails if anything was lost, leaked or stranded.
+## table lock, then on a private three-node RabbitMQ cluster losing nodes; prints the table the README
+## keeps and fails if anything was lost, leaked, stranded or late.
 chaos: services
 	cargo build --workspace --bins
 	./target/debug/hookline-chaos

@@ -8,9 +8,11 @@ pub mod chaos;
 pub mod collector;
 pub mod fuzz;
 pub mod load;
+pub mod logs;
 pub mod ops;
 pub mod raw_latency;
 pub mod receiver;
+pub mod secret_scan;
 pub mod stack;
 pub mod wait;
 

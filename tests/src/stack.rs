@@ -241,7 +241,10 @@ impl Stack {
     }
 
     /// Registers the webhook `request` describes; returns it and its secret.
+    /// Records the secret made and any endpoint credentials for the scan after the run
+    /// ([`crate::secret_scan`]).
     pub async fn create(&self, request: v1::CreateWebhookRequest) -> (v1::Webhook, String) {
+        crate::secret_scan::record_credentials(request.auth.as_ref());
         let response = self
             .registry
             .clone()
@@ -249,6 +252,10 @@ impl Stack {
             .await
             .expect("creating a webhook")
             .into_inner();
+        crate::secret_scan::record(&crate::secret_scan::Secret::signing(
+            "a webhook's signing secret",
+            &response.secret,
+        ));
         (
             response.webhook.expect("a created webhook"),
             response.secret,
@@ -475,13 +482,16 @@ pub fn binary_path(name: &str) -> std::path::PathBuf {
 }
 
 /// A command running one of the workspace's binaries with exactly `env`. The binaries are built by
-/// `make test` (`cargo build --bins`) next to the test executables.
+/// `make test` (`cargo build --bins`) next to the test executables. Its output goes to a file of its
+/// own among the run's logs (scanned for secrets after the run), unless the caller takes it.
 pub fn binary(name: &str, env: &[(String, String)]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(binary_path(name));
     command
         .env_clear()
         .envs(env.iter().cloned())
-        .kill_on_drop(true)
-        .stdout(std::process::Stdio::null());
+        .kill_on_drop(true);
+    let (log, _) = crate::logs::file(name);
+    command.stdout(log.try_clone().expect("a log file's handle"));
+    command.stderr(log);
     command
 }

@@ -36,13 +36,16 @@ fn kinds(spans: &[CollectedSpan]) -> (usize, usize, usize, usize) {
     )
 }
 
-/// Collects a process's stdout lines.
+/// Collects a process's stdout lines, and copies them to the run's logs for the secret scan.
 fn capture(stdout: tokio::process::ChildStdout) -> Arc<Mutex<Vec<String>>> {
+    use std::io::Write as _;
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&lines);
+    let (mut copy, _) = hookline_tests::logs::file("captured");
     tokio::spawn(async move {
         let mut reader = tokio::io::BufReader::new(stdout).lines();
         while let Ok(Some(line)) = reader.next_line().await {
+            let _ = writeln!(copy, "{line}");
             sink.lock().unwrap().push(line);
         }
     });

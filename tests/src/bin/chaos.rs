@@ -1,7 +1,7 @@
 //! `make chaos`: the fault suite. Each scenario runs the real binaries (registry, ingest, two workers)
-//! on a private PostgreSQL and a vhost of their own, publishes a steady load to two webhooks while its
-//! fault strikes, and is judged from outside. Prints the table BENCHMARKS.md keeps, and exits non-zero
-//! if any scenario lost, leaked or stranded anything. `hookline-chaos [SCENARIO…]` runs the scenarios
+//! on a private PostgreSQL and a vhost (or a three-node cluster) of their own, publishes a steady load
+//! to two webhooks while its fault strikes, and is judged from outside. Prints the table the README
+//! keeps, and exits non-zero if any scenario lost, leaked, stranded or held back anything. `hookline-chaos [SCENARIO…]` runs the scenarios
 //! whose names contain any of the words given.
 
 use std::time::Duration;
@@ -18,6 +18,7 @@ const SCENARIOS: &[Scenario] = &[
         batch: 10,
         fail_first: false,
         settings: &[],
+        retry_within: None,
         fault: Fault::KillWorkers {
             every: Duration::from_secs(2),
         },
@@ -31,6 +32,7 @@ const SCENARIOS: &[Scenario] = &[
         // retry waits out its claim (request timeout + 30 s), and no attempt number is sent twice.
         fail_first: true,
         settings: &[("HOOKLINE__DELIVERY__BREAKER_FAILURES", "100000")],
+        retry_within: None,
         fault: Fault::KillWorkers {
             every: Duration::from_secs(2),
         },
@@ -42,6 +44,7 @@ const SCENARIOS: &[Scenario] = &[
         batch: 10,
         fail_first: false,
         settings: &[],
+        retry_within: None,
         fault: Fault::CloseConnections {
             at: &[Duration::from_secs(3), Duration::from_secs(8)],
         },
@@ -53,6 +56,7 @@ const SCENARIOS: &[Scenario] = &[
         batch: 10,
         fail_first: false,
         settings: &[],
+        retry_within: None,
         fault: Fault::StopPostgres {
             at: Duration::from_secs(3),
             outage: Duration::from_secs(30),
@@ -65,6 +69,7 @@ const SCENARIOS: &[Scenario] = &[
         batch: 10,
         fail_first: false,
         settings: &[],
+        retry_within: None,
         fault: Fault::SigtermEach {
             every: Duration::from_secs(2),
         },
@@ -76,6 +81,7 @@ const SCENARIOS: &[Scenario] = &[
         batch: 100,
         fail_first: false,
         settings: &[],
+        retry_within: None,
         fault: Fault::KillIngestMidBatch {
             every: Duration::from_secs(3),
             times: 3,
@@ -90,9 +96,30 @@ const SCENARIOS: &[Scenario] = &[
         // Every first attempt fails: with the default breaker (10 failures in a row) the endpoint
         // would be paused, which is right but not what this scenario tests.
         settings: &[("HOOKLINE__DELIVERY__BREAKER_FAILURES", "100000")],
+        retry_within: None,
         fault: Fault::LockAttempts {
             at: Duration::from_secs(3),
             hold: Duration::from_secs(6),
+        },
+    },
+    Scenario {
+        name: "3-node cluster: leader kill -9, then a follower stopped, first attempts 503",
+        load: Duration::from_secs(30),
+        rate: 50,
+        batch: 10,
+        // Every delivery retries once, so retries wait in the cluster's retry queues while its nodes
+        // fail; each must come back within a few seconds of its 1 s delay: the registry re-drives any
+        // 5 s overdue (checked each second), whatever the broker's dead-lettering does.
+        fail_first: true,
+        settings: &[
+            ("HOOKLINE__DELIVERY__BREAKER_FAILURES", "100000"),
+            ("HOOKLINE__REGISTRY__RETRY_OVERDUE_AFTER", "5s"),
+            ("HOOKLINE__REGISTRY__METRICS_INTERVAL", "1s"),
+        ],
+        retry_within: Some(Duration::from_secs(15)),
+        fault: Fault::ClusterNodes {
+            at: Duration::from_secs(3),
+            down: Duration::from_secs(5),
         },
     },
 ];
@@ -113,14 +140,14 @@ async fn main() -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "| scenario | accepted | refused | unknown | delivered | missing | refused but delivered | duplicates | stuck | log disagrees | drain |"
+        "| scenario | accepted | refused | unknown | delivered | missing | refused but delivered | duplicates | stuck | log disagrees | slowest retry | drain |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut failed = Vec::new();
     for scenario in chosen {
         let verdict = suite.run(scenario).await?;
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} ({:.2} %) | {} | {} | {:.1} s |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} ({:.2} %) | {} | {} | {} | {:.1} s |",
             verdict.scenario,
             verdict.accepted,
             verdict.refused,
@@ -132,6 +159,9 @@ async fn main() -> anyhow::Result<()> {
             verdict.duplicate_rate(),
             verdict.stuck,
             verdict.log_disagrees,
+            verdict
+                .slowest_retry
+                .map_or("–".into(), |d| format!("{:.1} s", d.as_secs_f64())),
             verdict.drain.as_secs_f64(),
         );
         if verdict.forged_or_renamed > 0 {
@@ -142,6 +172,12 @@ async fn main() -> anyhow::Result<()> {
         }
         for line in &verdict.unexpected {
             println!("  unexpected answer: {line}");
+        }
+        if !verdict.retries_on_schedule() {
+            println!(
+                "  a retry started later than {:?} after its failed attempt",
+                verdict.retry_within.unwrap_or_default()
+            );
         }
         for leak in &verdict.leaks {
             println!("  leaked: {leak}");

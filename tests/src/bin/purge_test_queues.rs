@@ -5,14 +5,16 @@
 //! Left behind, they pile up: every test stack declares about 30 quorum queues, each a Raft group with
 //! its own log, and a broker holding thousands of them grows slow to boot and to answer new
 //! connections. It also deletes the vhosts of fault-suite runs (`make chaos`) that could not delete
-//! their own. `make test` runs this first, while no test can be using them. It reads the names with
-//! `rabbitmqctl` (AMQP cannot list them) and deletes over AMQP, which takes milliseconds per queue where
-//! `rabbitmqctl delete_queue` takes most of a second.
+//! their own, and stops the nodes of their private clusters. `make test` runs this first, while no
+//! test can be using them. It reads the names with `rabbitmqctl` (AMQP cannot list them) and deletes
+//! over AMQP, which takes milliseconds per queue where `rabbitmqctl delete_queue` takes most of a
+//! second.
 
 use std::process::Command;
 
 use hookline_runtime::amqp;
 use hookline_runtime::config::Settings;
+use hookline_tests::chaos::cluster::NODE_PREFIX;
 use hookline_tests::chaos::vhost::VHOST_PREFIX;
 
 /// Whether `name` belongs to a test run's topology.
@@ -42,8 +44,31 @@ fn listed(what: &str, belongs: fn(&str) -> bool) -> anyhow::Result<Vec<String>> 
         .collect())
 }
 
+/// Stops the RabbitMQ nodes of fault-suite clusters that a killed run left running: the names that
+/// `epmd -names` lists under [`NODE_PREFIX`].
+fn stop_leftover_nodes() -> anyhow::Result<()> {
+    let Ok(output) = Command::new("epmd").arg("-names").output() else {
+        return Ok(()); // no epmd, so no Erlang node is running
+    };
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Some(name) = line.strip_prefix("name ").and_then(|l| l.split(' ').next()) else {
+            continue;
+        };
+        if name.starts_with(NODE_PREFIX) {
+            let node = format!("{name}@localhost");
+            let status = Command::new("rabbitmqctl")
+                .args(["-q", "-n", &node, "stop"])
+                .status()?;
+            anyhow::ensure!(status.success(), "rabbitmqctl -n {node} stop");
+            println!("purge: stopped the node {node} left by a fault-suite run");
+        }
+    }
+    Ok(())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
+    stop_leftover_nodes()?;
     // A fault-suite run that was killed leaves its whole vhost behind; deleting it deletes its queues.
     for vhost in listed("vhosts", |name| name.starts_with(VHOST_PREFIX))? {
         let status = Command::new("rabbitmqctl")

@@ -4,10 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio::time::sleep;
 
+use super::cluster::Cluster;
 use super::fleet::{Fleet, Role};
 use super::postgres::PrivatePostgres;
 use super::vhost::Vhost;
@@ -27,6 +29,10 @@ pub enum Fault {
     KillIngestMidBatch { every: Duration, times: usize },
     /// Hold `LOCK TABLE delivery_attempts IN EXCLUSIVE MODE` from `at` for `hold`.
     LockAttempts { at: Duration, hold: Duration },
+    /// On the suite's three-node cluster: SIGKILL the node leading the most queues `at` from the
+    /// start, start it again after `down`; then stop (as an operator would) the node leading the fewest
+    /// of the others, and start it again after `down`.
+    ClusterNodes { at: Duration, down: Duration },
 }
 
 /// What a fault may act on.
@@ -35,11 +41,18 @@ pub struct Targets<'a> {
     pub postgres: &'a PrivatePostgres,
     pub vhost: &'a Vhost,
     pub pool: &'a PgPool,
+    /// The scenario's own cluster, for faults that [need one](Fault::needs_cluster).
+    pub cluster: Option<&'a Cluster>,
     /// Notified as each producer call goes out.
     pub call_started: Arc<Notify>,
 }
 
 impl Fault {
+    /// Whether the scenario runs on a private cluster instead of the suite's vhost.
+    pub fn needs_cluster(self) -> bool {
+        matches!(self, Fault::ClusterNodes { .. })
+    }
+
     /// Injects the fault; returns once it is over and every service is running again.
     pub async fn inject(self, targets: Targets<'_>) -> anyhow::Result<()> {
         let fleet = targets.fleet;
@@ -105,6 +118,32 @@ impl Fault {
                     .await?;
                 sleep(hold).await;
                 transaction.commit().await?;
+            }
+            Fault::ClusterNodes { at, down } => {
+                let cluster = targets.cluster.context("a cluster for a cluster fault")?;
+                sleep(at).await;
+                let leader = cluster
+                    .leading(|led| led.iter().max_by_key(|(_, n)| **n))
+                    .await?;
+                eprintln!("chaos: kill -9 of {leader}, the node leading the most queues");
+                cluster.kill(&leader).await?;
+                sleep(down).await;
+                cluster.start_again(&leader).await?;
+                sleep(down).await;
+                let follower = cluster
+                    .leading(|led| {
+                        led.iter()
+                            .filter(|(node, _)| **node != leader)
+                            .min_by_key(|(_, n)| **n)
+                    })
+                    .await?;
+                eprintln!("chaos: rabbitmqctl stop of {follower}, leading the fewest queues");
+                cluster.stop(&follower).await?;
+                sleep(down).await;
+                cluster.start_again(&follower).await?;
+                for role in fleet.roles() {
+                    fleet.ready(role).await;
+                }
             }
         }
         Ok(())

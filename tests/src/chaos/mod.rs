@@ -1,13 +1,14 @@
 //! The fault suite (`make chaos`): the real binaries as processes (registry, ingest, two workers) on a
-//! private PostgreSQL and a vhost of their own, fed a steady load of events for two webhooks while a
-//! scenario's faults strike; then each scenario is judged from outside (see [`verdict`]).
+//! private PostgreSQL and a vhost of their own (or, for a broker node's failure, a private three-node
+//! cluster), fed a steady load of events for two webhooks while a scenario's faults strike; then each
+//! scenario is judged from outside (see [`verdict`]).
 
+pub mod cluster;
 pub mod endpoint;
 pub mod faults;
 pub mod fleet;
 pub mod postgres;
 pub mod producer;
-pub mod secrets;
 pub mod verdict;
 pub mod vhost;
 
@@ -20,13 +21,14 @@ use anyhow::Context;
 use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
+use crate::secret_scan::{self, Secret};
+use cluster::Cluster;
 use endpoint::Endpoints;
 use faults::{Fault, Targets};
 use fleet::Fleet;
 use hookline_proto::v1;
 use hookline_proto::v1::endpoint_auth::Method;
 use postgres::PrivatePostgres;
-use secrets::Secret;
 use verdict::Verdict;
 use vhost::Vhost;
 
@@ -51,6 +53,9 @@ pub struct Scenario {
     /// Whether each delivery's first request is answered 503 (so every delivery retries once).
     pub fail_first: bool,
     pub fault: Fault,
+    /// How long after a failed attempt the next one must have started, at the latest (the schedule's
+    /// delay included); `None` when the scenario makes no promise about it.
+    pub retry_within: Option<Duration>,
     /// Settings of this scenario beside the suite's (`HOOKLINE__…` pairs).
     pub settings: &'static [(&'static str, &'static str)],
 }
@@ -96,7 +101,14 @@ impl Suite {
         let logs = self
             .logs
             .join(format!("{}-{}", self.runs, slug(scenario.name)));
-        let mut env = self.env(&database);
+        let cluster = match scenario.fault.needs_cluster() {
+            true => Some(Cluster::start().await?),
+            false => None,
+        };
+        let broker = cluster
+            .as_ref()
+            .map_or_else(|| self.vhost.amqp_url(), Cluster::amqp_url);
+        let mut env = self.env(&database, broker);
         env.extend(
             scenario
                 .settings
@@ -124,6 +136,7 @@ impl Suite {
             postgres: &self.postgres,
             vhost: &self.vhost,
             pool: &pool,
+            cluster: cluster.as_ref(),
             call_started,
         };
         let injected = scenario.fault.inject(targets).await;
@@ -148,33 +161,19 @@ impl Suite {
             faults_ended,
         )
         .await?;
+        verdict.retry_within = scenario.retry_within;
         fleet.stop().await;
+        drop(cluster);
         pool.close().await;
-        verdict.leaks = secrets::leaks(&logs, &secrets)?;
+        verdict.leaks = secret_scan::leaks(&logs, &secrets)?;
         Ok(verdict)
     }
 
     /// The credentials of the services' settings and of the fleet's clients.
     fn configured_secrets(&self, fleet: &Fleet) -> Vec<Secret> {
-        let setting = |key: &str| {
-            crate::stack::TEST_ENV
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| *v)
-                .unwrap_or_default()
-        };
-        let master = setting("HOOKLINE__SECRETS__MASTER_KEYS");
-        vec![
-            Secret::plain(
-                "the master key",
-                master.split_once(':').map_or(master, |(_, key)| key),
-            ),
-            Secret::plain(
-                "the HS256 token secret",
-                setting("HOOKLINE__AUTH__HS256_SECRET"),
-            ),
-            Secret::plain("the super_admin token", &fleet.token),
-        ]
+        let mut secrets = secret_scan::configured();
+        secrets.push(Secret::plain("the super_admin token", &fleet.token));
+        secrets
     }
 
     /// Creates `name` on the private server, migrated, and a small pool on it.
@@ -192,16 +191,16 @@ impl Suite {
         Ok(pool)
     }
 
-    /// The services' settings for a scenario on `database`: the tests' own, on this suite's vhost,
-    /// with a fresh queue prefix and JSON logs.
-    fn env(&self, database: &str) -> Vec<(String, String)> {
+    /// The services' settings for a scenario on `database` and the `broker` URL: the tests' own, with a
+    /// fresh queue prefix and JSON logs.
+    fn env(&self, database: &str, broker: String) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = crate::stack::TEST_ENV
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         env.extend(
             [
-                ("HOOKLINE__AMQP__URL", self.vhost.amqp_url()),
+                ("HOOKLINE__AMQP__URL", broker),
                 (
                     "HOOKLINE__AMQP__PREFIX",
                     format!("chaos-{}", uuid::Uuid::new_v4().simple()),

@@ -33,6 +33,10 @@ pub struct Verdict {
     pub log_disagrees: usize,
     /// From the end of the faults to the last accepted event arriving.
     pub drain: Duration,
+    /// The longest time from a failed attempt's end to the next attempt's start, in the log.
+    pub slowest_retry: Option<Duration>,
+    /// The scenario's bound on [`Self::slowest_retry`], if it has one.
+    pub retry_within: Option<Duration>,
     pub unexpected: Vec<String>,
     /// Secrets found in the services' logs.
     pub leaks: Vec<String>,
@@ -47,6 +51,15 @@ impl Verdict {
             && self.log_disagrees == 0
             && self.unexpected.is_empty()
             && self.leaks.is_empty()
+            && self.retries_on_schedule()
+    }
+
+    /// Whether every retry started within the scenario's bound (if it sets one).
+    pub fn retries_on_schedule(&self) -> bool {
+        match (self.slowest_retry, self.retry_within) {
+            (Some(slowest), Some(bound)) => slowest <= bound,
+            _ => true,
+        }
     }
 
     /// Duplicates per delivery, in percent.
@@ -115,6 +128,7 @@ pub async fn judge(
         unexpected: ledger.unexpected.clone(),
         forged_or_renamed: receipts.iter().filter(|r| !r.verified).count(),
         stuck: usize::try_from(unfinished(pool).await?)?,
+        slowest_retry: slowest_retry(pool).await?,
         ..Default::default()
     };
     for hook in hooks.keys() {
@@ -139,6 +153,21 @@ pub async fn judge(
     }
     verdict.log_disagrees = log_disagreements(hooks, receipts, pool).await?;
     Ok(verdict)
+}
+
+/// The longest gap in the log between the end of a failed attempt and the start of the same
+/// delivery's next attempt: the retry schedule's delay plus however late the retry was.
+async fn slowest_retry(pool: &PgPool) -> sqlx::Result<Option<Duration>> {
+    let seconds: Option<f64> = sqlx::query_scalar(
+        "SELECT max(extract(epoch FROM next.started_at - failed.started_at)
+                    - failed.duration_ms / 1000.0)::float8
+           FROM delivery_attempts failed
+           JOIN delivery_attempts next
+             ON next.delivery_id = failed.delivery_id AND next.attempt = failed.attempt + 1",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(seconds.map(|s| Duration::from_secs_f64(s.max(0.0))))
 }
 
 /// Deliveries that succeeded in the log but never arrived, or arrived but did not succeed in the log.

@@ -42,6 +42,7 @@ impl Vhost {
             "hookline fault suite: broker-side close",
         ])
         .await
+        .map(drop)
     }
 }
 
@@ -57,7 +58,9 @@ impl Drop for Vhost {
 /// can be cleaned up later (`hookline-purge-test-queues`).
 pub const VHOST_PREFIX: &str = "hookline-chaos-";
 
-async fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
+/// `rabbitmqctl -q <args>` against the shared broker (or another node, given `-n`), which must
+/// succeed; what it printed.
+pub async fn rabbitmqctl(args: &[&str]) -> anyhow::Result<Vec<u8>> {
     let output = Command::new("rabbitmqctl")
         .arg("-q")
         .args(args)
@@ -69,5 +72,5 @@ async fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
         "rabbitmqctl {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    Ok(())
+    Ok(output.stdout)
 }

@@ -253,8 +253,7 @@ fn start_logging(
         ("HOOKLINE__LOG__FORMAT", "json"),
     ]);
     let env = hookline_tests::stack::test_env(pool, &overrides);
-    let log = std::env::temp_dir().join(format!("{binary}-{}.log", uuid::Uuid::new_v4().simple()));
-    let out = std::fs::File::create(&log).unwrap();
+    let (out, log) = hookline_tests::logs::file(binary);
     let child = hookline_tests::stack::binary(binary, &env)
         .stdout(out.try_clone().unwrap())
         .stderr(out)

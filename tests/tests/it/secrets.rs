@@ -249,11 +249,7 @@ async fn no_log_line_contains_a_secret_even_at_trace_level(pool: PgPool) {
             ("HOOKLINE__REGISTRY__GRPC_LISTEN", "127.0.0.1:0"),
         ],
     );
-    let log = std::env::temp_dir().join(format!(
-        "hookline-registry-{}.log",
-        uuid::Uuid::new_v4().simple()
-    ));
-    let out = std::fs::File::create(&log).unwrap();
+    let (out, log) = hookline_tests::logs::file("hookline-registry");
     let mut registry = hookline_tests::stack::binary("hookline-registry", &env)
         .arg("serve")
         .stdout(out.try_clone().unwrap())
