@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use hookline_proto::v1;
 use hookline_runtime::amqp;
 use hookline_runtime::config::Settings;
+use hookline_store::db::Planning;
 use sqlx::Connection as _;
 use tokio_util::sync::CancellationToken;
 
@@ -193,11 +194,12 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts the pipeline on `db`, migrated first.
     pub async fn start(settings: &Settings, workers: usize) -> anyhow::Result<Self> {
-        // The pool the binaries make, so its sessions are set up as in production.
-        let pool = hookline_store::db::lazy_pool(&settings.database)?;
+        // The pools the binaries make, so their sessions are set up as in production.
+        let pool = hookline_store::db::lazy_pool(&settings.database, Planning::Cached)?;
         hookline_store::MIGRATOR.run(&pool).await?;
         let stop = CancellationToken::new();
-        let registry = hookline_registry::Registry::build(settings, pool.clone()).await?;
+        let registry_pool = hookline_store::db::lazy_pool(&settings.database, Planning::EachRun)?;
+        let registry = hookline_registry::Registry::build(settings, registry_pool).await?;
         let registry_addr = registry.listeners().grpc_addr();
         let ingest = hookline_ingest::Ingest::build(settings).await?;
         let ingest_addr = ingest.listeners().grpc_addr();

@@ -25,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(settings: &Settings) -> anyhow::Result<()> {
     let stop = shutdown::on_signal();
-    let pool = db::lazy_pool(&settings.database).context("database.url")?;
+    let pool = db::lazy_pool(&settings.database, db::Planning::Cached).context("database.url")?;
     let worker = hookline_delivery::Delivery::build(settings, pool).await?;
     tracing::info!(http = %worker.ops_addr(), "delivery worker starting");
     Ok(worker.run_until_stopped(stop).await?)

@@ -4,6 +4,7 @@
 use sqlx::PgPool;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Duration, Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -69,11 +70,16 @@ impl Recorder {
 /// Batches written at once, when they are full.
 const PARALLEL_WRITES: usize = 4;
 
-/// Group commit. A write starts at once when none is under way, so a lone outcome waits for nobody;
-/// while one is, outcomes gather into the next batch until it ends or the batch is full, and only full
-/// batches are written side by side. Starting a write for every outcome that found a free slot cost a
-/// commit per delivery at 1,000 deliveries/s, a third of the machine's PostgreSQL time; the wait it
-/// adds falls after the request was sent, so delivery latency does not see it.
+/// How long the first outcome of a batch may wait for others before it is written. The wait falls
+/// after the POST, so delivery latency does not see it; it only holds the event's ack a little longer.
+/// Writing each outcome as soon as no write was under way made 4,026 writes for 10,000 deliveries at
+/// 1,000/s, each paying its own planning and commit: a quarter of a core of PostgreSQL's time.
+const LINGER: Duration = Duration::from_millis(10);
+
+/// Group commit. Outcomes gather into a batch until it is full or its first outcome has waited
+/// [`LINGER`]; then it is written, up to [`PARALLEL_WRITES`] batches side by side (only full ones
+/// beside another). Under load batches fill before the linger ends; at low rates each write carries
+/// every outcome of its 10 ms.
 async fn write(
     pool: PgPool,
     mut requests: mpsc::Receiver<Request>,
@@ -83,22 +89,38 @@ async fn write(
     let mut writes = tokio::task::JoinSet::new();
     let mut pending: Vec<Request> = Vec::with_capacity(batch);
     let mut open = true;
+    // When the oldest pending outcome's wait ends.
+    let mut due: Option<Instant> = None;
     while open || !pending.is_empty() || !writes.is_empty() {
         let room = batch - pending.len();
+        // Armed only while no write is under way: beside a write, only full batches go.
+        let idle = writes.is_empty();
+        let linger = async move {
+            match due {
+                Some(due) if idle => sleep_until(due).await,
+                _ => std::future::pending().await,
+            }
+        };
         tokio::select! {
             received = requests.recv_many(&mut pending, room), if open && room > 0 => {
                 open = received > 0;
             }
             Some(_) = writes.join_next(), if !writes.is_empty() => {}
+            () = linger => {}
         }
+        if !pending.is_empty() && due.is_none() {
+            due = Some(Instant::now() + LINGER);
+        }
+        let expired = due.is_some_and(|due| Instant::now() >= due);
         while !pending.is_empty()
             && writes.len() < PARALLEL_WRITES
-            && (writes.is_empty() || pending.len() >= batch || !open)
+            && (pending.len() >= batch || !open || (expired && writes.is_empty()))
         {
             let next = pending.split_off(pending.len().min(batch));
             let full = std::mem::replace(&mut pending, next);
             let (pool, shutdown) = (pool.clone(), shutdown.clone());
             writes.spawn(async move { flush(&pool, full, &shutdown).await });
+            due = (!pending.is_empty()).then(|| Instant::now() + LINGER);
         }
     }
 }

@@ -144,6 +144,8 @@ pub async fn fan_out(
              WHERE event_id = ANY($1) AND status = 'pending' AND attempts = 0",
         )
         .bind(redelivered)
+        // Rare, and a generic plan for an array made while the table was small would scan it.
+        .persistent(false)
         .fetch_all(pool)
         .await?;
         let known: HashSet<Planned> = planned.iter().cloned().collect();

@@ -174,7 +174,9 @@ pub async fn claim_attempt(
 /// a batch only a delivery's latest outcome (a success before a failure of the same attempt) is applied,
 /// because `UPDATE … FROM` would apply an arbitrary one of several rows for it; across batches a delivery
 /// keeps its state when it already recorded a later attempt, or succeeded on this one (a duplicate of a
-/// redelivered task cannot move it backwards).
+/// redelivered task cannot move it backwards). The statement is not prepared (`persistent(false)`), so
+/// PostgreSQL plans it for the arrays it carries every time: a generic plan of this join, made while
+/// `deliveries` was small, scans the whole table for every write (`hookline_store::db::Planning`).
 pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> Result<()> {
     let attempts: Vec<_> = outcomes
         .iter()
@@ -215,6 +217,7 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> Result<()> {
     .bind(outcomes.iter().map(|o| o.next_attempt_at).collect::<Vec<Option<DateTime<Utc>>>>())
     .bind(outcomes.iter().map(|o| o.exchange.as_ref().and_then(|x| x.status).map(i32::from)).collect::<Vec<_>>())
     .bind(outcomes.iter().map(|o| o.exchange.is_some()).collect::<Vec<_>>())
+    .persistent(false)
     .execute(pool)
     .await?;
     Ok(())
@@ -358,7 +361,10 @@ mod tests {
     ) {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)
-            .connect_with(hookline_store::db::session_options(options))
+            .connect_with(hookline_store::db::session_options(
+                options,
+                hookline_store::db::Planning::Cached,
+            ))
             .await
             .unwrap();
         let succeed = |id| outcome(id, crate::outcome::DeliveryState::Succeeded, 1);

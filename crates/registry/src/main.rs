@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
     let stop = shutdown::on_signal();
-    let pool = db::lazy_pool(&settings.database).context("database.url")?;
+    let pool = db::lazy_pool(&settings.database, db::Planning::EachRun).context("database.url")?;
     match command {
         Command::Migrate => {
             if !db::wait_until_up(&pool, &stop).await {

@@ -13,26 +13,42 @@ use hookline_runtime::config::DatabaseSettings;
 /// outage behind long stalls, while the callers here retry with their own backoff.
 const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How a pool's sessions plan the statements sqlx prepares (once per connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Planning {
+    /// Every run is planned for the values it carries (`plan_cache_mode = force_custom_plan`). After
+    /// five runs PostgreSQL may switch a prepared statement to a generic plan, kept until the table is
+    /// next analysed; for statements that join a table on the `UNNEST` of their arrays, a generic plan
+    /// guesses 10 rows, and made while `deliveries` was empty (a new installation, the first minute
+    /// after a migration) it scanned the whole table for every outcome written: 1,575 scans of 3.9
+    /// million rows in 5 s at 1,000 deliveries/s, until autovacuum came by. The registry's queries
+    /// (filters, re-drives, retention) are of that kind, and few.
+    EachRun,
+    /// PostgreSQL's default: generic plans once they are no worse. The worker's hot statements look
+    /// rows up by key or insert them, which a generic plan does as well; planning them afresh took more
+    /// of PostgreSQL's time than running them (a fan-out's subscriber query: 166 µs to plan, 18 µs to
+    /// run). The worker's one join on `UNNEST` (the outcome write) is not prepared, so it is planned
+    /// for its values each time whatever this says (`hookline_dispatch::store::record`).
+    Cached,
+}
+
 /// A pool that connects on first use, so a service can serve `/healthz` (and say "database: down" on
 /// `/readyz`) while PostgreSQL is away, instead of failing its start-up probe and restarting; callers
 /// then wait with [`wait_until_up`]. Once connected, the pool replaces broken connections by itself.
-pub fn lazy_pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
+pub fn lazy_pool(settings: &DatabaseSettings, planning: Planning) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = settings.url.expose_secret().parse()?;
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_lazy_with(session_options(options)))
+        .connect_lazy_with(session_options(options, planning)))
 }
 
-/// Every session plans each statement for the values it carries. sqlx prepares each statement once per
-/// connection, and after five runs PostgreSQL may switch to a generic plan that it keeps until the
-/// table is next analysed. The batched writes join on `UNNEST` of their arrays, which a generic plan
-/// guesses at 10 rows: planned while `deliveries` was empty (a new installation, the first minute
-/// after a migration), that plan scanned the whole table for every outcome written, 1,575 scans of
-/// 3.9 million rows in 5 s at 1,000 deliveries/s in the benchmark, until autovacuum came by. Planning
-/// each run costs tens of microseconds per statement, and the writes are batched.
-pub fn session_options(options: PgConnectOptions) -> PgConnectOptions {
-    options.options([("plan_cache_mode", "force_custom_plan")])
+/// The session settings of a pool planning as `planning` says.
+pub fn session_options(options: PgConnectOptions, planning: Planning) -> PgConnectOptions {
+    match planning {
+        Planning::EachRun => options.options([("plan_cache_mode", "force_custom_plan")]),
+        Planning::Cached => options,
+    }
 }
 
 /// Waits, retrying with backoff, until the database answers; `false` if `cancel` fired first.
