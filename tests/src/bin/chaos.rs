@@ -116,7 +116,7 @@ const SCENARIOS: &[Scenario] = &[
             ("HOOKLINE__REGISTRY__RETRY_OVERDUE_AFTER", "5s"),
             ("HOOKLINE__REGISTRY__METRICS_INTERVAL", "1s"),
         ],
-        retry_within: Some(Duration::from_secs(15)),
+        retry_within: Some(Duration::from_secs(60)),
         fault: Fault::ClusterNodes {
             at: Duration::from_secs(3),
             down: Duration::from_secs(5),
