@@ -135,20 +135,20 @@ pub fn record(secret: &Secret) {
     written.expect("recording a secret for the scan");
 }
 
-/// Records a webhook's endpoint credentials for the scan after the run; values shorter than 8
-/// characters are left out, as too likely to occur by chance.
-pub fn record_credentials(auth: Option<&v1::EndpointAuth>) {
-    use crate::secret_scan::{Secret, record};
-    let secret = match auth.and_then(|a| a.method.as_ref()) {
-        Some(Method::Basic(basic)) if basic.password.len() >= 8 => {
-            Secret::basic("a Basic password", &basic.username, &basic.password)
+/// A webhook's endpoint credentials as a secret to look for; `None` without any, or for values
+/// shorter than 8 characters, as too likely to occur by chance.
+pub fn credentials(auth: Option<&v1::EndpointAuth>) -> Option<Secret> {
+    match auth?.method.as_ref()? {
+        Method::Basic(basic) if basic.password.len() >= 8 => Some(Secret::basic(
+            "a Basic password",
+            &basic.username,
+            &basic.password,
+        )),
+        Method::Header(header) if header.value.len() >= 8 => {
+            Some(Secret::plain("a secret header's value", &header.value))
         }
-        Some(Method::Header(header)) if header.value.len() >= 8 => {
-            Secret::plain("a secret header's value", &header.value)
-        }
-        _ => return,
-    };
-    record(&secret);
+        _ => None,
+    }
 }
 
 /// Every secret recorded under `logs`, and those the tests configure.

@@ -244,7 +244,9 @@ impl Stack {
     /// Records the secret made and any endpoint credentials for the scan after the run
     /// ([`crate::secret_scan`]).
     pub async fn create(&self, request: v1::CreateWebhookRequest) -> (v1::Webhook, String) {
-        crate::secret_scan::record_credentials(request.auth.as_ref());
+        if let Some(secret) = crate::secret_scan::credentials(request.auth.as_ref()) {
+            crate::secret_scan::record(&secret);
+        }
         let response = self
             .registry
             .clone()

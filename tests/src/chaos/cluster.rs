@@ -81,12 +81,9 @@ impl Cluster {
             .join(",")
     }
 
-    /// The node that `pick` chooses from how many queues each node leads (asked of the first node
-    /// that answers).
-    pub async fn leading(
-        &self,
-        pick: impl Fn(&BTreeMap<String, usize>) -> Option<(&String, &usize)>,
-    ) -> anyhow::Result<String> {
+    /// How many quorum queues each node leads (every node named, 0 for none), asked of the first
+    /// node that answers.
+    pub async fn leaders(&self) -> anyhow::Result<BTreeMap<String, usize>> {
         let mut last = None;
         for via in &self.nodes {
             match ctl_output(&via.name, &["list_queues", "leader", "--formatter", "json"]).await {
@@ -98,9 +95,7 @@ impl Cluster {
                     for leader in rows.iter().filter_map(|r| r["leader"].as_str()) {
                         *led.entry(leader.to_owned()).or_default() += 1;
                     }
-                    return pick(&led)
-                        .map(|(name, _)| name.clone())
-                        .context("a node to pick");
+                    return Ok(led);
                 }
                 Err(e) => last = Some(e),
             }

@@ -76,18 +76,14 @@ impl Fault {
                     elapsed = *when;
                     targets.vhost.close_connections().await?;
                 }
-                for role in fleet.roles() {
-                    fleet.ready(role).await;
-                }
+                fleet.all_ready().await;
             }
             Fault::StopPostgres { at, outage } => {
                 sleep(at).await;
                 targets.postgres.stop().await?;
                 sleep(outage).await;
                 targets.postgres.start_again().await?;
-                for role in fleet.roles() {
-                    fleet.ready(role).await;
-                }
+                fleet.all_ready().await;
             }
             Fault::SigtermEach { every } => {
                 for role in fleet.roles() {
@@ -122,28 +118,31 @@ impl Fault {
             Fault::ClusterNodes { at, down } => {
                 let cluster = targets.cluster.context("a cluster for a cluster fault")?;
                 sleep(at).await;
-                let leader = cluster
-                    .leading(|led| led.iter().max_by_key(|(_, n)| **n))
-                    .await?;
+                let led = cluster.leaders().await?;
+                let leader = led
+                    .iter()
+                    .max_by_key(|(_, n)| **n)
+                    .context("a node")?
+                    .0
+                    .clone();
                 eprintln!("chaos: kill -9 of {leader}, the node leading the most queues");
                 cluster.kill(&leader).await?;
                 sleep(down).await;
                 cluster.start_again(&leader).await?;
                 sleep(down).await;
-                let follower = cluster
-                    .leading(|led| {
-                        led.iter()
-                            .filter(|(node, _)| **node != leader)
-                            .min_by_key(|(_, n)| **n)
-                    })
-                    .await?;
+                let led = cluster.leaders().await?;
+                let follower = led
+                    .iter()
+                    .filter(|(node, _)| **node != leader)
+                    .min_by_key(|(_, n)| **n)
+                    .context("a node")?
+                    .0
+                    .clone();
                 eprintln!("chaos: rabbitmqctl stop of {follower}, leading the fewest queues");
                 cluster.stop(&follower).await?;
                 sleep(down).await;
                 cluster.start_again(&follower).await?;
-                for role in fleet.roles() {
-                    fleet.ready(role).await;
-                }
+                fleet.all_ready().await;
             }
         }
         Ok(())

@@ -100,9 +100,7 @@ impl Fleet {
         for role in fleet.roles() {
             fleet.spawn(role)?;
         }
-        for role in fleet.roles() {
-            fleet.ready(role).await;
-        }
+        fleet.all_ready().await;
         Ok(fleet)
     }
 
@@ -135,6 +133,13 @@ impl Fleet {
             .with_context(|| format!("starting {}", role.name()))?;
         self.processes.insert(role, child);
         Ok(())
+    }
+
+    /// Waits until every service answers `/readyz` with 200.
+    pub async fn all_ready(&self) {
+        for role in self.roles() {
+            self.ready(role).await;
+        }
     }
 
     /// Waits until `role` answers `/readyz` with 200.

@@ -118,7 +118,7 @@ impl Suite {
         let mut fleet = Fleet::start(env, self.workers, logs.clone()).await?;
 
         let (hooks, mut secrets) = register(&mut fleet, &endpoints).await?;
-        secrets.extend(self.configured_secrets(&fleet));
+        secrets.extend(Self::configured_secrets(&fleet));
 
         let stop = CancellationToken::new();
         let call_started = Arc::new(tokio::sync::Notify::new());
@@ -170,7 +170,7 @@ impl Suite {
     }
 
     /// The credentials of the services' settings and of the fleet's clients.
-    fn configured_secrets(&self, fleet: &Fleet) -> Vec<Secret> {
+    fn configured_secrets(fleet: &Fleet) -> Vec<Secret> {
         let mut secrets = secret_scan::configured();
         secrets.push(Secret::plain("the super_admin token", &fleet.token));
         secrets
@@ -221,28 +221,25 @@ async fn register(
     fleet: &mut Fleet,
     endpoints: &Endpoints,
 ) -> anyhow::Result<(HashMap<String, String>, Vec<Secret>)> {
-    let password = uuid::Uuid::new_v4().simple().to_string();
-    let header_value = uuid::Uuid::new_v4().simple().to_string();
-    let mut secrets = vec![
-        Secret::basic("a Basic password", "chaos", &password),
-        Secret::plain("a secret header's value", &header_value),
-    ];
     let methods = [
         Method::Basic(v1::BasicAuth {
             username: "chaos".into(),
-            password,
+            password: uuid::Uuid::new_v4().simple().to_string(),
         }),
         Method::Header(v1::HeaderAuth {
             name: "X-Chaos-Secret".into(),
-            value: header_value,
+            value: uuid::Uuid::new_v4().simple().to_string(),
         }),
     ];
+    let mut secrets = Vec::new();
     let mut hooks = HashMap::new();
     for (hook, method) in HOOKS.into_iter().zip(methods) {
+        let auth = v1::EndpointAuth {
+            method: Some(method),
+        };
+        secrets.extend(secret_scan::credentials(Some(&auth)));
         let request = v1::CreateWebhookRequest {
-            auth: Some(v1::EndpointAuth {
-                method: Some(method),
-            }),
+            auth: Some(auth),
             ..crate::stack::webhook_request(ORGANISATION, &endpoints.url(hook), &["job.completed"])
         };
         let created = fleet.registry.create_webhook(request).await?.into_inner();
