@@ -85,14 +85,24 @@ pub fn shapes(text: &str) -> Vec<&'static str> {
     {
         found.push("a signing secret (whsec_…)");
     }
-    // Header and claims wholly base64url up to their dots, then a signature.
+    // Header and claims wholly base64url up to their dots, then a signature. Each run stops at the
+    // first other character, so a match costs the token's length, not the rest of the text.
     let jwt = text.match_indices("eyJ").any(|(i, _)| {
-        let parts: Vec<&str> = text[i..].splitn(3, '.').collect();
-        parts.len() == 3
-            && parts[..2]
-                .iter()
-                .all(|p| p.len() >= 8 && run(p, &base64url) == p.len())
-            && run(parts[2], &base64url) >= 8
+        let mut rest = &text[i..];
+        for part in 0..3 {
+            let n = run(rest, &base64url);
+            if n < 8 {
+                return false;
+            }
+            if part == 2 {
+                return true;
+            }
+            match rest[n..].strip_prefix('.') {
+                Some(after) => rest = after,
+                None => return false,
+            }
+        }
+        false
     });
     if jwt {
         found.push("a JWT");
@@ -234,6 +244,29 @@ mod tests {
         ] {
             assert!(shapes(clean).is_empty(), "{clean}: {:?}", shapes(clean));
         }
+    }
+
+    /// Log text is whatever services wrote: markers cut off at the end, U+0000, control and multi-byte
+    /// characters right after them, and megabytes of it. None of it may panic or be taken for a secret.
+    #[test]
+    fn hostile_text_neither_panics_nor_passes_for_a_secret() {
+        for text in [
+            "whsec_",
+            "eyJ",
+            "basic ",
+            "Basic \u{0}\u{1b}[31m",
+            "eyJé.eyJ€.sig",
+            "whsec_ÄÖÜ\u{0}",
+            "basic ✓✓✓✓✓✓✓✓✓",
+            "\u{0}eyJhbGciOiJIUzI1NiJ9.\u{0}",
+        ] {
+            assert!(shapes(text).is_empty(), "{text:?}: {:?}", shapes(text));
+        }
+        let huge = "basic eyJ whsec_ \u{0} é ".repeat(200_000);
+        assert!(shapes(&huge).is_empty());
+        // A real one still stands out at the end of that.
+        let leaked = format!("{huge}whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        assert_eq!(shapes(&leaked), ["a signing secret (whsec_…)"]);
     }
 
     #[test]
