@@ -307,11 +307,11 @@ impl AttemptStage {
         let (state, next_attempt_at) = match (&exchange.failure, &retry) {
             (None, _) => (DeliveryState::Succeeded, None),
             // The retry queue's TTL starts when the task is published, right after this.
-            (Some(_), Some((_, delay))) => {
+            (Some(failure), Some((_, delay))) if failure.is_retryable() => {
                 let wait = asked.map_or(*delay, |asked| asked.max(*delay));
                 (DeliveryState::Retrying, Some(Utc::now() + wait))
             }
-            (Some(_), None) => (DeliveryState::Failed, None),
+            (Some(_), _) => (DeliveryState::Failed, None),
         };
         let not_before = next_attempt_at.filter(|_| asked.is_some());
         match &exchange.failure {

@@ -52,6 +52,14 @@ impl AttemptFailure {
         }
     }
 
+    /// Whether another attempt could succeed. Only `410 Gone` says it cannot: the endpoint declares
+    /// itself removed for good, so the schedule's remaining attempts would only knock on a closed door
+    /// (and, as Stripe and Svix do, the delivery ends at once). Everything else (a timeout, a 5xx, a
+    /// 4xx from a misconfigured receiver, an address refused today by DNS that may change) is retried.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Self::Status(StatusCode::GONE))
+    }
+
     /// A failure of the HTTP client, classified by what its chain of causes says.
     pub fn from_client(error: &(dyn StdError + 'static)) -> Self {
         let text = describe(error);

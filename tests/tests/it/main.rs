@@ -12,6 +12,7 @@ mod envelope;
 mod fuzz;
 mod ingest;
 mod isolation;
+mod lifecycle;
 mod localisation;
 mod log;
 mod overdue;

@@ -70,6 +70,15 @@ async fn statuses_and_redirects_are_told_apart_and_worded_as_before() {
     assert!(matches!(failed, AttemptFailure::Status(s) if s == 503));
     assert_eq!(failed.to_string(), "HTTP 503 Service Unavailable");
     assert!(failed.signals_overload() && failed.kind().is_none());
+    assert!(failed.is_retryable());
+
+    let port = server(Some(b"HTTP/1.1 410 Gone\r\ncontent-length: 0\r\n\r\n")).await;
+    let failed = failure(&format!("http://127.0.0.1:{port}/")).await.unwrap();
+    assert_eq!(failed, AttemptFailure::Status(http::StatusCode::GONE));
+    assert!(
+        !failed.is_retryable(),
+        "410 says the endpoint is gone for good"
+    );
 
     let port = server(Some(
         b"HTTP/1.1 302 Found\r\nlocation: /x\r\ncontent-length: 0\r\n\r\n",
@@ -96,7 +105,7 @@ async fn a_closed_port_is_a_connect_failure() {
     let failed = failure(&format!("http://127.0.0.1:{port}/")).await.unwrap();
     assert!(matches!(failed, AttemptFailure::Connect(_)), "{failed:?}");
     assert_eq!(failed.kind(), Some(super::TRANSPORT));
-    assert!(failed.signals_overload());
+    assert!(failed.signals_overload() && failed.is_retryable());
 }
 
 #[tokio::test]
@@ -115,6 +124,7 @@ async fn silence_is_a_timeout() {
     assert_eq!(failed, AttemptFailure::Timeout(TIMEOUT));
     assert_eq!(failed.to_string(), format!("timed out after {TIMEOUT:?}"));
     assert_eq!(failed.kind(), Some(super::TIMEOUT));
+    assert!(failed.is_retryable());
 }
 
 #[tokio::test]
@@ -123,4 +133,8 @@ async fn a_private_address_is_refused_without_a_request() {
     assert!(matches!(failed, AttemptFailure::Refused(_)), "{failed:?}");
     assert_eq!(failed.kind(), Some(super::REFUSED));
     assert!(!failed.signals_overload());
+    assert!(
+        failed.is_retryable(),
+        "the address may resolve elsewhere later"
+    );
 }
