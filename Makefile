@@ -13,15 +13,17 @@ RUN_DATABASE ?= hookline
 # Where `make helm-check` installs its Python tools.
 HELM_VENV ?= target/helm-venv
 
-.PHONY: run test chaos fuzz lint bench bench-isolation bench-traces services db build helm-check
+.PHONY: run test chaos fuzz lint bench bench-isolation bench-traces services db build helm-check browser
 
-## run: build, start the local services, migrate, and run the three services in the foreground.
+## run: build, start the local services, migrate, and run the three services and the console in the
+## foreground; prints a sign-in link to the console for the demo organisation.
 run: build services db
 	./deploy/scripts/run-local.sh
 
 ## test: every test, against the real local RabbitMQ and PostgreSQL, and the Helm chart check; then
-## the secret scan of everything the run logged (kept in target/debug/test-logs).
-test: services helm-check
+## the secret scan of everything the run logged (kept in target/debug/test-logs). The console's tests
+## drive headless Chromium (installed by `make browser` when missing).
+test: services helm-check browser
 	cargo build --workspace --bins
 	./target/debug/hookline-purge-test-queues
 	rm -rf $(TEST_LOGS) && mkdir -p $(TEST_LOGS)
@@ -81,6 +83,10 @@ $(HELM_VENV)/.installed: helm/requirements.txt
 	python3 -m venv $(HELM_VENV)
 	$(HELM_VENV)/bin/pip install --quiet --disable-pip-version-check -r helm/requirements.txt
 	touch $@
+
+## browser: install Debian's chromium and chromium-driver for the console's tests, if missing.
+browser:
+	./deploy/scripts/browser.sh
 
 ## services: start the local PostgreSQL and RabbitMQ if they are stopped.
 services:

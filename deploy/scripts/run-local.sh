@@ -22,12 +22,18 @@ label() { sed -u "s/^/[$1] /"; }
 "$bin/hookline-registry" serve > >(label registry) 2>&1 & pids+=($!)
 "$bin/hookline-ingest" > >(label ingest) 2>&1 & pids+=($!)
 "$bin/hookline-delivery" > >(label delivery) 2>&1 & pids+=($!)
+"$bin/hookline-console" > >(label console) 2>&1 & pids+=($!)
 
 admin=$("$bin/hookline" token mint --org org_demo --role org_admin --role publisher --sub demo-admin)
+console_link=$("$bin/hookline" console link --org org_demo --role org_admin --sub demo-admin --ttl 1h)
 
 cat <<TXT
 
-Hookline is running: registry on :50051, ingest on :50052 (health on :8081, :8082, :8083).
+Hookline is running: registry on :50051, ingest on :50052 (health on :8081, :8082, :8083), and the
+console on :8084. Open the console as org_demo's admin (the link signs you in; valid 1 h):
+
+  $console_link
+
 A development token for org_demo (org_admin and publisher, valid 12 h):
 
   export TOKEN=$admin

@@ -4,8 +4,10 @@
 pub mod auth;
 pub mod bench;
 pub mod broker;
+pub mod browser;
 pub mod chaos;
 pub mod collector;
+pub mod console;
 pub mod fuzz;
 pub mod load;
 pub mod logs;

@@ -1,10 +1,9 @@
 //! Connecting to the registry and ingest with the caller's token.
 
 use anyhow::Context as _;
+use hookline_proto::bearer::Bearer;
 use hookline_proto::v1::event_ingest_client::EventIngestClient;
 use hookline_proto::v1::webhook_registry_client::WebhookRegistryClient;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
@@ -64,10 +63,7 @@ impl Connection {
             !self.token.is_empty(),
             "no token: pass --token or set HOOKLINE_TOKEN (hookline token mint makes one for development)"
         );
-        let value = format!("Bearer {}", self.token)
-            .parse()
-            .context("the token is not valid header text")?;
-        Ok(Bearer(value))
+        Ok(Bearer::new(&self.token)?)
     }
 }
 
@@ -77,22 +73,6 @@ async fn channel(address: &str) -> anyhow::Result<Channel> {
         .connect()
         .await
         .with_context(|| format!("cannot reach {address}"))
-}
-
-/// Sends `authorization: Bearer <token>` on every call.
-#[derive(Clone)]
-pub struct Bearer(MetadataValue<Ascii>);
-
-impl Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
 }
 
 /// A failed call as one line: its code and message.

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod console;
 mod deliveries;
 mod events;
 mod listen;
@@ -46,6 +47,9 @@ enum Command {
     /// Development tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// The console: sign-in links.
+    #[command(subcommand)]
+    Console(console::ConsoleCommand),
     /// A local receiver that verifies each request's signature and timestamp and prints the event.
     Listen(listen::ListenArgs),
 }
@@ -59,6 +63,7 @@ async fn main() {
         Command::Deliveries(c) => c.run(&cli.connection, cli.output).await,
         Command::Dlq(c) => c.run(&cli.connection, cli.output).await,
         Command::Token(c) => c.run(),
+        Command::Console(c) => c.run(),
         Command::Listen(args) => args.run().await,
     };
     if let Err(error) = result {

@@ -47,7 +47,7 @@ impl TokenCommand {
 }
 
 impl MintArgs {
-    fn mint(self) -> anyhow::Result<String> {
+    pub fn mint(self) -> anyhow::Result<String> {
         anyhow::ensure!(
             !self.secret.expose_secret().is_empty(),
             "--secret (or HOOKLINE__AUTH__HS256_SECRET) is empty"

@@ -4,6 +4,7 @@
 //! a database or a broker, so the CLI can link it alone.
 
 pub mod address_policy;
+pub mod brand;
 pub mod catalog;
 pub mod endpoint_auth;
 pub mod envelope;

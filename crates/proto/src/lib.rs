@@ -1,6 +1,7 @@
 //! The `hookline.v1` gRPC contract, generated from `proto/hookline/v1`.
 #![allow(clippy::derive_partial_eq_without_eq)]
 
+pub mod bearer;
 pub mod codec;
 
 /// Messages, servers and clients of package `hookline.v1`.

@@ -6,6 +6,7 @@
 mod auth;
 mod catalog;
 mod cli;
+mod console;
 mod crash;
 mod endpoint_auth;
 mod envelope;

@@ -101,6 +101,20 @@ impl Caller {
             .ok_or_else(|| AuthError::Unauthenticated("missing bearer token".into()))
     }
 
+    /// The one organisation the token is bound to; `None` when it acts for every one (a super admin, an
+    /// internal service) or for none.
+    pub fn own_organisation(&self) -> Option<&OrganisationId> {
+        match &self.scope {
+            Scope::One(org) => Some(org),
+            Scope::Any | Scope::None => None,
+        }
+    }
+
+    /// Whether the caller may act in any organisation it names (and so switch between them).
+    pub fn acts_for_every_organisation(&self) -> bool {
+        self.scope == Scope::Any
+    }
+
     fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }

@@ -63,12 +63,18 @@ impl Verifier {
 
     /// The caller a bearer token describes, if some configured key signed it and it is in date.
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        self.claims(token).map(Caller::from_claims)
+    }
+
+    /// The claims of a token some configured key signed and that is in date: the console also needs
+    /// its expiry, which ends the session it starts.
+    pub fn claims(&self, token: &str) -> Result<Claims, AuthError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| AuthError::Unauthenticated(format!("malformed token: {e}")))?;
         let mut last = None;
         for key in self.keys.iter().filter(|k| k.algorithm == header.alg) {
             match jsonwebtoken::decode::<Claims>(token, &key.key, &self.validation(key.algorithm)) {
-                Ok(data) => return Ok(Caller::from_claims(data.claims)),
+                Ok(data) => return Ok(data.claims),
                 Err(e) => last = Some(e),
             }
         }

@@ -1,0 +1,92 @@
+//! The signed-in user of a request: the sealed session opened, and its token verified again, so a
+//! session never outlives its token and the page knows the roles it carries.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use hookline_proto::bearer::Bearer;
+use hookline_runtime::auth::Caller;
+
+use crate::App;
+use crate::error::PageError;
+use crate::registry::Client;
+use crate::security::csrf_matches;
+use crate::session::Session;
+use crate::view::Layout;
+
+pub struct SignedIn {
+    pub session: Session,
+    pub caller: Caller,
+    registry: crate::registry::Registry,
+}
+
+impl FromRequestParts<App> for SignedIn {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let session = app
+            .sealer
+            .open(&parts.headers)
+            .ok_or(PageError::SignedOut)?;
+        let caller = app
+            .verifier
+            .verify(&session.token)
+            .map_err(|_| PageError::SignedOut)?;
+        Ok(Self {
+            session,
+            caller,
+            registry: app.registry.clone(),
+        })
+    }
+}
+
+impl SignedIn {
+    /// The registry, called with this user's token.
+    pub fn registry(&self) -> Result<Client, PageError> {
+        let bearer = Bearer::new(&self.session.token).map_err(|_| PageError::SignedOut)?;
+        Ok(self.registry.as_user(bearer))
+    }
+
+    /// The organisation a page shows: the token's own, or, for a caller that acts for every
+    /// organisation, the one it names in `?org=`. Naming another organisation than the token's own is
+    /// refused here, and would be by the registry too.
+    pub fn organisation(&self, requested: Option<&str>) -> Result<String, PageError> {
+        let requested = requested.map(str::trim).filter(|r| !r.is_empty());
+        match (self.caller.own_organisation(), requested) {
+            (Some(own), None) => Ok(own.to_string()),
+            (Some(own), Some(named)) if own.as_str() == named => Ok(own.to_string()),
+            (Some(own), Some(_)) => Err(PageError::Forbidden(format!(
+                "You are signed in for organisation {own} only."
+            ))),
+            (None, Some(named)) if self.caller.acts_for_every_organisation() => {
+                Ok(named.to_owned())
+            }
+            (None, None) if self.caller.acts_for_every_organisation() => {
+                Err(PageError::BadRequest(
+                    "Choose an organisation: add ?org=<organisation id> to the address.".into(),
+                ))
+            }
+            (None, _) => Err(PageError::Forbidden(
+                "Your sign-in is not bound to an organisation.".into(),
+            )),
+        }
+    }
+
+    /// Refuses a form that does not carry this session's CSRF token.
+    pub fn check_csrf(&self, submitted: &str) -> Result<(), PageError> {
+        if csrf_matches(&self.session.csrf, submitted) {
+            Ok(())
+        } else {
+            Err(PageError::Csrf)
+        }
+    }
+
+    pub fn layout(&self, organisation: &str, section: &'static str) -> Layout {
+        Layout::signed_in(
+            &self.caller,
+            organisation,
+            self.session.brand.as_deref(),
+            &self.session.csrf,
+            section,
+        )
+    }
+}

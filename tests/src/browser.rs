@@ -1,0 +1,152 @@
+//! A real browser for the console's tests: Debian's headless Chromium, driven over WebDriver by its
+//! chromedriver (`make browser` installs both). Each test gets its own chromedriver and profile, both
+//! gone when the [`Browser`] is dropped.
+
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+use crate::eventually;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A browser session and the chromedriver behind it.
+pub struct Browser {
+    pub client: Client,
+    _driver: Child,
+    _profile: TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a headless Chromium session, `width` CSS pixels
+    /// wide.
+    pub async fn start(width: u32) -> Self {
+        for path in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                std::path::Path::new(path).exists(),
+                "{path} is missing: run `make browser` (Debian's chromium and chromium-driver)"
+            );
+        }
+        let port = free_port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let profile = TempDir::new();
+        // Without the background-networking flags Chromium keeps dialling Google's hosts, which this
+        // machine's closed network refuses; --no-sandbox because the tests may run as root.
+        let capabilities = json!({
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    format!("--user-data-dir={}", profile.0.display()),
+                    format!("--window-size={width},900"),
+                ]
+            }
+        });
+        let capabilities = match capabilities {
+            serde_json::Value::Object(map) => map,
+            _ => unreachable!(),
+        };
+        let webdriver = format!("http://127.0.0.1:{port}");
+        let client = eventually("chromedriver to accept a session", crate::DEADLINE, || {
+            let mut builder =
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+            builder.capabilities(capabilities.clone());
+            let webdriver = webdriver.clone();
+            async move { builder.connect(&webdriver).await.ok() }
+        })
+        .await;
+        Self {
+            client,
+            _driver: driver,
+            _profile: profile,
+        }
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("navigates");
+    }
+
+    /// The text of the first element `css` matches, waiting for it to appear.
+    pub async fn text(&self, css: &str) -> String {
+        self.client
+            .wait()
+            .at_most(crate::DEADLINE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no `{css}` on the page: {e}"))
+            .text()
+            .await
+            .expect("element text")
+    }
+
+    pub async fn url(&self) -> String {
+        self.client.current_url().await.expect("a URL").to_string()
+    }
+
+    pub async fn title(&self) -> String {
+        self.client.title().await.expect("a title")
+    }
+
+    /// The value of a script run in the page.
+    pub async fn eval(&self, script: &str) -> serde_json::Value {
+        self.client
+            .execute(script, Vec::new())
+            .await
+            .expect("the script runs")
+    }
+
+    /// Saves a screenshot of the page as `docs/console/<name>.png`.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/console");
+        std::fs::create_dir_all(&dir).expect("docs/console");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("the screenshot is saved");
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Ending the session closes Chromium; chromedriver itself is killed with its Child.
+        let client = self.client.clone();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(5), client.close()).await;
+            });
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A directory removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("hookline-chromium-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&path).expect("a profile directory");
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,42 @@
+//! The console started in-process beside a [`Stack`], calling its registry.
+
+use tokio_util::sync::CancellationToken;
+
+use crate::Stack;
+
+/// A running console; it stops when dropped.
+pub struct Console {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    shutdown: CancellationToken,
+}
+
+impl Stack {
+    /// Starts a console that calls this stack's registry, on plain HTTP as in development.
+    pub async fn console(&self) -> Console {
+        let mut settings = self.settings.clone();
+        settings.console.listen = "127.0.0.1:0".parse().expect("an address");
+        settings.console.registry_url = format!("http://{}", self.registry_addr);
+        settings.console.secure_cookies = false;
+        let console = hookline_console::Console::build(&settings)
+            .await
+            .expect("the console binds");
+        let url = format!("http://{}", console.addr());
+        let shutdown = CancellationToken::new();
+        tokio::spawn(console.run_until_stopped(shutdown.clone()));
+        Console { url, shutdown }
+    }
+}
+
+impl Console {
+    /// The sign-in link for `token`.
+    pub fn sign_in_link(&self, token: &str) -> String {
+        format!("{}/sign-in?token={token}", self.url)
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

@@ -1,0 +1,165 @@
+//! The console in a real browser (headless Chromium) against the real stack.
+
+use hookline_proto::v1;
+use hookline_runtime::auth::Role;
+use hookline_tests::auth::token;
+use hookline_tests::browser::Browser;
+use hookline_tests::stack::webhook_request;
+use hookline_tests::{ORG, Stack};
+use sqlx::PgPool;
+
+fn org_admin(org: &str) -> String {
+    token(Some(org), &[Role::OrgAdmin], &[])
+}
+
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn a_sign_in_link_opens_the_webhooks_table_and_leaves_no_token_in_the_address(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    let mut request = webhook_request(ORG, "https://orders.example.com/hooks", &["job.completed"]);
+    request.name = "Orders sync".into();
+    stack.create(request).await;
+    let console = stack.console().await;
+    let browser = Browser::start(1280).await;
+
+    let token = org_admin(ORG);
+    browser.goto(&console.sign_in_link(&token)).await;
+
+    assert_eq!(browser.text("h1").await, "Webhooks");
+    let url = browser.url().await;
+    assert!(url.ends_with("/webhooks"), "{url}");
+    assert!(!url.contains(&token) && !url.contains("token="), "{url}");
+    let history: Vec<String> = serde_json::from_value(
+        browser
+            .eval("return [document.referrer, String(history.length)];")
+            .await,
+    )
+    .unwrap();
+    assert_eq!(history[0], "", "no referrer carries the link");
+    assert_eq!(browser.text("tbody th").await, "Orders sync");
+    assert_eq!(
+        browser.text("td.url").await,
+        "https://orders.example.com/hooks"
+    );
+    assert_eq!(browser.text(".status").await, "On");
+    // The session cookie is not readable by scripts.
+    assert_eq!(browser.eval("return document.cookie;").await, "");
+    browser.screenshot("webhooks").await;
+}
+
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn a_bad_or_missing_sign_in_token_opens_no_session(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    let console = stack.console().await;
+    let browser = Browser::start(1280).await;
+
+    browser.goto(&console.sign_in_link("not-a-token")).await;
+    assert_eq!(browser.text("h1").await, "Signed out");
+    assert!(browser.text(".message").await.contains("cannot be used"));
+    browser.goto(&format!("{}/webhooks", console.url)).await;
+    assert_eq!(browser.text("h1").await, "Signed out");
+
+    let foreign = hookline_runtime::auth::mint_hs256(
+        &"another-secret".into(),
+        &hookline_tests::auth::claims(Some(ORG), &[Role::OrgAdmin], &[]),
+    )
+    .unwrap();
+    browser.goto(&console.sign_in_link(&foreign)).await;
+    assert_eq!(browser.text("h1").await, "Signed out");
+}
+
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn another_organisation_cannot_be_reached_by_its_url(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    let mut request = webhook_request(ORG, "https://a.example.com/hooks", &["job.completed"]);
+    request.name = "A's secret webhook".into();
+    stack.create(request).await;
+    let console = stack.console().await;
+    let browser = Browser::start(1280).await;
+
+    browser
+        .goto(&console.sign_in_link(&org_admin("org_other")))
+        .await;
+    assert_eq!(browser.text("h1").await, "Webhooks");
+    browser
+        .goto(&format!("{}/webhooks?org={ORG}", console.url))
+        .await;
+    assert_eq!(browser.text("h1").await, "Not allowed");
+    let page = browser.eval("return document.body.innerText;").await;
+    assert!(!page.as_str().unwrap().contains("A's secret webhook"));
+}
+
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn signing_out_needs_the_session_csrf_token(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    let console = stack.console().await;
+    let browser = Browser::start(1280).await;
+    browser.goto(&console.sign_in_link(&org_admin(ORG))).await;
+    assert_eq!(browser.text("h1").await, "Webhooks");
+
+    // A form posted without the token (as another site would) is refused, and the session stays.
+    browser
+        .eval(
+            "const f = document.querySelector('form[action=\"/sign-out\"]');
+             f.querySelector('input[name=csrf]').value = 'forged';
+             f.submit(); return null;",
+        )
+        .await;
+    assert_eq!(browser.text("h1").await, "Not allowed");
+    browser.goto(&format!("{}/webhooks", console.url)).await;
+    assert_eq!(browser.text("h1").await, "Webhooks");
+
+    // With it, the session ends.
+    browser
+        .client
+        .find(fantoccini::Locator::Css(
+            "form[action=\"/sign-out\"] button",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(browser.text("h1").await, "Signed out");
+    browser.goto(&format!("{}/webhooks", console.url)).await;
+    assert_eq!(browser.text("h1").await, "Signed out");
+}
+
+/// Everything the console shows from a webhook's fields is text: markup in them never runs.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn markup_in_webhook_fields_is_shown_as_text_and_never_runs(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    let payloads = [
+        "<script>document.title='pwned'</script>",
+        "\"><img src=x onerror=\"document.title='pwned'\">",
+        "javascript:document.title='pwned'",
+    ];
+    for (i, payload) in payloads.iter().enumerate() {
+        let mut request = webhook_request(
+            ORG,
+            &format!("https://x{i}.example.com/?q=\"><svg onload=alert(1)>"),
+            &["job.completed"],
+        );
+        request.name = (*payload).into();
+        request.description = (*payload).into();
+        request.status = v1::WebhookStatus::Disabled.into();
+        stack.create(request).await;
+    }
+    let console = stack.console().await;
+    let browser = Browser::start(1280).await;
+    browser.goto(&console.sign_in_link(&org_admin(ORG))).await;
+
+    assert_eq!(browser.text("h1").await, "Webhooks");
+    let names = browser
+        .eval("return [...document.querySelectorAll('tbody th')].map(e => e.textContent);")
+        .await;
+    let mut names: Vec<String> = serde_json::from_value(names).unwrap();
+    names.sort();
+    let mut expected: Vec<String> = payloads.iter().map(|p| p.to_string()).collect();
+    expected.sort();
+    assert_eq!(names, expected, "each payload is shown as its own text");
+    assert_eq!(browser.title().await, "Webhooks · Hookline");
+    let injected = browser
+        .eval("return document.querySelectorAll('tbody script, tbody img, tbody svg').length;")
+        .await;
+    assert_eq!(injected, 0);
+}
