@@ -68,7 +68,9 @@ def check_values_file(name):
             fail(f"{path}: {kind} {obj['metadata'].get('name')}: {error.message} at {list(error.path)}")
         check_promises(path, obj, values)
     print(f"  rendered {len(objects)} objects: {dict(sorted(kinds.items()))}")
-    for kind, count in [("Deployment", 3), ("Service", 3), ("PodDisruptionBudget", 3), ("Job", 1)]:
+    services = 4 if (values.get("console") or {}).get("enabled") else 3
+    for kind, count in [("Deployment", services), ("Service", services),
+                        ("PodDisruptionBudget", services), ("Job", 1)]:
         if kinds.get(kind) != count:
             fail(f"expected {count} {kind}, rendered {kinds.get(kind, 0)}")
     return kinds
@@ -104,6 +106,13 @@ def check_promises(path, obj, values):
                     fail(f"{path}: {container['name']} has no {probe}")
             if container["readinessProbe"]["httpGet"]["path"] != "/readyz":
                 fail(f"{path}: readiness must use /readyz")
+    if kind == "Deployment" and obj["metadata"]["name"].endswith("-console"):
+        # The console is a client of the registry: it is given no broker, database or master key.
+        for container in pod["containers"]:
+            names = {e["name"] for e in container.get("env", [])}
+            leaked = names & {"HOOKLINE__AMQP__URL", "HOOKLINE__DATABASE__URL", "HOOKLINE__SECRETS__MASTER_KEYS"}
+            if leaked:
+                fail(f"{path}: the console is given {sorted(leaked)}")
     if kind == "Deployment":
         # Traces are exported exactly when the values name a collector.
         endpoint = (values.get("tracing") or {}).get("otlpEndpoint", "")
@@ -129,6 +138,9 @@ def check_refusals():
         {"unknownKey": True},
         {"tracing": {"otlpEndpoint": "collector:4317"}},
         {"tracing": {"samplerArg": "2"}},
+        {"console": {"brandColour": "red; x: y"}},
+        {"console": {"frameAncestors": ["https://a.example.com; script-src *"]}},
+        {"console": {"enabled": True}},
     ]:
         try:
             rendered_objects({**base, **bad})
@@ -152,6 +164,8 @@ def main():
         fail("the default values should scale workers with an HPA")
     if "ScaledObject" not in production or "ServiceMonitor" not in production:
         fail("the production values should render a KEDA ScaledObject and a ServiceMonitor")
+    if "Ingress" in default or "Ingress" not in production:
+        fail("the console's Ingress is off by default and on in the production values")
     check_refusals()
     if failures:
         print(f"{len(failures)} failed")

@@ -35,7 +35,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- if eq . "registry" -}}50051{{- else if eq . "ingest" -}}50052{{- end -}}
 {{- end -}}
 {{- define "hookline.httpPort" -}}
-{{- if eq . "registry" -}}8081{{- else if eq . "ingest" -}}8082{{- else -}}8083{{- end -}}
+{{- if eq . "registry" -}}8081{{- else if eq . "ingest" -}}8082{{- else if eq . "console" -}}8084{{- else -}}8083{{- end -}}
 {{- end -}}
 
 {{/* Environment every container gets: secrets as HOOKLINE__ variables, the config file, trace export
@@ -51,6 +51,24 @@ app.kubernetes.io/component: {{ .component }}
   valueFrom: {secretKeyRef: {name: {{ include "hookline.secretName" . }}, key: master-keys}}
 - name: HOOKLINE__AUTH__HS256_SECRET
   valueFrom: {secretKeyRef: {name: {{ include "hookline.secretName" . }}, key: hs256-secret, optional: true}}
+{{ include "hookline.sharedEnv" . }}
+{{- end -}}
+
+{{/* The console's environment: only what it uses. It reaches neither the broker nor the database, so
+     it is given neither URL, nor the master keys; it gets the token keys and its session keys. */}}
+{{- define "hookline.consoleEnv" -}}
+- name: HOOKLINE_CONFIG
+  value: /etc/hookline/hookline.toml
+- name: HOOKLINE__AUTH__HS256_SECRET
+  valueFrom: {secretKeyRef: {name: {{ include "hookline.secretName" . }}, key: hs256-secret, optional: true}}
+- name: HOOKLINE__CONSOLE__SESSION_KEYS
+  valueFrom: {secretKeyRef: {name: {{ include "hookline.secretName" . }}, key: console-session-keys}}
+{{ include "hookline.sharedEnv" . }}
+{{- end -}}
+
+{{/* Trace export when an OTLP endpoint is set (the pod and namespace as resource attributes), and
+     extraEnv: every container's. */}}
+{{- define "hookline.sharedEnv" -}}
 {{- with .Values.tracing }}
 {{- if .otlpEndpoint }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
