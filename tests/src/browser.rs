@@ -79,15 +79,48 @@ impl Browser {
 
     /// The text of the first element `css` matches, waiting for it to appear.
     pub async fn text(&self, css: &str) -> String {
+        self.element(css).await.text().await.expect("element text")
+    }
+
+    /// Types `text` into the field `css` matches.
+    pub async fn fill(&self, css: &str, text: &str) {
+        self.element(css)
+            .await
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("cannot type into `{css}`: {e}"));
+    }
+
+    /// Clicks the element `css` matches.
+    pub async fn click(&self, css: &str) {
+        self.element(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("cannot click `{css}`: {e}"));
+    }
+
+    async fn element(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
             .at_most(crate::DEADLINE)
             .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("no `{css}` on the page: {e}"))
-            .text()
+    }
+
+    /// How many elements `css` matches now.
+    pub async fn count(&self, css: &str) -> usize {
+        self.client
+            .find_all(Locator::Css(css))
             .await
-            .expect("element text")
+            .expect("a query")
+            .len()
+    }
+
+    /// The page's HTML as the browser holds it.
+    pub async fn source(&self) -> String {
+        self.client.source().await.expect("the page source")
     }
 
     pub async fn url(&self) -> String {

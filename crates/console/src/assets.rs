@@ -8,9 +8,15 @@ use hookline_core::brand::is_colour;
 use serde::Deserialize;
 
 const CONSOLE_CSS: &str = include_str!("../assets/console.css");
+const CONSOLE_JS: &str = include_str!("../assets/console.js");
 
 pub async fn console_css() -> Response {
     css(CONSOLE_CSS.to_owned())
+}
+
+/// The one script: progressive help (copy buttons); every page works without it.
+pub async fn console_js() -> Response {
+    asset(CONSOLE_JS.to_owned(), "text/javascript; charset=utf-8")
 }
 
 #[derive(Deserialize)]
@@ -34,12 +40,13 @@ pub async fn brand_css(
 }
 
 fn css(body: String) -> Response {
+    asset(body, "text/css; charset=utf-8")
+}
+
+fn asset(body: String, content_type: &'static str) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(
         CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),

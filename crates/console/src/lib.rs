@@ -5,6 +5,7 @@
 
 mod assets;
 mod error;
+mod form;
 mod pages;
 mod registry;
 mod security;
@@ -37,6 +38,9 @@ pub struct Inner {
     csp: HeaderValue,
     embeddable: bool,
     brand_colour: String,
+    /// How long a rotated secret keeps signing beside the new one (`secrets.rotation_overlap`), which the
+    /// "Generate new" page explains.
+    rotation_overlap: std::time::Duration,
 }
 
 impl std::ops::Deref for App {
@@ -68,6 +72,7 @@ impl Console {
             csp: security::content_security_policy(&console.frame_ancestors),
             embeddable: !console.frame_ancestors.is_empty(),
             brand_colour: console.brand_colour.clone(),
+            rotation_overlap: settings.secrets.rotation_overlap,
         }));
         let listener = hookline_runtime::ops::bind(console.listen, "console").await?;
         Ok(Self { listener, app })
@@ -95,7 +100,16 @@ fn router(app: App) -> Router {
         .route("/", get(pages::home))
         .route("/sign-in", get(pages::sign_in::sign_in))
         .route("/sign-out", post(pages::sign_in::sign_out))
-        .route("/webhooks", get(pages::webhooks::list))
+        .route(
+            "/webhooks",
+            get(pages::webhooks::list).post(pages::webhook_form::create),
+        )
+        .route("/webhooks/new", get(pages::webhook_form::new))
+        .route("/webhooks/{id}", post(pages::webhook_form::update))
+        .route("/webhooks/{id}/edit", get(pages::webhook_form::edit))
+        .route("/webhooks/{id}/status", post(pages::webhooks::set_status))
+        .route("/webhooks/{id}/rotate", post(pages::secret::rotate))
+        .route("/assets/console.js", get(assets::console_js))
         .route("/assets/console.css", get(assets::console_css))
         .route("/assets/brand.css", get(assets::brand_css))
         .route("/healthz", get(|| async { "ok\n" }))

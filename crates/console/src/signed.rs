@@ -3,11 +3,13 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use hookline_core::organisation::OrganisationId;
 use hookline_proto::bearer::Bearer;
-use hookline_runtime::auth::Caller;
+use hookline_runtime::auth::{Action, Caller};
 
 use crate::App;
 use crate::error::PageError;
+use crate::form::Submitted;
 use crate::registry::Client;
 use crate::security::csrf_matches;
 use crate::session::Session;
@@ -58,7 +60,11 @@ impl SignedIn {
                 "You are signed in for organisation {own} only."
             ))),
             (None, Some(named)) if self.caller.acts_for_every_organisation() => {
-                Ok(named.to_owned())
+                OrganisationId::parse(named)
+                    .map(|org| org.as_str().to_owned())
+                    .map_err(|_| {
+                        PageError::BadRequest(format!("`{named}` is not an organisation id."))
+                    })
             }
             (None, None) if self.caller.acts_for_every_organisation() => {
                 Err(PageError::BadRequest(
@@ -71,6 +77,39 @@ impl SignedIn {
         }
     }
 
+    /// Refuses a page or form that manages webhooks to a caller whose token does not allow it (the
+    /// registry would refuse the call too; this keeps a viewer from an empty form).
+    pub fn may_manage(&self) -> Result<(), PageError> {
+        if self.caller.may(Action::ManageWebhooks) {
+            Ok(())
+        } else {
+            Err(PageError::Forbidden(
+                "Your role lets you view webhooks, not change them.".into(),
+            ))
+        }
+    }
+
+    /// `path` in `organisation`: with `?org=` for a caller that names the organisation on each page.
+    pub fn path(&self, path: &str, organisation: &str) -> String {
+        if self.caller.acts_for_every_organisation() {
+            format!("{path}?org={organisation}")
+        } else {
+            path.to_owned()
+        }
+    }
+
+    /// A submitted form of this session in `organisation`: refused without the session's CSRF token.
+    pub fn submitted(
+        &self,
+        organisation: Option<&str>,
+        body: &[u8],
+    ) -> Result<(String, Submitted), PageError> {
+        let organisation = self.organisation(organisation)?;
+        let submitted = Submitted::parse(body);
+        self.check_csrf(&submitted.one("csrf"))?;
+        Ok((organisation, submitted))
+    }
+
     /// Refuses a form that does not carry this session's CSRF token.
     pub fn check_csrf(&self, submitted: &str) -> Result<(), PageError> {
         if csrf_matches(&self.session.csrf, submitted) {
@@ -81,12 +120,14 @@ impl SignedIn {
     }
 
     pub fn layout(&self, organisation: &str, section: &'static str) -> Layout {
-        Layout::signed_in(
-            &self.caller,
-            organisation,
-            self.session.brand.as_deref(),
-            &self.session.csrf,
+        Layout {
+            organisation: organisation.to_owned(),
+            org_query: self.path("", organisation),
+            subject: self.caller.subject.clone(),
+            brand_css: Layout::brand_css(self.session.brand.as_deref()),
+            may_manage: self.caller.may(Action::ManageWebhooks),
+            csrf: self.session.csrf.clone(),
             section,
-        )
+        }
     }
 }

@@ -1,15 +1,19 @@
 //! What every page's frame shows: who is signed in, in which organisation, and what they may do, so
-//! that the page shows only what they may do (the registry decides, whatever the page shows).
-
-use hookline_runtime::auth::Caller;
+//! that the page offers only what the user may do (the registry decides, whatever the page shows).
 
 /// The frame around a page.
 pub struct Layout {
     /// Empty when signed out.
     pub organisation: String,
+    /// `?org=<id>` for a caller that names the organisation on each page; empty otherwise. Links and
+    /// forms append it.
+    pub org_query: String,
     pub subject: String,
     /// The stylesheet carrying the session's brand colour.
     pub brand_css: String,
+    /// Whether the user may create, change, switch on and off and replay (the controls are left out
+    /// otherwise).
+    pub may_manage: bool,
     pub csrf: String,
     /// The navigation entry of this page.
     pub section: &'static str,
@@ -19,29 +23,20 @@ impl Layout {
     pub fn anonymous() -> Self {
         Self {
             organisation: String::new(),
+            org_query: String::new(),
             subject: String::new(),
-            brand_css: "/assets/brand.css".into(),
+            brand_css: Self::brand_css(None),
+            may_manage: false,
             csrf: String::new(),
             section: "",
         }
     }
 
-    pub fn signed_in(
-        caller: &Caller,
-        organisation: &str,
-        brand: Option<&str>,
-        csrf: &str,
-        section: &'static str,
-    ) -> Self {
-        Self {
-            organisation: organisation.to_owned(),
-            subject: caller.subject.clone(),
-            brand_css: match brand {
-                Some(colour) => format!("/assets/brand.css?c={}", colour.trim_start_matches('#')),
-                None => "/assets/brand.css".into(),
-            },
-            csrf: csrf.to_owned(),
-            section,
+    /// The brand stylesheet's address, for a colour already checked to be `#rrggbb`.
+    pub fn brand_css(brand: Option<&str>) -> String {
+        match brand {
+            Some(colour) => format!("/assets/brand.css?c={}", colour.trim_start_matches('#')),
+            None => "/assets/brand.css".into(),
         }
     }
 }

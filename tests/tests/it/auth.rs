@@ -248,6 +248,8 @@ async fn webhook_with_delivery(stack: &Stack, receiver: &Receiver, org: &str) ->
 }
 
 const READS: &[&str] = &[
+    "GetWebhook",
+    "ListWebhooks",
     "ListEvents",
     "ListDeliveries",
     "GetDelivery",

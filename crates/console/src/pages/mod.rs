@@ -1,6 +1,8 @@
 //! The console's screens, one module each.
 
+pub mod secret;
 pub mod sign_in;
+pub mod webhook_form;
 pub mod webhooks;
 
 use axum::response::{IntoResponse, Redirect, Response};

@@ -1,8 +1,10 @@
-//! The webhooks table (seed 003's Webhooks tab): name, URL, status, subscribed events.
+//! The webhooks table (seed 003's Webhooks tab): name, URL, status toggle, subscribed events; "Create"
+//! at the top right. Turning a webhook on sends it the ping (seed 003), and the page says so.
 
 use askama::Template;
-use axum::extract::Query;
-use axum::response::Response;
+use axum::body::Bytes;
+use axum::extract::{Path, Query};
+use axum::response::{IntoResponse, Redirect, Response};
 use hookline_proto::v1;
 use serde::Deserialize;
 
@@ -13,6 +15,13 @@ use crate::view::Layout;
 #[derive(Deserialize, Default)]
 pub struct OrgQuery {
     pub org: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    pub org: Option<String>,
+    /// The webhook just turned on: the page says its ping was sent.
+    pub pinged: Option<String>,
 }
 
 /// One row of the table.
@@ -29,9 +38,11 @@ pub struct Row {
 struct WebhooksPage {
     layout: Layout,
     rows: Vec<Row>,
+    /// "Turned on …: a ping was sent" after a toggle.
+    notice: Option<String>,
 }
 
-pub async fn list(user: SignedIn, Query(query): Query<OrgQuery>) -> Result<Response, PageError> {
+pub async fn list(user: SignedIn, Query(query): Query<ListQuery>) -> Result<Response, PageError> {
     let organisation = user.organisation(query.org.as_deref())?;
     let mut registry = user.registry()?;
     let mut rows = Vec::new();
@@ -58,8 +69,44 @@ pub async fn list(user: SignedIn, Query(query): Query<OrgQuery>) -> Result<Respo
         }
         page_token = page.next_page_token;
     }
+    let notice = query
+        .pinged
+        .and_then(|id| rows.iter().find(|r| r.id == id && r.enabled))
+        .map(|row| format!("{} is on. A ping was sent to {}.", row.name, row.url));
     Ok(render(&WebhooksPage {
         layout: user.layout(&organisation, "webhooks"),
         rows,
+        notice,
     }))
+}
+
+/// The status toggle: `status=on` turns the webhook on (and the registry pings it), `off` turns it off.
+pub async fn set_status(
+    user: SignedIn,
+    Path(id): Path<String>,
+    Query(query): Query<OrgQuery>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let (organisation, submitted) = user.submitted(query.org.as_deref(), &body)?;
+    let on = submitted.one("status") == "on";
+    let status = if on {
+        v1::WebhookStatus::Enabled
+    } else {
+        v1::WebhookStatus::Disabled
+    };
+    user.registry()?
+        .set_webhook_status(v1::SetWebhookStatusRequest {
+            organisation_id: organisation.clone(),
+            id: id.clone(),
+            status: status.into(),
+        })
+        .await?;
+    let list = user.path("/webhooks", &organisation);
+    let to = if on {
+        let joiner = if list.contains('?') { '&' } else { '?' };
+        format!("{list}{joiner}pinged={id}")
+    } else {
+        list
+    };
+    Ok(Redirect::to(&to).into_response())
 }

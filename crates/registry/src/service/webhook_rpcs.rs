@@ -71,7 +71,7 @@ impl RegistryService {
         &self,
         request: Request<v1::GetWebhookRequest>,
     ) -> Reply<v1::Webhook> {
-        let (org, r) = authorize(request, Action::ManageWebhooks)?;
+        let (org, r) = authorize(request, Action::ReadWebhooks)?;
         let id = input::id(&r.id, "id")?;
         let row = store::get_webhook(&self.pool, org.as_str(), id)
             .await
@@ -83,7 +83,7 @@ impl RegistryService {
         &self,
         request: Request<v1::ListWebhooksRequest>,
     ) -> Reply<v1::ListWebhooksResponse> {
-        let (org, r) = authorize(request, Action::ManageWebhooks)?;
+        let (org, r) = authorize(request, Action::ReadWebhooks)?;
         let limit = page::size(r.page_size);
         let after = page::decode(&r.page_token)?;
         let rows = store::list_webhooks(&self.pool, org.as_str(), after, limit)

@@ -15,8 +15,10 @@ use hookline_core::organisation::OrganisationId;
 /// What a call wants to do; each RPC names one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Register, view, change, delete, enable, rotate and test webhooks.
+    /// Register, change, delete, enable, rotate and test webhooks.
     ManageWebhooks,
+    /// View webhooks (never their secrets or credentials): the console's read-only screens.
+    ReadWebhooks,
     /// Read the event log, the delivery log and the dead letters.
     ReadLog,
     /// Redeliver and replay dead letters.
@@ -128,7 +130,7 @@ impl Caller {
             self.has(Role::OrgAdmin) || self.permissions.iter().any(|p| p == WEBHOOKS_PERMISSION);
         match action {
             Action::ManageWebhooks | Action::Redeliver => manager,
-            Action::ReadLog => manager || self.has(Role::Viewer),
+            Action::ReadLog | Action::ReadWebhooks => manager || self.has(Role::Viewer),
             Action::ReadCatalog => true,
             Action::ManageCatalog => false,
             Action::Publish => self.has(Role::Publisher),
@@ -193,6 +195,7 @@ fn describe(action: Action) -> &'static str {
     match action {
         Action::ManageWebhooks => "managing webhooks (super_admin, org_admin or org.webhooks)",
         Action::ReadLog => "reading the logs (super_admin, org_admin, org.webhooks or viewer)",
+        Action::ReadWebhooks => "viewing webhooks (super_admin, org_admin, org.webhooks or viewer)",
         Action::Redeliver => "redelivering (super_admin, org_admin or org.webhooks)",
         Action::ReadCatalog => "reading the catalog",
         Action::ManageCatalog => "changing the event catalog (super_admin)",

@@ -124,6 +124,7 @@ fn roles_grant_only_their_own_actions() {
     let viewer = caller(Some("org_a"), &[Role::Viewer], &[]);
     assert!(viewer.authorize(Action::ReadLog, "org_a").is_ok());
     assert!(viewer.authorize(Action::ManageWebhooks, "org_a").is_err());
+    assert!(viewer.authorize(Action::ReadWebhooks, "org_a").is_ok());
     assert!(viewer.authorize(Action::Publish, "org_a").is_err());
     let publisher = caller(Some("org_a"), &[Role::Publisher], &[]);
     assert!(publisher.authorize(Action::Publish, "org_a").is_ok());

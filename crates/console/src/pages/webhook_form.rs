@@ -1,0 +1,274 @@
+//! The create and edit form (seed 003's pencil, seed 002's callback URL): name, URL, description,
+//! status, the events grouped by resource from the catalog, and the endpoint's authentication. The API
+//! validates; its field violations come back beside the fields.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query};
+use axum::response::{IntoResponse, Redirect, Response};
+use hookline_proto::v1;
+use hookline_proto::v1::endpoint_auth::Method;
+
+use crate::error::{PageError, render};
+use crate::form::{FieldErrors, Submitted};
+use crate::pages::secret::SecretPage;
+use crate::pages::webhooks::OrgQuery;
+use crate::registry::Client;
+use crate::signed::SignedIn;
+use crate::view::Layout;
+
+/// The form's fields that the API's violations are placed on.
+const FIELDS: &[&str] = &[
+    "name",
+    "url",
+    "description",
+    "status",
+    "event_types",
+    "auth",
+];
+
+/// What the form shows: a webhook's values, or what was submitted.
+#[derive(Default)]
+pub struct Values {
+    pub name: String,
+    pub url: String,
+    pub description: String,
+    pub enabled: bool,
+    pub event_types: Vec<String>,
+    /// `none`, `basic`, `header`, or `keep` (edit: leave the stored credentials as they are).
+    pub auth: String,
+    pub basic_username: String,
+    pub header_name: String,
+}
+
+/// The catalog's event types of one resource, for one group of checkboxes.
+pub struct Group {
+    pub resource: String,
+    pub types: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "webhook_form.html")]
+struct FormPage {
+    layout: Layout,
+    /// `None` for a new webhook.
+    id: Option<String>,
+    values: Values,
+    groups: Vec<Group>,
+    errors: FieldErrors,
+}
+
+impl FormPage {
+    fn subscribed(&self, event_type: &str) -> bool {
+        self.values.event_types.iter().any(|t| t == event_type)
+    }
+}
+
+pub async fn new(user: SignedIn, Query(query): Query<OrgQuery>) -> Result<Response, PageError> {
+    open(user, None, query).await
+}
+
+pub async fn edit(
+    user: SignedIn,
+    Path(id): Path<String>,
+    Query(query): Query<OrgQuery>,
+) -> Result<Response, PageError> {
+    open(user, Some(id), query).await
+}
+
+/// The empty form, or webhook `id`'s values with its credentials kept unless replaced.
+async fn open(user: SignedIn, id: Option<String>, query: OrgQuery) -> Result<Response, PageError> {
+    let organisation = user.organisation(query.org.as_deref())?;
+    user.may_manage()?;
+    let mut registry = user.registry()?;
+    let values = match &id {
+        None => Values {
+            auth: "none".into(),
+            ..Values::default()
+        },
+        Some(id) => {
+            let webhook = registry
+                .get_webhook(v1::GetWebhookRequest {
+                    organisation_id: organisation.clone(),
+                    id: id.clone(),
+                })
+                .await?
+                .into_inner();
+            Values {
+                enabled: webhook.status() == v1::WebhookStatus::Enabled,
+                name: webhook.name,
+                url: webhook.url,
+                description: webhook.description,
+                event_types: webhook.event_types,
+                auth: "keep".into(),
+                ..Values::default()
+            }
+        }
+    };
+    let errors = FieldErrors::default();
+    form(&user, &mut registry, &organisation, id, values, errors).await
+}
+
+pub async fn create(
+    user: SignedIn,
+    Query(query): Query<OrgQuery>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    save(user, None, query, body).await
+}
+
+pub async fn update(
+    user: SignedIn,
+    Path(id): Path<String>,
+    Query(query): Query<OrgQuery>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    save(user, Some(id), query, body).await
+}
+
+/// Creates the webhook (`id` is `None`) or replaces its fields. A new webhook's secret is shown once;
+/// field errors send the form back with what was typed.
+async fn save(
+    user: SignedIn,
+    id: Option<String>,
+    query: OrgQuery,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let (organisation, submitted) = user.submitted(query.org.as_deref(), &body)?;
+    let (values, auth) = read(&submitted);
+    let mut registry = user.registry()?;
+    let (name, url, description) = (
+        values.name.clone(),
+        values.url.clone(),
+        values.description.clone(),
+    );
+    let (status, event_types) = (status(values.enabled).into(), values.event_types.clone());
+    let saved = match &id {
+        None => registry
+            .create_webhook(v1::CreateWebhookRequest {
+                organisation_id: organisation.clone(),
+                name,
+                url,
+                description,
+                status,
+                event_types,
+                auth,
+                event_versions: Default::default(),
+            })
+            .await
+            .map(|created| Some(created.into_inner())),
+        Some(id) => registry
+            .update_webhook(v1::UpdateWebhookRequest {
+                organisation_id: organisation.clone(),
+                id: id.clone(),
+                name,
+                url,
+                description,
+                status,
+                event_types,
+                auth,
+                event_versions: Default::default(),
+            })
+            .await
+            .map(|_| None),
+    };
+    match saved {
+        Ok(Some(created)) => Ok(SecretPage::created(
+            &user,
+            &organisation,
+            &created.webhook.unwrap_or_default(),
+            created.secret,
+        )),
+        Ok(None) => Ok(Redirect::to(&user.path("/webhooks", &organisation)).into_response()),
+        Err(status) if status.code() == tonic::Code::InvalidArgument => {
+            let errors = FieldErrors::from_status(&status, FIELDS);
+            form(&user, &mut registry, &organisation, id, values, errors).await
+        }
+        Err(status) => Err(status.into()),
+    }
+}
+
+/// The values and the credentials a submitted form carries. Passwords and header values are never
+/// sent back to the page.
+fn read(submitted: &Submitted) -> (Values, Option<v1::EndpointAuth>) {
+    let values = Values {
+        name: submitted.one("name"),
+        url: submitted.one("url"),
+        description: submitted.one("description"),
+        enabled: submitted.one("status") == "on",
+        event_types: submitted.all("event_types"),
+        auth: submitted.one("auth"),
+        basic_username: submitted.one("basic_username"),
+        header_name: submitted.one("header_name"),
+    };
+    let method = match values.auth.as_str() {
+        "basic" => Some(Method::Basic(v1::BasicAuth {
+            username: values.basic_username.clone(),
+            password: submitted.one("basic_password"),
+        })),
+        "header" => Some(Method::Header(v1::HeaderAuth {
+            name: values.header_name.clone(),
+            value: submitted.one("header_value"),
+        })),
+        "keep" => None,
+        _ => Some(Method::None(v1::NoAuth {})),
+    };
+    (
+        values,
+        method.map(|method| v1::EndpointAuth {
+            method: Some(method),
+        }),
+    )
+}
+
+fn status(enabled: bool) -> v1::WebhookStatus {
+    if enabled {
+        v1::WebhookStatus::Enabled
+    } else {
+        v1::WebhookStatus::Disabled
+    }
+}
+
+async fn form(
+    user: &SignedIn,
+    registry: &mut Client,
+    organisation: &str,
+    id: Option<String>,
+    values: Values,
+    errors: FieldErrors,
+) -> Result<Response, PageError> {
+    let catalog = registry
+        .list_event_types(v1::ListEventTypesRequest::default())
+        .await?
+        .into_inner();
+    let mut groups: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for event_type in catalog.event_types {
+        let resource = event_type
+            .name
+            .split_once('.')
+            .map_or(event_type.name.as_str(), |(r, _)| r)
+            .to_owned();
+        groups
+            .entry(resource)
+            .or_default()
+            .push((event_type.name, event_type.description));
+    }
+    let status = if errors.is_empty() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let page = FormPage {
+        layout: user.layout(organisation, "webhooks"),
+        id,
+        values,
+        groups: groups
+            .into_iter()
+            .map(|(resource, types)| Group { resource, types })
+            .collect(),
+        errors,
+    };
+    Ok((status, render(&page)).into_response())
+}
