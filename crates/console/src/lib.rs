@@ -4,6 +4,7 @@
 //! built into the binary.
 
 mod assets;
+mod display;
 mod error;
 mod form;
 mod pages;
@@ -109,6 +110,14 @@ fn router(app: App) -> Router {
         .route("/webhooks/{id}/edit", get(pages::webhook_form::edit))
         .route("/webhooks/{id}/status", post(pages::webhooks::set_status))
         .route("/webhooks/{id}/rotate", post(pages::secret::rotate))
+        .route("/deliveries", get(pages::deliveries::list))
+        .route("/deliveries/{id}", get(pages::deliveries::detail))
+        .route(
+            "/deliveries/{id}/redeliver",
+            post(pages::deliveries::redeliver),
+        )
+        .route("/dead-letters", get(pages::dead_letters::list))
+        .route("/dead-letters/replay", post(pages::dead_letters::replay))
         .route("/assets/console.js", get(assets::console_js))
         .route("/assets/console.css", get(assets::console_css))
         .route("/assets/brand.css", get(assets::brand_css))

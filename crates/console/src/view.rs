@@ -32,6 +32,18 @@ impl Layout {
         }
     }
 
+    /// `path?query`, with this page's `org=` added when the caller names the organisation on each page.
+    /// `query` is already encoded (ids and words).
+    pub fn href(&self, path: &str, query: &str) -> String {
+        let org = self.org_query.trim_start_matches('?');
+        match (query.is_empty(), org.is_empty()) {
+            (true, true) => path.to_owned(),
+            (false, true) => format!("{path}?{query}"),
+            (true, false) => format!("{path}?{org}"),
+            (false, false) => format!("{path}?{query}&{org}"),
+        }
+    }
+
     /// The brand stylesheet's address, for a colour already checked to be `#rrggbb`.
     pub fn brand_css(brand: Option<&str>) -> String {
         match brand {

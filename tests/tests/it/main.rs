@@ -7,6 +7,7 @@ mod auth;
 mod catalog;
 mod cli;
 mod console;
+mod console_log;
 mod console_webhooks;
 mod crash;
 mod endpoint_auth;

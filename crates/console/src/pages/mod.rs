@@ -1,5 +1,7 @@
 //! The console's screens, one module each.
 
+pub mod dead_letters;
+pub mod deliveries;
 pub mod secret;
 pub mod sign_in;
 pub mod webhook_form;

@@ -9,6 +9,7 @@ use hookline_proto::v1;
 use serde::Deserialize;
 
 use crate::error::{PageError, render};
+use crate::registry::Client;
 use crate::signed::SignedIn;
 use crate::view::Layout;
 
@@ -45,30 +46,17 @@ struct WebhooksPage {
 pub async fn list(user: SignedIn, Query(query): Query<ListQuery>) -> Result<Response, PageError> {
     let organisation = user.organisation(query.org.as_deref())?;
     let mut registry = user.registry()?;
-    let mut rows = Vec::new();
-    let mut page_token = String::new();
-    // An organisation has a handful of webhooks (its limit is small), so the table shows them all.
-    loop {
-        let page = registry
-            .list_webhooks(v1::ListWebhooksRequest {
-                organisation_id: organisation.clone(),
-                page_size: 100,
-                page_token,
-            })
-            .await?
-            .into_inner();
-        rows.extend(page.webhooks.into_iter().map(|w| Row {
+    let rows: Vec<Row> = all(&mut registry, &organisation)
+        .await?
+        .into_iter()
+        .map(|w| Row {
             enabled: w.status() == v1::WebhookStatus::Enabled,
             id: w.id,
             name: w.name,
             url: w.url,
             events: w.event_types,
-        }));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
+        })
+        .collect();
     let notice = query
         .pinged
         .and_then(|id| rows.iter().find(|r| r.id == id && r.enabled))
@@ -78,6 +66,39 @@ pub async fn list(user: SignedIn, Query(query): Query<ListQuery>) -> Result<Resp
         rows,
         notice,
     }))
+}
+
+/// Every webhook of `organisation`: a handful (its limit is small), so pages show them all.
+pub async fn all(registry: &mut Client, organisation: &str) -> Result<Vec<v1::Webhook>, PageError> {
+    let mut webhooks = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = registry
+            .list_webhooks(v1::ListWebhooksRequest {
+                organisation_id: organisation.to_owned(),
+                page_size: 100,
+                page_token,
+            })
+            .await?
+            .into_inner();
+        webhooks.extend(page.webhooks);
+        if page.next_page_token.is_empty() {
+            return Ok(webhooks);
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// Every webhook's id and name, for a filter's drop-down.
+pub async fn names(
+    registry: &mut Client,
+    organisation: &str,
+) -> Result<Vec<(String, String)>, PageError> {
+    Ok(all(registry, organisation)
+        .await?
+        .into_iter()
+        .map(|w| (w.id, w.name))
+        .collect())
 }
 
 /// The status toggle: `status=on` turns the webhook on (and the registry pings it), `off` turns it off.
