@@ -110,6 +110,10 @@ fn router(app: App) -> Router {
         .route("/webhooks/{id}/edit", get(pages::webhook_form::edit))
         .route("/webhooks/{id}/status", post(pages::webhooks::set_status))
         .route("/webhooks/{id}/rotate", post(pages::secret::rotate))
+        .route(
+            "/webhooks/{id}/test",
+            get(pages::test_event::open).post(pages::test_event::send),
+        )
         .route("/deliveries", get(pages::deliveries::list))
         .route("/deliveries/{id}", get(pages::deliveries::detail))
         .route(

@@ -4,6 +4,7 @@ pub mod dead_letters;
 pub mod deliveries;
 pub mod secret;
 pub mod sign_in;
+pub mod test_event;
 pub mod webhook_form;
 pub mod webhooks;
 
