@@ -100,6 +100,34 @@ impl Browser {
             .unwrap_or_else(|e| panic!("cannot click `{css}`: {e}"));
     }
 
+    /// Clicks the link or button `css` matches and waits for the page it leads to: a new document,
+    /// loaded. (A WebDriver click may return before the navigation it starts.)
+    pub async fn follow(&self, css: &str) {
+        self.eval("window.__hooklineBefore = true; return null;")
+            .await;
+        self.click(css).await;
+        self.next_page().await;
+    }
+
+    /// Runs `script`, which leaves the page (a form it submits), and waits for the page it leads to.
+    pub async fn follow_script(&self, script: &str) {
+        self.eval("window.__hooklineBefore = true; return null;")
+            .await;
+        self.eval(script).await;
+        self.next_page().await;
+    }
+
+    async fn next_page(&self) {
+        eventually("the next page to load", crate::DEADLINE, || async {
+            let script = "return window.__hooklineBefore === undefined && document.readyState === 'complete';";
+            match self.client.execute(script, Vec::new()).await {
+                Ok(serde_json::Value::Bool(true)) => Some(()),
+                _ => None,
+            }
+        })
+        .await;
+    }
+
     async fn element(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()

@@ -4,6 +4,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Stack;
 
+/// The key the tests' consoles seal sessions with.
+const TEST_SESSION_KEY: &str = "test:dGVzdHMtb25seS1jb25zb2xlLXNlc3Npb24ta2V5ISE=";
+
 /// A running console; it stops when dropped.
 pub struct Console {
     /// `http://127.0.0.1:<port>`.
@@ -18,6 +21,7 @@ impl Stack {
         settings.console.listen = "127.0.0.1:0".parse().expect("an address");
         settings.console.registry_url = format!("http://{}", self.registry_addr);
         settings.console.secure_cookies = false;
+        settings.console.session_keys = vec![TEST_SESSION_KEY.parse().expect("a session key")];
         let console = hookline_console::Console::build(&settings)
             .await
             .expect("the console binds");

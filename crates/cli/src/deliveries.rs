@@ -13,6 +13,9 @@ pub enum DeliveriesCommand {
         webhook: String,
         #[arg(long = "event-type", default_value = "")]
         event_type: String,
+        /// Only this event's deliveries (one per webhook it went to).
+        #[arg(long, default_value = "")]
+        event: String,
         /// pending, retrying, succeeded, failed, skipped or cancelled.
         #[arg(long)]
         status: Option<String>,
@@ -78,6 +81,7 @@ impl DeliveriesCommand {
             DeliveriesCommand::List {
                 webhook,
                 event_type,
+                event,
                 status,
                 limit,
             } => {
@@ -85,6 +89,7 @@ impl DeliveriesCommand {
                     .list_deliveries(v1::ListDeliveriesRequest {
                         organisation_id: c.org.clone(),
                         webhook_id: webhook,
+                        event_id: event,
                         page_size: limit,
                         event_type,
                         status: status

@@ -120,6 +120,12 @@ fn router(app: App) -> Router {
             "/deliveries/{id}/redeliver",
             post(pages::deliveries::redeliver),
         )
+        .route("/events", get(pages::events::list))
+        .route("/catalog", get(pages::catalog::list))
+        .route(
+            "/settings",
+            get(pages::settings::show).post(pages::settings::save),
+        )
         .route("/dead-letters", get(pages::dead_letters::list))
         .route("/dead-letters/replay", post(pages::dead_letters::replay))
         .route("/assets/console.js", get(assets::console_js))

@@ -126,6 +126,7 @@ impl SignedIn {
             subject: self.caller.subject.clone(),
             brand_css: Layout::brand_css(self.session.brand.as_deref()),
             may_manage: self.caller.may(Action::ManageWebhooks),
+            may_configure: self.caller.may(Action::ManageSettings),
             csrf: self.session.csrf.clone(),
             section,
         }

@@ -14,6 +14,8 @@ pub struct Layout {
     /// Whether the user may create, change, switch on and off and replay (the controls are left out
     /// otherwise).
     pub may_manage: bool,
+    /// Whether the user may read and change the organisation's settings (org admins).
+    pub may_configure: bool,
     pub csrf: String,
     /// The navigation entry of this page.
     pub section: &'static str,
@@ -27,6 +29,7 @@ impl Layout {
             subject: String::new(),
             brand_css: Self::brand_css(None),
             may_manage: false,
+            may_configure: false,
             csrf: String::new(),
             section: "",
         }

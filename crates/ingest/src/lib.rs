@@ -8,5 +8,7 @@ mod error;
 mod event;
 mod service;
 
+pub use error::{MAYBE_ACCEPTED, NOT_ACCEPTED};
+
 pub use app::Ingest;
 pub use service::MAX_BATCH;

@@ -22,8 +22,12 @@ const PERSISTENT: u8 = 2;
 /// Why a publish was not confirmed. In every case the message may not be stored.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
+    /// The message could not be written to the channel: the broker never saw it.
     #[error("broker connection: {0}")]
     Broker(#[from] lapin::Error),
+    /// The message was written, then the channel or connection failed before its confirm arrived.
+    #[error("broker connection lost before the confirm: {0}")]
+    Unconfirmed(lapin::Error),
     #[error("the broker refused the message (nack)")]
     Nacked,
     #[error("no queue is bound to receive the message")]
@@ -39,11 +43,21 @@ impl PublishError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Broker(_) => "broker",
+            Self::Unconfirmed(_) => "unconfirmed",
             Self::Nacked => "nacked",
             Self::Unroutable => "unroutable",
             Self::Timeout(_) => "timeout",
             Self::NotConnected => "not_connected",
         }
+    }
+
+    /// Whether the broker may have stored the message although no confirm said so: it was written and
+    /// then the confirm was lost (the connection dropped, or it did not come in time), or it was nacked,
+    /// which a quorum queue losing its leader can do for a message its new leader still holds (measured:
+    /// the fault suite's cluster scenario). Only a message never written, or returned unroutable, was
+    /// certainly not stored.
+    pub fn may_have_been_stored(&self) -> bool {
+        matches!(self, Self::Unconfirmed(_) | Self::Timeout(_) | Self::Nacked)
     }
 }
 
@@ -244,8 +258,14 @@ async fn publish_and_confirm(
             body,
             properties,
         )
-        .await?
-        .await?;
+        .await
+        .map_err(|error| match error.kind() {
+            // The write itself broke: some of the frame may have reached the broker.
+            lapin::ErrorKind::IOError(_) => PublishError::Unconfirmed(error),
+            _ => PublishError::Broker(error),
+        })?
+        .await
+        .map_err(PublishError::Unconfirmed)?;
     match confirm {
         Confirmation::Ack(None) => Ok(()),
         Confirmation::Ack(Some(_returned)) => Err(PublishError::Unroutable),

@@ -11,8 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::IngestClient;
 
-/// Ingest's message for an event it did not accept (`hookline_ingest`'s `IngestError::Unavailable`).
-const NOT_ACCEPTED: &str = "the event was not accepted; retry later";
+use hookline_ingest::{MAYBE_ACCEPTED, NOT_ACCEPTED};
 /// How long one call may take before the producer gives up on it (its events become unknown).
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -99,6 +98,10 @@ fn record(
                     tonic::Code::Unavailable if result.message == NOT_ACCEPTED => {
                         ledger.refused.insert(*seq);
                     }
+                    // Written, but the confirm was lost: its fate is the broker's to tell.
+                    tonic::Code::Unavailable if result.message == MAYBE_ACCEPTED => {
+                        ledger.unknown.insert(*seq);
+                    }
                     code => ledger
                         .unexpected
                         .push(format!("event {seq}: {code:?}: {}", result.message)),
@@ -112,6 +115,7 @@ fn record(
         {
             ledger.refused.extend(seqs);
         }
+        // Anything else, a MAYBE_ACCEPTED included, leaves the events' fate unknown.
         Err(_) => ledger.unknown.extend(seqs),
     }
 }

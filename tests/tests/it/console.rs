@@ -98,7 +98,7 @@ async fn signing_out_needs_the_session_csrf_token(pool: PgPool) {
 
     // A form posted without the token (as another site would) is refused, and the session stays.
     browser
-        .eval(
+        .follow_script(
             "const f = document.querySelector('form[action=\"/sign-out\"]');
              f.querySelector('input[name=csrf]').value = 'forged';
              f.submit(); return null;",
@@ -109,16 +109,7 @@ async fn signing_out_needs_the_session_csrf_token(pool: PgPool) {
     assert_eq!(browser.text("h1").await, "Webhooks");
 
     // With it, the session ends.
-    browser
-        .client
-        .find(fantoccini::Locator::Css(
-            "form[action=\"/sign-out\"] button",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.follow("form[action=\"/sign-out\"] button").await;
     assert_eq!(browser.text("h1").await, "Signed out");
     browser.goto(&format!("{}/webhooks", console.url)).await;
     assert_eq!(browser.text("h1").await, "Signed out");

@@ -65,7 +65,7 @@ async fn attempts_appear_in_the_log_then_the_dead_letter_is_replayed_to_the_mend
     browser.screenshot("log-history").await;
 
     // Its details: the payload, as text, and every attempt with its response.
-    browser.click("a.expand").await;
+    browser.follow("a.expand").await;
     assert!(browser.text("h1").await.starts_with("Delivery"));
     assert!(browser.text("pre.payload").await.contains("J-<b>1</b>"));
     assert_eq!(browser.count("section.attempt").await, 3);
@@ -77,7 +77,7 @@ async fn attempts_appear_in_the_log_then_the_dead_letter_is_replayed_to_the_mend
     assert_eq!(browser.count("tbody tr").await, 1);
     browser.screenshot("dead-letters").await;
     browser.click("input[name=id]").await;
-    browser.click("button[name=selected]").await;
+    browser.follow("button[name=selected]").await;
     assert_eq!(browser.text(".notice").await, "1 replayed.");
     receiver.wait_for(4, DEADLINE).await;
     eventually("the replayed delivery to succeed", DEADLINE, || async {

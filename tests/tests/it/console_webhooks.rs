@@ -19,7 +19,7 @@ async fn create_shows_the_secret_once_and_turning_it_on_pings_the_endpoint(pool:
         .goto(&console.sign_in_link(&token(Some(ORG), &[Role::OrgAdmin], &[])))
         .await;
 
-    browser.click("a.button[href^='/webhooks/new']").await;
+    browser.follow("a.button[href^='/webhooks/new']").await;
     assert_eq!(browser.text("h1").await, "Create webhook");
     browser.fill("#name", "Receiver").await;
     browser.fill("#url", &receiver.url()).await;
@@ -28,7 +28,7 @@ async fn create_shows_the_secret_once_and_turning_it_on_pings_the_endpoint(pool:
         .click("input[name=event_types][value='job.completed']")
         .await;
     browser.screenshot("webhook-form").await;
-    browser.click(".form-actions button[type=submit]").await;
+    browser.follow(".form-actions button[type=submit]").await;
 
     assert_eq!(browser.text("h1").await, "Webhook created");
     let secret = browser
@@ -55,7 +55,7 @@ async fn create_shows_the_secret_once_and_turning_it_on_pings_the_endpoint(pool:
     browser.screenshot("secret-once").await;
 
     // Back on the table, and on every page after, the secret is nowhere.
-    browser.click("main a[href^='/webhooks']").await;
+    browser.follow("main a[href^='/webhooks']").await;
     assert_eq!(browser.text("tbody th").await, "Receiver");
     assert_eq!(browser.text(".status").await, "Off");
     assert!(!browser.source().await.contains(&secret));
@@ -68,7 +68,7 @@ async fn create_shows_the_secret_once_and_turning_it_on_pings_the_endpoint(pool:
 
     // Turning it on sends the ping, signed with the secret just shown, and the page says so.
     assert_eq!(receiver.count(), 0);
-    browser.click("button.toggle").await;
+    browser.follow("button.toggle").await;
     assert!(browser.text(".notice").await.contains("A ping was sent"));
     assert_eq!(browser.text(".status").await, "On");
     let ping = receiver.wait_for(1, DEADLINE).await.remove(0);
@@ -80,7 +80,7 @@ async fn create_shows_the_secret_once_and_turning_it_on_pings_the_endpoint(pool:
     browser.screenshot("webhooks-on").await;
 
     // Editing keeps the secret and the credentials, and saves the new values.
-    browser.click("td.actions a.edit").await;
+    browser.follow("td.actions a.edit").await;
     assert_eq!(browser.text("h1").await, "Edit webhook");
     browser
         .client
@@ -91,7 +91,7 @@ async fn create_shows_the_secret_once_and_turning_it_on_pings_the_endpoint(pool:
         .await
         .unwrap();
     browser.fill("#name", "Receiver (jobs)").await;
-    browser.click(".form-actions button[type=submit]").await;
+    browser.follow(".form-actions button[type=submit]").await;
     assert_eq!(browser.text("tbody th").await, "Receiver (jobs)");
 }
 
@@ -106,7 +106,7 @@ async fn the_api_s_field_errors_appear_beside_their_fields(pool: PgPool) {
     browser.goto(&format!("{}/webhooks/new", console.url)).await;
     browser.fill("#name", "No events").await;
     browser.fill("#url", "ftp://example.com/x").await;
-    browser.click(".form-actions button[type=submit]").await;
+    browser.follow(".form-actions button[type=submit]").await;
 
     assert_eq!(browser.text("h1").await, "Create webhook");
     assert!(!browser.text("#url-error").await.is_empty());
@@ -162,7 +162,7 @@ async fn a_viewer_sees_no_controls_and_the_server_refuses_them(pool: PgPool) {
     browser.goto(&format!("{}/webhooks", console.url)).await;
     for action in ["status", "rotate"] {
         browser
-            .eval(&format!(
+            .follow_script(&format!(
                 "const csrf = document.querySelector('input[name=csrf]').value;
                  const f = document.createElement('form');
                  f.method = 'post'; f.action = '/webhooks/{id}/{action}';

@@ -80,6 +80,25 @@ async fn deliveries_and_events_can_be_filtered(pool: PgPool) {
     .await;
     assert_eq!(by_type.len(), 1);
     assert_eq!(by_type[0].webhook_id, ok_hook.id);
+    // One event's deliveries: one per webhook it went to.
+    let mut of_job: Vec<String> = list(
+        &stack,
+        v1::ListDeliveriesRequest {
+            event_id: job.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .into_iter()
+    .map(|d| {
+        assert_eq!(d.event_id, job);
+        d.webhook_id
+    })
+    .collect();
+    of_job.sort();
+    let mut both = vec![ok_hook.id.clone(), failing_hook.id.clone()];
+    both.sort();
+    assert_eq!(of_job, both);
     let retrying = v1::ListDeliveriesRequest {
         status: v1::DeliveryStatus::Retrying.into(),
         ..Default::default()

@@ -51,12 +51,9 @@ pub async fn list(user: SignedIn, Query(query): Query<DeadQuery>) -> Result<Resp
     let webhooks = crate::pages::webhooks::names(&mut registry, &organisation).await?;
     let layout = user.layout(&organisation, "dead-letters");
     let next = (!page.next_page_token.is_empty()).then(|| {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        if !query.webhook.is_empty() {
-            q.append_pair("webhook", &query.webhook);
-        }
-        q.append_pair("page", &page.next_page_token);
-        layout.href("/dead-letters", &q.finish())
+        let query =
+            crate::pages::query(&[("webhook", &query.webhook), ("page", &page.next_page_token)]);
+        layout.href("/dead-letters", &query)
     });
     Ok(render(&DeadLettersPage {
         layout,

@@ -20,6 +20,9 @@ pub struct Filters {
     pub org: Option<String>,
     #[serde(default)]
     pub webhook: String,
+    /// Only this event's deliveries (the event log links here).
+    #[serde(default)]
+    pub event: String,
     #[serde(default)]
     pub event_type: String,
     #[serde(default)]
@@ -37,21 +40,17 @@ pub struct Filters {
 impl Filters {
     /// The query of these filters on page `page`, for the pagination links.
     fn query(&self, page: &str) -> String {
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in [
+        let query = crate::pages::query(&[
             ("org", self.org.as_deref().unwrap_or_default()),
             ("webhook", &self.webhook),
+            ("event", &self.event),
             ("event_type", &self.event_type),
             ("state", &self.state),
             ("from", &self.from),
             ("to", &self.to),
             ("page", page),
-        ] {
-            if !value.is_empty() {
-                query.append_pair(name, value);
-            }
-        }
-        format!("?{}", query.finish())
+        ]);
+        format!("?{query}")
     }
 }
 
@@ -115,6 +114,7 @@ pub async fn list(user: SignedIn, Query(filters): Query<Filters>) -> Result<Resp
             status: status.into(),
             created_after: display::parse_time(&filters.from),
             created_before: display::parse_time(&filters.to),
+            event_id: filters.event.trim().to_owned(),
         })
         .await?
         .into_inner();

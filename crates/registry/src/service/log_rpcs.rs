@@ -47,6 +47,7 @@ impl RegistryService {
         })?;
         let filter = DeliveryFilter {
             webhook_id: input::optional_id(&r.webhook_id, "webhook_id")?,
+            event_id: input::optional_id(&r.event_id, "event_id")?,
             event_type: input::optional_event_type(&r.event_type)?,
             status: convert::delivery_status_filter(status),
             created_after: convert::time(r.created_after, "created_after")?,

@@ -43,6 +43,7 @@ macro_rules! delivery_columns {
 #[derive(Debug, Default)]
 pub struct DeliveryFilter {
     pub webhook_id: Option<Uuid>,
+    pub event_id: Option<Uuid>,
     pub event_type: Option<String>,
     pub status: Option<DeliveryStatus>,
     pub created_after: Option<DateTime<Utc>>,
@@ -68,7 +69,7 @@ pub async fn list_deliveries(
            AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
            AND ($6::text IS NULL OR event_type = $6) AND ($7::text IS NULL OR status = $7)
            AND ($8::timestamptz IS NULL OR created_at >= $8) AND ($9::timestamptz IS NULL OR created_at < $9)
-           AND NOT ($10 AND test)
+           AND NOT ($10 AND test) AND ($11::uuid IS NULL OR event_id = $11)
          ORDER BY created_at DESC, id DESC LIMIT $5"
     ))
     .bind(organisation_id)
@@ -81,6 +82,7 @@ pub async fn list_deliveries(
     .bind(filter.created_after)
     .bind(filter.created_before)
     .bind(filter.exclude_tests)
+    .bind(filter.event_id)
     .fetch_all(pool)
     .await
 }
