@@ -179,6 +179,9 @@ async fn main() -> anyhow::Result<()> {
                 verdict.retry_within.unwrap_or_default()
             );
         }
+        for stuck in &verdict.stuck_sample {
+            println!("  stuck: {stuck}");
+        }
         for leak in &verdict.leaks {
             println!("  leaked: {leak}");
         }

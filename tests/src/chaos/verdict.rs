@@ -29,6 +29,8 @@ pub struct Verdict {
     pub forged_or_renamed: usize,
     /// Deliveries still pending or retrying at the end.
     pub stuck: usize,
+    /// Up to five of the stuck deliveries, described.
+    pub stuck_sample: Vec<String>,
     /// Deliveries the log and the endpoints disagree on (succeeded in one, not in the other).
     pub log_disagrees: usize,
     /// From the end of the faults to the last accepted event arriving.
@@ -84,6 +86,17 @@ fn successes(receipts: &[Receipt]) -> BTreeMap<&str, BTreeMap<u64, Vec<&str>>> {
     by_hook
 }
 
+/// A few unfinished deliveries as the log has them, so a failed run says where they stopped.
+async fn stuck_sample(pool: &PgPool) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT format('%s %s attempts=%s next=%s claimed=%s until=%s age=%s', id, status, attempts,
+                       next_attempt_at, claimed_attempt, claim_expires_at, now() - updated_at)
+           FROM deliveries WHERE status IN ('pending', 'retrying') ORDER BY updated_at LIMIT 5",
+    )
+    .fetch_all(pool)
+    .await
+}
+
 /// How many deliveries of `pool`'s log are in a non-final state.
 pub async fn unfinished(pool: &PgPool) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status IN ('pending', 'retrying')")
@@ -128,6 +141,7 @@ pub async fn judge(
         unexpected: ledger.unexpected.clone(),
         forged_or_renamed: receipts.iter().filter(|r| !r.verified).count(),
         stuck: usize::try_from(unfinished(pool).await?)?,
+        stuck_sample: stuck_sample(pool).await?,
         slowest_retry: slowest_retry(pool).await?,
         ..Default::default()
     };
