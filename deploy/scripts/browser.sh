@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Installs what the console's browser tests drive, when it is missing: Debian's headless Chromium and
-# its ChromeDriver (the same version, from the same archive). Needs root or sudo for apt.
+# Installs what the console's browser tests need, when it is missing: Debian's headless Chromium and its
+# ChromeDriver (the same version, from the same archive; needs root or sudo for apt), and axe-core.
 set -euo pipefail
+cd "$(dirname "$0")/../.."
+# axe-core, the accessibility checker the tests run in each page, pinned by tests/browser/package-lock.json.
+if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ]; then
+  echo "browser: installing axe-core (npm ci)"
+  npm ci --prefix tests/browser --no-audit --no-fund --silent
+fi
 if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
   exit 0
 fi

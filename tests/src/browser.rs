@@ -167,6 +167,33 @@ impl Browser {
             .expect("the script runs")
     }
 
+    /// The serious and critical accessibility violations axe-core finds in the page, one line each
+    /// (rule, what it asks, where). axe-core comes from `tests/browser` (`make browser` installs it).
+    pub async fn accessibility_violations(&self) -> Vec<String> {
+        let axe = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("browser/node_modules/axe-core/axe.min.js");
+        let source = std::fs::read_to_string(&axe)
+            .unwrap_or_else(|e| panic!("{}: {e}; run `make browser`", axe.display()));
+        self.client
+            .execute(&format!("{source}; return null;"), Vec::new())
+            .await
+            .expect("axe-core loads");
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] }).then(r => done(
+                   r.violations
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => `${v.id}: ${v.help} (${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')})`)
+                 ), e => done([`axe failed: ${e}`]));",
+                Vec::new(),
+            )
+            .await
+            .expect("axe-core runs");
+        serde_json::from_value(found).expect("a list of violations")
+    }
+
     /// Saves a screenshot of the page as `docs/console/<name>.png`.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("a screenshot");

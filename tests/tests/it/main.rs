@@ -7,6 +7,7 @@ mod auth;
 mod catalog;
 mod cli;
 mod console;
+mod console_a11y;
 mod console_log;
 mod console_pages;
 mod console_test_event;
