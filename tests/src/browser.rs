@@ -137,6 +137,41 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no `{css}` on the page: {e}"))
     }
 
+    /// Types `keys` into whatever has the focus, as a keyboard would.
+    pub async fn keys(&self, keys: &str) {
+        self.client
+            .active_element()
+            .await
+            .expect("an element has the focus")
+            .send_keys(keys)
+            .await
+            .expect("keys are typed");
+    }
+
+    /// Presses Tab until the focused element matches `css`, as a keyboard user would reach it; fails
+    /// if 60 presses do not get there.
+    pub async fn tab_to(&self, css: &str) {
+        let test = format!(
+            "return document.activeElement !== null && document.activeElement.matches({});",
+            serde_json::to_string(css).expect("a string")
+        );
+        for _ in 0..60 {
+            if self.eval(&test).await == serde_json::Value::Bool(true) {
+                return;
+            }
+            self.keys(&fantoccini::key::Key::Tab.to_string()).await;
+        }
+        panic!("Tab never reached `{css}`");
+    }
+
+    /// Presses Enter on the focused element and waits for the page it leads to.
+    pub async fn enter(&self) {
+        self.eval("window.__hooklineBefore = true; return null;")
+            .await;
+        self.keys(&fantoccini::key::Key::Enter.to_string()).await;
+        self.next_page().await;
+    }
+
     /// How many elements `css` matches now.
     pub async fn count(&self, css: &str) -> usize {
         self.client

@@ -178,3 +178,51 @@ async fn a_viewer_sees_no_controls_and_the_server_refuses_them(pool: PgPool) {
     }
     assert_eq!(browser.text(".status").await, "Off");
 }
+
+/// The create-and-turn-on flow with the keyboard alone: Tab to each control, type, Space and Enter.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn a_webhook_is_created_and_turned_on_with_the_keyboard_alone(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    let receiver = Receiver::always(204).await;
+    let console = stack.console().await;
+    let browser = Browser::start(1280).await;
+    browser
+        .goto(&console.sign_in_link(&token(Some(ORG), &[Role::OrgAdmin], &[])))
+        .await;
+
+    browser.tab_to("a.button").await;
+    browser.enter().await;
+    assert_eq!(browser.text("h1").await, "Create webhook");
+    browser.tab_to("#name").await;
+    browser.keys("Keyboard").await;
+    browser.tab_to("#url").await;
+    browser.keys(&receiver.url()).await;
+    browser
+        .tab_to("input[name=event_types][value='job.completed']")
+        .await;
+    browser.keys(" ").await;
+    browser.tab_to(".form-actions button[type=submit]").await;
+    browser.enter().await;
+
+    assert_eq!(browser.text("h1").await, "Webhook created");
+    let secret = browser
+        .eval("return document.getElementById('secret').value;")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    secret_scan::record(&Secret::signing(
+        "a keyboard-created webhook's secret",
+        &secret,
+    ));
+    browser.tab_to("main a[href^='/webhooks']").await;
+    browser.enter().await;
+    browser.tab_to("button.toggle").await;
+    browser.enter().await;
+    assert!(browser.text(".notice").await.contains("A ping was sent"));
+    let ping = receiver.wait_for(1, DEADLINE).await.remove(0);
+    standardwebhooks::Webhook::new(&secret)
+        .unwrap()
+        .verify(&ping.body, &ping.headers)
+        .expect("the ping verifies");
+}
