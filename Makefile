@@ -13,7 +13,7 @@ RUN_DATABASE ?= hookline
 # Where `make helm-check` installs its Python tools.
 HELM_VENV ?= target/helm-venv
 
-.PHONY: run test chaos fuzz lint bench bench-isolation bench-traces services db build helm-check browser
+.PHONY: run test chaos fuzz lint bench bench-isolation bench-console bench-traces services db build helm-check browser
 
 ## run: build, start the local services, migrate, and run the three services and the console in the
 ## foreground; prints a sign-in link to the console for the demo organisation.
@@ -64,6 +64,12 @@ bench: services
 bench-isolation: services
 	cargo build --release --workspace --bins
 	DATABASE_URL=$(TEST_DATABASE_URL) ./target/release/hookline-bench-isolation $(BENCH_ARGS)
+
+## bench-console: the console's pages, signed in, for an organisation with 100,000 deliveries in its log,
+## beside the console's own /healthz.
+bench-console: services
+	cargo build --release -p hookline-tests --bin hookline-bench-console
+	DATABASE_URL=$(TEST_DATABASE_URL) ./target/release/hookline-bench-console
 
 ## bench-traces: the same benchmark with every span exported over OTLP/gRPC to a local sink that counts
 ## them, to see what tracing costs.

@@ -181,6 +181,8 @@ impl Mode {
 /// super-admin clients.
 pub struct Pipeline {
     pub registry: RegistryClient,
+    /// The registry's gRPC address (for a console in front of it).
+    pub registry_addr: std::net::SocketAddr,
     pub ingest: IngestClient,
     pub settings: Settings,
     stop: CancellationToken,
@@ -222,6 +224,7 @@ impl Pipeline {
         .await;
         Ok(Self {
             registry,
+            registry_addr,
             ingest,
             settings: settings.clone(),
             stop,
@@ -280,6 +283,7 @@ impl Pipeline {
         crate::stack::serving(&registry, "hookline.v1.WebhookRegistry").await;
         Ok(Self {
             registry: crate::auth::registry_client(registry, &admin),
+            registry_addr,
             ingest: crate::auth::ingest_client(ingest, &admin),
             settings,
             stop: CancellationToken::new(),

@@ -89,7 +89,7 @@ impl Console {
     /// Serves until `shutdown` fires, finishing the requests in flight.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), StartError> {
         let router = router(self.app);
-        axum::serve(self.listener, router)
+        axum::serve(hookline_runtime::ops::no_delay(self.listener), router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await?;
         Ok(())

@@ -72,6 +72,14 @@ impl From<RegistryError> for Status {
                 tracing::warn!(error = %source, "{answer}");
                 Status::unavailable(*answer)
             }
+            // A stored row the registry cannot read is its own fault, not the caller's: neither
+            // INVALID_ARGUMENT nor a retry will help.
+            RegistryError::Database(
+                source @ (sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)),
+            ) => {
+                tracing::error!(error = %source, "the registry cannot read a stored row");
+                Status::internal("the registry cannot read a stored row; its log says which")
+            }
             // A value the database refuses is the caller's to fix; UNAVAILABLE would have it retry
             // forever. Fields known to hold such values are refused by name before this.
             RegistryError::Database(source) if hookline_store::db::is_data_error(source) => {
@@ -86,5 +94,22 @@ impl From<RegistryError> for Status {
                 Status::unavailable("the registry's database is unavailable; retry later")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_stored_row_is_internal_and_a_refused_value_invalid() {
+        let unreadable = Status::from(RegistryError::Database(sqlx::Error::Decode(
+            "not a list of pairs".into(),
+        )));
+        assert_eq!(unreadable.code(), tonic::Code::Internal);
+        let refused = Status::from(RegistryError::Database(sqlx::Error::Encode(
+            "U+0000".into(),
+        )));
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     }
 }

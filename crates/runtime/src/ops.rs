@@ -48,6 +48,18 @@ pub async fn bind(addr: SocketAddr, what: &str) -> std::io::Result<TcpListener> 
     })
 }
 
+/// `listener`, with TCP_NODELAY set on every connection it accepts: a response written in more than one
+/// segment would otherwise wait out the client's delayed ACK (40 ms on Linux) before its last one
+/// (measured on the console's pages: 50 ms at p50 without it).
+pub fn no_delay(listener: TcpListener) -> impl axum::serve::Listener<Addr = SocketAddr> {
+    use axum::serve::ListenerExt as _;
+    listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    })
+}
+
 /// The listeners of a gRPC service (registry, ingest): its API and its ops server, bound when the
 /// service is built so that the addresses are known (port 0 in tests) before it runs.
 pub struct GrpcListeners {
@@ -109,7 +121,7 @@ impl OpsServer {
     }
 
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        axum::serve(no_delay(self.listener), self.router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
     }
