@@ -41,6 +41,11 @@ async fn a_sign_in_link_opens_the_webhooks_table_and_leaves_no_token_in_the_addr
         "https://orders.example.com/hooks"
     );
     assert_eq!(browser.text(".status").await, "On");
+    let limit = stack.settings.registry.max_webhooks_per_organisation;
+    assert_eq!(
+        browser.text("#webhook-count").await,
+        format!("1 of up to {limit}")
+    );
     // The session cookie is not readable by scripts.
     assert_eq!(browser.eval("return document.cookie;").await, "");
     browser.screenshot("webhooks").await;

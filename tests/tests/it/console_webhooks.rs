@@ -77,6 +77,12 @@ async fn create_shows_the_secret_once_and_turning_it_on_pings_the_endpoint(pool:
         .verify(&ping.body, &ping.headers)
         .expect("the ping verifies with the secret the console showed");
     assert_eq!(ping.json()["eventType"], "webhook.ping");
+    // The table shows the ping as the latest delivery once it is recorded.
+    hookline_tests::eventually("the ping in the table", DEADLINE, || async {
+        browser.goto(&format!("{}/webhooks", console.url)).await;
+        (browser.text("td.latest").await == "succeeded (204)").then_some(())
+    })
+    .await;
     browser.screenshot("webhooks-on").await;
 
     // Editing keeps the secret and the credentials, and saves the new values.

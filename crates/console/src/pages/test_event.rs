@@ -105,7 +105,7 @@ async fn page(
     exchange: Option<Exchange>,
 ) -> Result<Response, PageError> {
     let mut registry = user.registry()?;
-    let webhooks = all(&mut registry, organisation).await?;
+    let (webhooks, _) = all(&mut registry, organisation).await?;
     let this = webhooks
         .iter()
         .find(|w| w.id == id)

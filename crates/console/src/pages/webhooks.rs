@@ -32,6 +32,8 @@ pub struct Row {
     pub url: String,
     pub enabled: bool,
     pub events: Vec<String>,
+    /// The latest delivery's state and response code; empty when none.
+    pub latest: String,
 }
 
 #[derive(Template)]
@@ -39,6 +41,8 @@ pub struct Row {
 struct WebhooksPage {
     layout: Layout,
     rows: Vec<Row>,
+    /// The most webhooks the organisation may register.
+    max: u32,
     /// "Turned on …: a ping was sent" after a toggle.
     notice: Option<String>,
 }
@@ -46,15 +50,18 @@ struct WebhooksPage {
 pub async fn list(user: SignedIn, Query(query): Query<ListQuery>) -> Result<Response, PageError> {
     let organisation = user.organisation(query.org.as_deref())?;
     let mut registry = user.registry()?;
-    let rows: Vec<Row> = all(&mut registry, &organisation)
-        .await?
+    let (webhooks, max) = all(&mut registry, &organisation).await?;
+    let latest = latest_results(&registry, &organisation, &webhooks).await?;
+    let rows: Vec<Row> = webhooks
         .into_iter()
-        .map(|w| Row {
+        .zip(latest)
+        .map(|(w, latest)| Row {
             enabled: w.status() == v1::WebhookStatus::Enabled,
             id: w.id,
             name: w.name,
             url: w.url,
             events: w.event_types,
+            latest,
         })
         .collect();
     let notice = query
@@ -64,12 +71,17 @@ pub async fn list(user: SignedIn, Query(query): Query<ListQuery>) -> Result<Resp
     Ok(render(&WebhooksPage {
         layout: user.layout(&organisation, "webhooks"),
         rows,
+        max,
         notice,
     }))
 }
 
-/// Every webhook of `organisation`: a handful (its limit is small), so pages show them all.
-pub async fn all(registry: &mut Client, organisation: &str) -> Result<Vec<v1::Webhook>, PageError> {
+/// Every webhook of `organisation`: a handful (its limit is small), so pages show them all. Also the
+/// most it may register.
+pub async fn all(
+    registry: &mut Client,
+    organisation: &str,
+) -> Result<(Vec<v1::Webhook>, u32), PageError> {
     let mut webhooks = Vec::new();
     let mut page_token = String::new();
     loop {
@@ -83,10 +95,40 @@ pub async fn all(registry: &mut Client, organisation: &str) -> Result<Vec<v1::We
             .into_inner();
         webhooks.extend(page.webhooks);
         if page.next_page_token.is_empty() {
-            return Ok(webhooks);
+            return Ok((webhooks, page.max_webhooks));
         }
         page_token = page.next_page_token;
     }
+}
+
+/// Each webhook's latest delivery, as "state (code)", asked for all of them at once.
+async fn latest_results(
+    registry: &Client,
+    organisation: &str,
+    webhooks: &[v1::Webhook],
+) -> Result<Vec<String>, PageError> {
+    let asks = webhooks.iter().map(|w| {
+        let mut registry = registry.clone();
+        let request = v1::ListDeliveriesRequest {
+            organisation_id: organisation.to_owned(),
+            webhook_id: w.id.clone(),
+            page_size: 1,
+            ..Default::default()
+        };
+        async move { registry.list_deliveries(request).await }
+    });
+    let mut results = Vec::with_capacity(webhooks.len());
+    for answer in futures_util::future::join_all(asks).await {
+        let latest = answer?.into_inner().deliveries.into_iter().next();
+        results.push(latest.map_or_else(String::new, |d| {
+            let state = crate::display::state(d.status());
+            match d.last_response_status {
+                0 => state.to_owned(),
+                code => format!("{state} ({code})"),
+            }
+        }));
+    }
+    Ok(results)
 }
 
 /// Every webhook's id and name, for a filter's drop-down.
@@ -96,6 +138,7 @@ pub async fn names(
 ) -> Result<Vec<(String, String)>, PageError> {
     Ok(all(registry, organisation)
         .await?
+        .0
         .into_iter()
         .map(|w| (w.id, w.name))
         .collect())

@@ -93,6 +93,7 @@ impl RegistryService {
         Ok(Response::new(v1::ListWebhooksResponse {
             webhooks,
             next_page_token,
+            max_webhooks: self.max_webhooks,
         }))
     }
 
