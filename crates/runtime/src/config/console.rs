@@ -65,13 +65,7 @@ fn is_origin(raw: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::super::Settings;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use super::super::tests::env;
 
     #[test]
     fn console_values_that_reach_headers_are_exact() {
