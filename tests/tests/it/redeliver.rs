@@ -185,3 +185,54 @@ async fn dead_letters_are_listed_and_replayed_from_the_queue(pool: PgPool) {
         tonic::Code::InvalidArgument
     );
 }
+
+/// A delivery whose attempt is under way but not logged is refused with the reason, not accepted and then
+/// dropped as a duplicate of that attempt; once the attempt is logged, the redelivery goes out.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn a_delivery_is_redelivered_only_once_its_attempt_under_way_is_logged(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    // The first answer is held for a while, so its attempt stays under way while the test asks.
+    let held = std::time::Duration::from_secs(5);
+    let receiver = Receiver::start(move |n| Reply {
+        delay: if n == 0 {
+            held
+        } else {
+            std::time::Duration::ZERO
+        },
+        ..Reply::status(200)
+    })
+    .await;
+    let (webhook, _) = stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+    stack
+        .publish(ORG, "job.completed", serde_json::json!({}))
+        .await;
+    receiver.wait_for(1, DEADLINE).await;
+    let under_way = stack.deliveries(ORG, &webhook.id).await.remove(0);
+    assert_eq!(under_way.status, v1::DeliveryStatus::Pending as i32);
+    let redeliver = || v1::RedeliverRequest {
+        organisation_id: ORG.into(),
+        id: under_way.id.clone(),
+    };
+    let refused = stack
+        .registry
+        .clone()
+        .redeliver(redeliver())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    assert!(refused.message().contains("under way"), "{refused:?}");
+
+    stack
+        .settled(ORG, &webhook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
+        .await;
+    stack
+        .registry
+        .clone()
+        .redeliver(redeliver())
+        .await
+        .expect("redelivered once logged");
+    let requests = receiver.wait_for(2, DEADLINE).await;
+    assert_eq!(requests[1].body, requests[0].body);
+}

@@ -25,6 +25,14 @@ impl RegistryService {
             .await
             .map_err(RegistryError::from)?;
         let delivery = found(delivery, "delivery")?;
+        // A pending delivery has an attempt queued or under way that is not logged yet: a redelivery
+        // numbered from the log would repeat that attempt's number, and be dropped as its duplicate.
+        if delivery.status == DeliveryStatus::Pending {
+            return Err(RegistryError::Precondition(
+                "the delivery has an attempt queued or under way; redeliver it once that attempt is logged",
+            )
+            .into());
+        }
         if delivery.test {
             return Err(RegistryError::Precondition(
                 "test deliveries are not redelivered; send another test event",
