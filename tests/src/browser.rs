@@ -170,6 +170,19 @@ impl Browser {
         self.next_page().await;
     }
 
+    /// Reaches `css` with Tab and presses Enter on it, as a keyboard user follows a link or submits a
+    /// form, and waits for the page it leads to.
+    pub async fn activate(&self, css: &str) {
+        self.tab_to(css).await;
+        self.enter().await;
+    }
+
+    /// Reaches the checkbox `css` with Tab and ticks it with Space.
+    pub async fn tick(&self, css: &str) {
+        self.tab_to(css).await;
+        self.keys(" ").await;
+    }
+
     /// How many elements `css` matches now.
     pub async fn count(&self, css: &str) -> usize {
         self.client

@@ -1,5 +1,7 @@
 //! The console started in-process beside a [`Stack`], calling its registry.
 
+use hookline_proto::v1;
+use hookline_runtime::config::Settings;
 use tokio_util::sync::CancellationToken;
 
 use crate::Stack;
@@ -17,11 +19,18 @@ pub struct Console {
 impl Stack {
     /// Starts a console that calls this stack's registry, on plain HTTP as in development.
     pub async fn console(&self) -> Console {
+        self.console_with(|_| {}).await
+    }
+
+    /// Like [`Stack::console`], with its settings changed by `adjust` last (another registry address, a
+    /// shorter timeout).
+    pub async fn console_with(&self, adjust: impl FnOnce(&mut Settings)) -> Console {
         let mut settings = self.settings.clone();
         settings.console.listen = "127.0.0.1:0".parse().expect("an address");
         settings.console.registry_url = format!("http://{}", self.registry_addr);
         settings.console.secure_cookies = false;
         settings.console.session_keys = vec![TEST_SESSION_KEY.parse().expect("a session key")];
+        adjust(&mut settings);
         let console = hookline_console::Console::build(&settings)
             .await
             .expect("the console binds");
@@ -29,6 +38,21 @@ impl Stack {
         let shutdown = CancellationToken::new();
         tokio::spawn(console.run_until_stopped(shutdown.clone()));
         Console { url, shutdown }
+    }
+
+    /// The webhooks `organisation` has, as the registry lists them: what a console form stored, or
+    /// that it stored nothing.
+    pub async fn webhooks(&self, organisation: &str) -> Vec<v1::Webhook> {
+        self.registry
+            .clone()
+            .list_webhooks(v1::ListWebhooksRequest {
+                organisation_id: organisation.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("listed")
+            .into_inner()
+            .webhooks
     }
 }
 

@@ -2,7 +2,7 @@
 //! host product's backend makes the same link: its own short-lived token for the user, signed with a key
 //! in `auth.public_keys`, appended to `<console>/sign-in?token=`.
 
-use hookline_core::brand::is_colour;
+use hookline_core::brand::{is_colour, logo_origin};
 
 use crate::token::MintArgs;
 
@@ -26,6 +26,9 @@ pub struct LinkArgs {
     /// A brand colour for the session, `#rrggbb`.
     #[arg(long)]
     brand: Option<String>,
+    /// A logo for the session, an `https://` address on the console's logo or embedding origins.
+    #[arg(long)]
+    logo: Option<String>,
 }
 
 impl ConsoleCommand {
@@ -47,6 +50,16 @@ impl LinkArgs {
         if let Some(brand) = self.brand {
             anyhow::ensure!(is_colour(&brand), "--brand must be #rrggbb");
             link.push_str(&format!("&brand=%23{}", &brand[1..]));
+        }
+        if let Some(logo) = self.logo {
+            anyhow::ensure!(
+                logo_origin(&logo).is_some(),
+                "--logo must be an https:// address without credentials"
+            );
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("logo", &logo)
+                .finish();
+            link.push_str(&format!("&{query}"));
         }
         Ok(link)
     }

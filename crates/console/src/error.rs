@@ -29,6 +29,11 @@ pub enum PageError {
     BadRequest(String),
     #[error("The webhook service is unavailable. Try again in a moment.")]
     Unavailable,
+    /// A platform operator's token acts for every organisation, and the page was asked without one.
+    #[error("Your sign-in acts for every organisation. Name the one to open.")]
+    ChooseOrganisation,
+    #[error("This form is larger than the console accepts ({} KiB).", crate::form::MAX_FORM_BYTES / 1024)]
+    TooLarge,
 }
 
 impl PageError {
@@ -39,6 +44,8 @@ impl PageError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ChooseOrganisation => StatusCode::OK,
         }
     }
 }
@@ -66,6 +73,7 @@ struct MessagePage<'a> {
     layout: Layout,
     title: &'a str,
     message: String,
+    choose_organisation: bool,
 }
 
 impl IntoResponse for PageError {
@@ -75,12 +83,15 @@ impl IntoResponse for PageError {
             StatusCode::FORBIDDEN => "Not allowed",
             StatusCode::NOT_FOUND => "Not found",
             StatusCode::BAD_REQUEST => "Cannot do that",
+            StatusCode::PAYLOAD_TOO_LARGE => "Too large",
+            StatusCode::OK => "Choose an organisation",
             _ => "Unavailable",
         };
         let page = MessagePage {
             layout: Layout::anonymous(),
             title,
             message: self.to_string(),
+            choose_organisation: matches!(self, Self::ChooseOrganisation),
         };
         (self.status(), render(&page)).into_response()
     }

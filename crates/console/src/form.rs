@@ -3,14 +3,51 @@
 
 use std::collections::BTreeMap;
 
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
 use tonic_types::StatusExt as _;
+
+use crate::error::PageError;
+
+/// The largest form body the console reads. The largest real form, a webhook subscribed to the most
+/// event types the API allows with a pin for each and a full description, is under a third of it.
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// A submitted form's raw body, read only up to [`MAX_FORM_BYTES`] (the router's body limit): a larger
+/// one is refused with a page (413) before it is buffered, so no request makes the console hold megabytes.
+pub struct FormBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for FormBody {
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, PageError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(Self)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    PageError::TooLarge
+                } else {
+                    PageError::BadRequest("The form did not arrive whole. Try again.".into())
+                }
+            })
+    }
+}
 
 /// A submitted form.
 pub struct Submitted(Vec<(String, String)>);
 
 impl Submitted {
+    /// Reads a body. Browsers send every line break in a textarea as CRLF (the HTML form encoding), and
+    /// the API keeps line feeds but refuses carriage returns, so CRLF becomes LF here: a description of
+    /// several lines is stored as typed, while a lone CR is still refused beside its field.
     pub fn parse(body: &[u8]) -> Self {
-        Self(url::form_urlencoded::parse(body).into_owned().collect())
+        Self(
+            url::form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.replace("\r\n", "\n")))
+                .collect(),
+        )
     }
 
     /// The first value of `name`, trimmed; empty when absent.
@@ -20,6 +57,13 @@ impl Submitted {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.trim().to_owned())
             .unwrap_or_default()
+    }
+
+    /// The fields whose names start with `prefix`, as (the rest of the name, the value trimmed).
+    pub fn prefixed<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.0
+            .iter()
+            .filter_map(move |(k, v)| Some((k.strip_prefix(prefix)?, v.trim())))
     }
 
     /// Every value of `name`, in order.

@@ -39,6 +39,9 @@ pub struct Inner {
     csp: HeaderValue,
     embeddable: bool,
     brand_colour: String,
+    /// The configured logo (empty: none), and the origins a sign-in link's logo may come from.
+    logo_url: String,
+    logo_origins: Vec<String>,
     /// How long a rotated secret keeps signing beside the new one (`secrets.rotation_overlap`), which the
     /// "Generate new" page explains.
     rotation_overlap: std::time::Duration,
@@ -60,17 +63,23 @@ pub struct Console {
 impl Console {
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
         let console = &settings.console;
-        let registry = Registry::new(&console.registry_url).map_err(|e| {
-            StartError::Setup(format!(
-                "console.registry_url `{}`: {e}",
-                console.registry_url
-            ))
-        })?;
+        let registry =
+            Registry::new(&console.registry_url, console.registry_timeout).map_err(|e| {
+                StartError::Setup(format!(
+                    "console.registry_url `{}`: {e}",
+                    console.registry_url
+                ))
+            })?;
         let app = App(Arc::new(Inner {
             verifier: settings.auth.verifier()?,
             sealer: Sealer::new(console),
             registry,
-            csp: security::content_security_policy(&console.frame_ancestors),
+            csp: security::content_security_policy(
+                &console.frame_ancestors,
+                &console.logo_origins(),
+            ),
+            logo_origins: console.logo_origins(),
+            logo_url: console.logo_url.clone(),
             embeddable: !console.frame_ancestors.is_empty(),
             brand_colour: console.brand_colour.clone(),
             rotation_overlap: settings.secrets.rotation_overlap,
@@ -134,6 +143,7 @@ fn router(app: App) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(|| async { "ok\n" }))
         .fallback(|| async { error::PageError::NotFound })
+        .layer(axum::extract::DefaultBodyLimit::max(form::MAX_FORM_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             security::headers,

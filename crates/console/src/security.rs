@@ -12,16 +12,18 @@ use axum::response::Response;
 
 use crate::App;
 
-/// The Content-Security-Policy for `frame_ancestors` (already checked to be plain origins): only the
-/// console's own stylesheets and scripts, never inline ones, and forms that post only to itself.
-pub fn content_security_policy(frame_ancestors: &[String]) -> HeaderValue {
+/// The Content-Security-Policy for `frame_ancestors` and `logo_origins` (already checked to be plain
+/// origins): only the console's own stylesheets and scripts, never inline ones, images only from itself
+/// and the logos' origins, and forms that post only to itself.
+pub fn content_security_policy(frame_ancestors: &[String], logo_origins: &[String]) -> HeaderValue {
     let ancestors = if frame_ancestors.is_empty() {
         "'none'".to_owned()
     } else {
         frame_ancestors.join(" ")
     };
+    let images: String = logo_origins.iter().map(|o| format!(" {o}")).collect();
     HeaderValue::from_str(&format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:{images}; \
          connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors {ancestors}"
     ))
     .expect("checked origins make a valid header")

@@ -32,10 +32,13 @@ pub struct Session {
     /// A brand colour the sign-in link asked for, already checked to be `#rrggbb`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub brand: Option<String>,
+    /// A logo address the sign-in link asked for, already checked to be on an allowed origin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo: Option<String>,
 }
 
 impl Session {
-    pub fn new(token: String, expires: u64, brand: Option<String>) -> Self {
+    pub fn new(token: String, expires: u64, brand: Option<String>, logo: Option<String>) -> Self {
         let mut csrf = [0u8; 32];
         rand::rng().fill_bytes(&mut csrf);
         Self {
@@ -43,6 +46,7 @@ impl Session {
             csrf: B64.encode(csrf),
             expires,
             brand,
+            logo,
         }
     }
 }
@@ -149,10 +153,12 @@ mod tests {
         ConsoleSettings {
             listen: "127.0.0.1:0".parse().unwrap(),
             registry_url: String::new(),
+            registry_timeout: std::time::Duration::from_secs(1),
             session_keys: keys.iter().map(|k| k.parse().unwrap()).collect(),
             secure_cookies: true,
             frame_ancestors: Vec::new(),
             brand_colour: "#000000".into(),
+            logo_url: String::new(),
         }
     }
 
@@ -174,7 +180,7 @@ mod tests {
 
     #[test]
     fn a_sealed_session_opens_on_another_replica_with_the_same_keys_only() {
-        let session = Session::new("t.o.k".into(), now() + 600, None);
+        let session = Session::new("t.o.k".into(), now() + 600, None, None);
         let cookie = Sealer::new(&settings(&[KEY_A])).cookie(&session);
         let text = cookie.to_str().unwrap();
         assert!(
@@ -198,10 +204,10 @@ mod tests {
     #[test]
     fn an_expired_or_altered_cookie_is_no_session() {
         let sealer = Sealer::new(&settings(&[KEY_A]));
-        let expired = sealer.cookie(&Session::new("t".into(), now() - 1, None));
+        let expired = sealer.cookie(&Session::new("t".into(), now() - 1, None, None));
         assert!(sealer.open(&request_with(&expired)).is_none());
 
-        let live = sealer.cookie(&Session::new("t".into(), now() + 600, None));
+        let live = sealer.cookie(&Session::new("t".into(), now() + 600, None, None));
         assert!(sealer.open(&request_with(&live)).is_some());
         let pair = live.to_str().unwrap().split(';').next().unwrap();
         let mut chars: Vec<char> = pair.chars().collect();
@@ -215,7 +221,7 @@ mod tests {
     fn an_embedded_console_sends_a_partitioned_cross_site_cookie() {
         let mut s = settings(&[KEY_A]);
         s.frame_ancestors = vec!["https://app.example.com".into()];
-        let cookie = Sealer::new(&s).cookie(&Session::new("t".into(), now() + 60, None));
+        let cookie = Sealer::new(&s).cookie(&Session::new("t".into(), now() + 60, None, None));
         let text = cookie.to_str().unwrap();
         assert!(
             text.contains("SameSite=None; Partitioned") && text.contains("Secure"),

@@ -19,6 +19,8 @@ pub struct SignedIn {
     pub session: Session,
     pub caller: Caller,
     registry: crate::registry::Registry,
+    /// The logo the header shows: the session's, or the configured one (empty: none).
+    logo: String,
 }
 
 impl FromRequestParts<App> for SignedIn {
@@ -33,10 +35,12 @@ impl FromRequestParts<App> for SignedIn {
             .verifier
             .verify(&session.token)
             .map_err(|_| PageError::SignedOut)?;
+        let logo = session.logo.clone().unwrap_or_else(|| app.logo_url.clone());
         Ok(Self {
             session,
             caller,
             registry: app.registry.clone(),
+            logo,
         })
     }
 }
@@ -67,9 +71,7 @@ impl SignedIn {
                     })
             }
             (None, None) if self.caller.acts_for_every_organisation() => {
-                Err(PageError::BadRequest(
-                    "Choose an organisation: add ?org=<organisation id> to the address.".into(),
-                ))
+                Err(PageError::ChooseOrganisation)
             }
             (None, _) => Err(PageError::Forbidden(
                 "Your sign-in is not bound to an organisation.".into(),
@@ -125,6 +127,7 @@ impl SignedIn {
             org_query: self.path("", organisation),
             subject: self.caller.subject.clone(),
             brand_css: Layout::brand_css(self.session.brand.as_deref()),
+            logo: self.logo.clone(),
             may_manage: self.caller.may(Action::ManageWebhooks),
             may_configure: self.caller.may(Action::ManageSettings),
             csrf: self.session.csrf.clone(),

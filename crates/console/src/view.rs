@@ -11,6 +11,8 @@ pub struct Layout {
     pub subject: String,
     /// The stylesheet carrying the session's brand colour.
     pub brand_css: String,
+    /// The embedding product's logo address; empty: none.
+    pub logo: String,
     /// Whether the user may create, change, switch on and off and replay (the controls are left out
     /// otherwise).
     pub may_manage: bool,
@@ -28,6 +30,7 @@ impl Layout {
             org_query: String::new(),
             subject: String::new(),
             brand_css: Self::brand_css(None),
+            logo: String::new(),
             may_manage: false,
             may_configure: false,
             csrf: String::new(),

@@ -159,3 +159,105 @@ async fn markup_in_webhook_fields_is_shown_as_text_and_never_runs(pool: PgPool) 
         .await;
     assert_eq!(injected, 0);
 }
+
+/// A platform operator's token acts for every organisation: the console asks which one to open, and a
+/// switcher in the header moves between them, keeping the organisation on every link. Keyboard only.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn a_platform_operator_chooses_and_switches_organisations(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    for (org, name) in [(ORG, "A's webhook"), ("org_other", "B's webhook")] {
+        let mut request = webhook_request(org, "https://hooks.example.com/in", &["job.completed"]);
+        request.name = name.into();
+        stack.create(request).await;
+    }
+    let console = stack.console().await;
+    let browser = Browser::start(1280).await;
+
+    browser
+        .goto(&console.sign_in_link(&hookline_tests::auth::super_admin()))
+        .await;
+    assert_eq!(browser.text("h1").await, "Choose an organisation");
+    browser.tab_to("#org-choose").await;
+    browser.keys(ORG).await;
+    browser.enter().await;
+    assert_eq!(browser.text("h1").await, "Webhooks");
+    assert_eq!(browser.text("tbody th").await, "A's webhook");
+    // Every section link keeps the organisation.
+    let log = browser
+        .eval("return document.querySelector('nav a[href^=\"/deliveries\"]').getAttribute('href');")
+        .await;
+    assert_eq!(log, format!("/deliveries?org={ORG}").as_str());
+
+    browser.tab_to("#org-switch").await;
+    // Ctrl+A (the modifier released by Null), then the new organisation replaces the current one.
+    let (control, release) = (fantoccini::key::Key::Control, fantoccini::key::Key::Null);
+    browser.keys(&format!("{control}a{release}")).await;
+    browser.keys("org_other").await;
+    browser.enter().await;
+    assert_eq!(browser.text("tbody th").await, "B's webhook");
+    assert!(browser.url().await.ends_with("/webhooks?org=org_other"));
+    assert!(browser.accessibility_violations().await.is_empty());
+}
+
+/// Serves a small SVG logo for any path, on an origin of its own.
+async fn logo_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let svg = r#"<svg xmlns="http://www.w3.org/2000/svg" width="80" height="28"><rect width="80" height="28" fill="green"/></svg>"#;
+    let app = axum::Router::new().fallback(move || async move {
+        ([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg)
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    url
+}
+
+/// The embedding product brands the console: its colour and its logo from configuration or from the
+/// sign-in link, the logo loaded under the CSP, and a link's logo from any other origin ignored.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn the_embedding_product_s_colour_and_logo_brand_the_console(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    let (allowed, foreign) = (logo_server().await, logo_server().await);
+    let console = stack
+        .console_with(|s| s.console.logo_url = format!("{allowed}/logo.svg"))
+        .await;
+    let browser = Browser::start(1280).await;
+    let link = console.sign_in_link(&org_admin(ORG));
+    let logo = || async {
+        hookline_tests::eventually("the logo to load", hookline_tests::DEADLINE, || {
+            let browser = &browser;
+            async move {
+                let state = browser
+                    .eval(
+                        "const i = document.querySelector('header img.logo');
+                         return i && i.complete && i.naturalWidth > 0 ? i.src : null;",
+                    )
+                    .await;
+                state.as_str().map(str::to_owned)
+            }
+        })
+        .await
+    };
+
+    browser
+        .goto(&format!(
+            "{link}&brand=%230a7d5a&logo={allowed}/session.svg"
+        ))
+        .await;
+    assert_eq!(logo().await, format!("{allowed}/session.svg"));
+    let accent = browser
+        .eval(
+            "return getComputedStyle(document.documentElement).getPropertyValue('--brand').trim();",
+        )
+        .await;
+    assert_eq!(accent, "#0a7d5a");
+
+    browser
+        .goto(&format!("{link}&logo={foreign}/elsewhere.svg"))
+        .await;
+    assert_eq!(
+        logo().await,
+        format!("{allowed}/logo.svg"),
+        "a link's logo from an origin not allowed is ignored for the configured one"
+    );
+    assert!(browser.accessibility_violations().await.is_empty());
+}

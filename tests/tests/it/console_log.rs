@@ -64,8 +64,9 @@ async fn attempts_appear_in_the_log_then_the_dead_letter_is_replayed_to_the_mend
     );
     browser.screenshot("log-history").await;
 
-    // Its details: the payload, as text, and every attempt with its response.
-    browser.follow("a.expand").await;
+    // Its details: the payload, as text, and every attempt with its response. From here on, with the
+    // keyboard alone.
+    browser.activate("a.expand").await;
     assert!(browser.text("h1").await.starts_with("Delivery"));
     assert!(browser.text("pre.payload").await.contains("J-<b>1</b>"));
     assert_eq!(browser.count("section.attempt").await, 3);
@@ -76,8 +77,8 @@ async fn attempts_appear_in_the_log_then_the_dead_letter_is_replayed_to_the_mend
     browser.goto(&format!("{}/dead-letters", console.url)).await;
     assert_eq!(browser.count("tbody tr").await, 1);
     browser.screenshot("dead-letters").await;
-    browser.click("input[name=id]").await;
-    browser.follow("button[name=selected]").await;
+    browser.tick("input[name=id]").await;
+    browser.activate("button[name=selected]").await;
     assert_eq!(browser.text(".notice").await, "1 replayed.");
     receiver.wait_for(4, DEADLINE).await;
     eventually("the replayed delivery to succeed", DEADLINE, || async {
@@ -91,4 +92,18 @@ async fn attempts_appear_in_the_log_then_the_dead_letter_is_replayed_to_the_mend
         browser.text("main > p:last-of-type").await,
         "No dead letters."
     );
+
+    // Redeliver, from the delivery's details, sends it once more.
+    browser.goto(&log).await;
+    browser.activate("a.expand").await;
+    browser
+        .activate("form[action*='/redeliver'] button[type=submit]")
+        .await;
+    receiver.wait_for(5, DEADLINE).await;
+    eventually("the redelivery to be logged", DEADLINE, || async {
+        browser.goto(&log).await;
+        (browser.text("td.attempts").await == "5" && browser.text(".state").await == "succeeded")
+            .then_some(())
+    })
+    .await;
 }

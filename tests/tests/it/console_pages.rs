@@ -40,8 +40,10 @@ async fn the_event_log_finds_an_event_and_links_to_its_deliveries(pool: PgPool) 
         (browser.count("tbody tr").await == 2).then_some(())
     })
     .await;
-    browser.fill("#e-type", "job.completed").await;
-    browser.follow(".filter-actions button").await;
+    // Filtered and followed with the keyboard alone.
+    browser.tab_to("#e-type").await;
+    browser.keys("job.completed").await;
+    browser.activate(".filter-actions button").await;
     hookline_tests::eventually("the filtered page", DEADLINE, || async {
         let url = browser.url().await;
         (url.contains("event_type=job.completed") && browser.count("tbody tr").await == 1)
@@ -51,7 +53,7 @@ async fn the_event_log_finds_an_event_and_links_to_its_deliveries(pool: PgPool) 
     assert!(browser.text("code.data").await.contains("J-9"));
     browser.screenshot("event-log").await;
 
-    browser.follow("a.deliveries").await;
+    browser.activate("a.deliveries").await;
     assert_eq!(browser.text("h1").await, "Log history");
     assert_eq!(browser.count("tbody tr").await, 1);
     let shown = browser
@@ -111,12 +113,20 @@ async fn an_org_admin_turns_event_triggers_off_and_a_webhook_manager_cannot(pool
     admin
         .goto(&console.sign_in_link(&token(Some(ORG), &[Role::OrgAdmin], &[])))
         .await;
-    admin.follow("a[href^='/settings']").await;
+    // With the keyboard alone: Space ticks, and an arrow moves the units' radio choice.
+    admin.activate("a[href^='/settings']").await;
     assert_eq!(admin.text("h1").await, "Settings");
-    admin.click("input[name=triggers]").await;
-    admin.click("input[name=units][value=imperial]").await;
+    admin.tick("input[name=triggers]").await;
+    admin.tab_to("input[name=units][value=metric]").await;
+    admin.keys(&fantoccini::key::Key::Down.to_string()).await;
+    assert_eq!(
+        admin
+            .eval("return document.querySelector('input[name=units]:checked').value;")
+            .await,
+        "imperial"
+    );
     admin.screenshot("settings").await;
-    admin.follow(".form-actions button").await;
+    admin.activate(".form-actions button").await;
     assert_eq!(
         admin
             .eval("return document.querySelector('input[name=triggers]').checked;")

@@ -37,9 +37,10 @@ async fn a_test_event_shows_the_request_and_the_endpoint_s_answer_as_text(pool: 
         .goto(&console.sign_in_link(&token(Some(ORG), &[Role::OrgAdmin], &[])))
         .await;
 
-    browser.follow("a.test").await;
+    // With the keyboard alone.
+    browser.activate("a.test").await;
     assert_eq!(browser.text("h1").await, "Test event: Teapot");
-    browser.follow("main button[type=submit]").await;
+    browser.activate("main button[type=submit]").await;
 
     assert_eq!(browser.text("#response-status").await, "418");
     let request_area = browser

@@ -8,6 +8,7 @@ mod catalog;
 mod cli;
 mod console;
 mod console_a11y;
+mod console_hostile;
 mod console_log;
 mod console_pages;
 mod console_test_event;

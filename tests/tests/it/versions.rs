@@ -100,9 +100,11 @@ async fn webhooks_pinned_to_different_versions_receive_their_own_version(pool: P
     );
 
     // The log keeps each delivery's version, and redelivery sends the same version again.
-    let delivery = stack.deliveries(ORG, &old_hook.id).await.remove(0);
+    let detail = stack
+        .settled(ORG, &old_hook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
+        .await;
+    let delivery = detail.delivery.clone().expect("the delivery");
     assert_eq!(delivery.version, 1);
-    let detail = stack.delivery(ORG, &delivery.id).await;
     let logged: serde_json::Value = serde_json::from_str(&detail.payload).unwrap();
     assert_eq!(logged["version"], 1);
     stack
@@ -217,4 +219,77 @@ async fn pins_move_with_update_and_a_missing_version_is_skipped_with_the_reason(
     let got = receiver.wait_for(1, DEADLINE).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].json()["version"], 2);
+}
+
+/// The console's form pins each event type that has several versions: a new webhook pinned to the older
+/// version gets it, and the edit form shows the pin and moves it.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn the_console_form_pins_and_moves_event_versions(pool: PgPool) {
+    use hookline_runtime::auth::Role;
+    use hookline_tests::browser::Browser;
+
+    let stack = Stack::start(pool).await;
+    register_job_completed_v2(&stack).await;
+    let receiver = Receiver::always(204).await;
+    let console = stack.console().await;
+    let browser = Browser::start(1280).await;
+    let admin = hookline_tests::auth::token(Some(ORG), &[Role::OrgAdmin], &[]);
+    browser.goto(&console.sign_in_link(&admin)).await;
+    browser.goto(&format!("{}/webhooks/new", console.url)).await;
+    let select = "select[name='version.job.completed']";
+    assert_eq!(
+        browser
+            .eval(&format!(
+                "return document.querySelector(\"{select}\").value;"
+            ))
+            .await,
+        "2",
+        "a new subscription shows the latest"
+    );
+    assert_eq!(
+        browser
+            .count("select[name='version.estimate.updated']")
+            .await,
+        0,
+        "a type with one version has nothing to choose"
+    );
+    browser.fill("#name", "Pinned").await;
+    browser.fill("#url", &receiver.url()).await;
+    browser
+        .click("input[name=event_types][value='job.completed']")
+        .await;
+    browser
+        .eval(&format!(
+            "document.querySelector(\"{select}\").value = '1'; return null;"
+        ))
+        .await;
+    browser.follow(".form-actions button[type=submit]").await;
+    assert_eq!(browser.text("h1").await, "Webhook created");
+
+    let hook = stack.webhooks(ORG).await.remove(0);
+    assert_eq!(
+        hook.event_versions["job.completed"], 1,
+        "the pin chosen in the form"
+    );
+
+    browser
+        .goto(&format!("{}/webhooks/{}/edit", console.url, hook.id))
+        .await;
+    assert_eq!(
+        browser
+            .eval(&format!(
+                "return document.querySelector(\"{select}\").value;"
+            ))
+            .await,
+        "1",
+        "the edit form shows the pin"
+    );
+    browser
+        .eval(&format!(
+            "document.querySelector(\"{select}\").value = '2'; return null;"
+        ))
+        .await;
+    browser.follow(".form-actions button[type=submit]").await;
+    let moved = stack.webhooks(ORG).await.remove(0);
+    assert_eq!(moved.event_versions["job.completed"], 2, "the pin moved");
 }

@@ -2,13 +2,13 @@
 //! the ones selected or of all of one webhook's (for when the endpoint works again).
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::Query;
 use axum::response::{IntoResponse, Redirect, Response};
 use hookline_proto::v1;
 use serde::Deserialize;
 
 use crate::error::{PageError, render};
+use crate::form::FormBody;
 use crate::pages::deliveries::Row;
 use crate::pages::webhooks::OrgQuery;
 use crate::signed::SignedIn;
@@ -69,7 +69,7 @@ pub async fn list(user: SignedIn, Query(query): Query<DeadQuery>) -> Result<Resp
 pub async fn replay(
     user: SignedIn,
     Query(query): Query<OrgQuery>,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, PageError> {
     let (organisation, submitted) = user.submitted(query.org.as_deref(), &body)?;
     let ids = submitted.all("id");

@@ -3,7 +3,6 @@
 //! new deliveries arrive. Each row's details show the payload and every attempt, with "Redeliver".
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
 use hookline_proto::v1;
@@ -11,6 +10,7 @@ use serde::Deserialize;
 
 use crate::display;
 use crate::error::{PageError, render};
+use crate::form::FormBody;
 use crate::pages::webhooks::OrgQuery;
 use crate::signed::SignedIn;
 use crate::view::Layout;
@@ -206,7 +206,7 @@ pub async fn redeliver(
     user: SignedIn,
     Path(id): Path<String>,
     Query(query): Query<OrgQuery>,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, PageError> {
     let (organisation, _) = user.submitted(query.org.as_deref(), &body)?;
     user.registry()?

@@ -4,13 +4,13 @@
 //! the browser's cache.
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use hookline_proto::v1;
 
 use crate::App;
 use crate::error::{PageError, render};
+use crate::form::FormBody;
 use crate::pages::webhooks::OrgQuery;
 use crate::signed::SignedIn;
 use crate::view::Layout;
@@ -49,7 +49,7 @@ pub async fn rotate(
     user: SignedIn,
     Path(id): Path<String>,
     Query(query): Query<OrgQuery>,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, PageError> {
     let (organisation, _) = user.submitted(query.org.as_deref(), &body)?;
     let rotated = user

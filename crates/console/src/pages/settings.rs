@@ -2,12 +2,12 @@
 //! quantities are delivered in (seeds 000/001).
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::Query;
 use axum::response::{IntoResponse, Redirect, Response};
 use hookline_proto::v1;
 
 use crate::error::{PageError, render};
+use crate::form::FormBody;
 use crate::pages::webhooks::OrgQuery;
 use crate::signed::SignedIn;
 use crate::view::Layout;
@@ -41,7 +41,7 @@ pub async fn show(user: SignedIn, Query(query): Query<OrgQuery>) -> Result<Respo
 pub async fn save(
     user: SignedIn,
     Query(query): Query<OrgQuery>,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, PageError> {
     let (organisation, submitted) = user.submitted(query.org.as_deref(), &body)?;
     let unit_system = match submitted.one("units").as_str() {

@@ -8,7 +8,7 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use hookline_core::brand::is_colour;
+use hookline_core::brand::{is_colour, logo_origin};
 use serde::Deserialize;
 
 use crate::App;
@@ -23,6 +23,9 @@ pub struct SignInLink {
     /// A brand colour for this session, `#rrggbb`.
     #[serde(default)]
     brand: Option<String>,
+    /// A logo for this session: an address on the configured logo's origin or an embedding origin.
+    #[serde(default)]
+    logo: Option<String>,
 }
 
 pub async fn sign_in(
@@ -37,7 +40,10 @@ pub async fn sign_in(
         .claims(&link.token)
         .map_err(|e| PageError::BadLink(e.to_string()))?;
     let brand = link.brand.filter(|c| is_colour(c));
-    let session = Session::new(link.token, claims.exp, brand);
+    let logo = link
+        .logo
+        .filter(|l| logo_origin(l).is_some_and(|o| app.logo_origins.contains(&o)));
+    let session = Session::new(link.token, claims.exp, brand, logo);
     tracing::info!(subject = %claims.sub, "console sign-in");
     let mut headers = HeaderMap::new();
     session::set(&mut headers, app.sealer.cookie(&session));

@@ -3,12 +3,12 @@
 //! the response, or why there was none.
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query};
 use axum::response::Response;
 use hookline_proto::v1;
 
 use crate::error::{PageError, render};
+use crate::form::FormBody;
 use crate::pages::webhooks::{OrgQuery, all};
 use crate::signed::SignedIn;
 use crate::view::Layout;
@@ -54,7 +54,7 @@ pub async fn send(
     user: SignedIn,
     Path(id): Path<String>,
     Query(query): Query<OrgQuery>,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, PageError> {
     let (organisation, submitted) = user.submitted(query.org.as_deref(), &body)?;
     let (url, event_type) = (submitted.one("url"), submitted.one("event_type"));

@@ -12,7 +12,7 @@ use hookline_proto::v1;
 use hookline_proto::v1::endpoint_auth::Method;
 
 use crate::error::{PageError, render};
-use crate::form::{FieldErrors, Submitted};
+use crate::form::{FieldErrors, FormBody, Submitted};
 use crate::pages::secret::SecretPage;
 use crate::pages::webhooks::OrgQuery;
 use crate::registry::Client;
@@ -26,8 +26,12 @@ const FIELDS: &[&str] = &[
     "description",
     "status",
     "event_types",
+    "event_versions",
     "auth",
 ];
+
+/// The form field that pins `event_type` to a version (seed 000's event versions).
+const VERSION_FIELD: &str = "version.";
 
 /// What the form shows: a webhook's values, or what was submitted.
 #[derive(Default)]
@@ -37,6 +41,8 @@ pub struct Values {
     pub description: String,
     pub enabled: bool,
     pub event_types: Vec<String>,
+    /// The version pinned per event type: the webhook's, or what was submitted.
+    pub versions: BTreeMap<String, u32>,
     /// `none`, `basic`, `header`, or `keep` (edit: leave the stored credentials as they are).
     pub auth: String,
     pub basic_username: String,
@@ -46,7 +52,15 @@ pub struct Values {
 /// The catalog's event types of one resource, for one group of checkboxes.
 pub struct Group {
     pub resource: String,
-    pub types: Vec<(String, String)>,
+    pub types: Vec<Choice>,
+}
+
+/// One event type of the catalog, as a checkbox with, when it has several, its versions to pin.
+pub struct Choice {
+    pub name: String,
+    pub description: String,
+    /// Oldest first.
+    pub versions: Vec<u32>,
 }
 
 #[derive(Template)]
@@ -63,6 +77,17 @@ struct FormPage {
 impl FormPage {
     fn subscribed(&self, event_type: &str) -> bool {
         self.values.event_types.iter().any(|t| t == event_type)
+    }
+
+    /// The version `choice` is shown pinned to: the webhook's or the submitted pin, else the latest
+    /// (what the API pins a type to when it is subscribed without one).
+    fn pinned(&self, choice: &Choice) -> u32 {
+        self.values
+            .versions
+            .get(&choice.name)
+            .copied()
+            .or_else(|| choice.versions.last().copied())
+            .unwrap_or(1)
     }
 }
 
@@ -102,6 +127,7 @@ async fn open(user: SignedIn, id: Option<String>, query: OrgQuery) -> Result<Res
                 url: webhook.url,
                 description: webhook.description,
                 event_types: webhook.event_types,
+                versions: webhook.event_versions.into_iter().collect(),
                 auth: "keep".into(),
                 ..Values::default()
             }
@@ -114,7 +140,7 @@ async fn open(user: SignedIn, id: Option<String>, query: OrgQuery) -> Result<Res
 pub async fn create(
     user: SignedIn,
     Query(query): Query<OrgQuery>,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, PageError> {
     save(user, None, query, body).await
 }
@@ -123,7 +149,7 @@ pub async fn update(
     user: SignedIn,
     Path(id): Path<String>,
     Query(query): Query<OrgQuery>,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, PageError> {
     save(user, Some(id), query, body).await
 }
@@ -145,6 +171,13 @@ async fn save(
         values.description.clone(),
     );
     let (status, event_types) = (status(values.enabled).into(), values.event_types.clone());
+    // Only the subscribed types' pins are sent: a pin for an unticked type would be refused.
+    let event_versions: std::collections::HashMap<String, u32> = values
+        .versions
+        .iter()
+        .filter(|(t, _)| event_types.contains(t))
+        .map(|(t, v)| (t.clone(), *v))
+        .collect();
     let saved = match &id {
         None => registry
             .create_webhook(v1::CreateWebhookRequest {
@@ -155,7 +188,7 @@ async fn save(
                 status,
                 event_types,
                 auth,
-                event_versions: Default::default(),
+                event_versions: event_versions.clone(),
             })
             .await
             .map(|created| Some(created.into_inner())),
@@ -169,7 +202,7 @@ async fn save(
                 status,
                 event_types,
                 auth,
-                event_versions: Default::default(),
+                event_versions: event_versions.clone(),
             })
             .await
             .map(|_| None),
@@ -199,6 +232,10 @@ fn read(submitted: &Submitted) -> (Values, Option<v1::EndpointAuth>) {
         description: submitted.one("description"),
         enabled: submitted.one("status") == "on",
         event_types: submitted.all("event_types"),
+        versions: submitted
+            .prefixed(VERSION_FIELD)
+            .filter_map(|(t, v)| Some((t.to_owned(), v.parse().ok()?)))
+            .collect(),
         auth: submitted.one("auth"),
         basic_username: submitted.one("basic_username"),
         header_name: submitted.one("header_name"),
@@ -243,17 +280,18 @@ async fn form(
         .list_event_types(v1::ListEventTypesRequest::default())
         .await?
         .into_inner();
-    let mut groups: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Vec<Choice>> = BTreeMap::new();
     for event_type in catalog.event_types {
         let resource = event_type
             .name
             .split_once('.')
             .map_or(event_type.name.as_str(), |(r, _)| r)
             .to_owned();
-        groups
-            .entry(resource)
-            .or_default()
-            .push((event_type.name, event_type.description));
+        groups.entry(resource).or_default().push(Choice {
+            versions: event_type.versions.iter().map(|v| v.version).collect(),
+            name: event_type.name,
+            description: event_type.description,
+        });
     }
     let status = if errors.is_empty() {
         axum::http::StatusCode::OK

@@ -2,13 +2,13 @@
 //! at the top right. Turning a webhook on sends it the ping (seed 003), and the page says so.
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
 use hookline_proto::v1;
 use serde::Deserialize;
 
 use crate::error::{PageError, render};
+use crate::form::FormBody;
 use crate::registry::Client;
 use crate::signed::SignedIn;
 use crate::view::Layout;
@@ -149,7 +149,7 @@ pub async fn set_status(
     user: SignedIn,
     Path(id): Path<String>,
     Query(query): Query<OrgQuery>,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, PageError> {
     let (organisation, submitted) = user.submitted(query.org.as_deref(), &body)?;
     let on = submitted.one("status") == "on";

@@ -1,8 +1,9 @@
 //! The console's settings, and the checks on the values that reach its response headers.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use hookline_core::brand::is_colour;
+use hookline_core::brand::{is_colour, logo_origin};
 use hookline_core::secret_box::MasterKey;
 use serde::Deserialize;
 
@@ -11,12 +12,18 @@ use serde::Deserialize;
 pub struct ConsoleSettings {
     pub listen: SocketAddr,
     pub registry_url: String,
+    /// The longest the console waits for the registry, to connect or to answer one call: a page whose
+    /// call stalls answers "unavailable" instead of holding the administrator's browser.
+    #[serde(deserialize_with = "super::duration")]
+    pub registry_timeout: Duration,
     #[serde(deserialize_with = "super::master_keys")]
     pub session_keys: Vec<MasterKey>,
     pub secure_cookies: bool,
     #[serde(deserialize_with = "super::non_empty")]
     pub frame_ancestors: Vec<String>,
     pub brand_colour: String,
+    /// The embedding product's logo, shown in the console's header: an `https://` address, or empty.
+    pub logo_url: String,
 }
 
 impl ConsoleSettings {
@@ -27,6 +34,12 @@ impl ConsoleSettings {
             return Some(format!(
                 "console.brand_colour must be `#rrggbb`, not `{}`",
                 self.brand_colour
+            ));
+        }
+        if !self.logo_url.is_empty() && logo_origin(&self.logo_url).is_none() {
+            return Some(format!(
+                "console.logo_url must be an `https://` address without credentials, not `{}`",
+                self.logo_url
             ));
         }
         if let Some(bad) = self.frame_ancestors.iter().find(|o| !is_origin(o)) {
@@ -41,6 +54,18 @@ impl ConsoleSettings {
             );
         }
         None
+    }
+}
+
+impl ConsoleSettings {
+    /// Where logos may load from: the configured logo's origin, and the embedding products' own
+    /// (`frame_ancestors`), which a sign-in link's `logo` must be on.
+    pub fn logo_origins(&self) -> Vec<String> {
+        let mut origins = self.frame_ancestors.clone();
+        origins.extend(logo_origin(&self.logo_url));
+        origins.sort();
+        origins.dedup();
+        origins
     }
 }
 
