@@ -8,6 +8,7 @@ pub mod browser;
 pub mod chaos;
 pub mod collector;
 pub mod console;
+pub mod delivery_log;
 pub mod fuzz;
 pub mod load;
 pub mod logs;

@@ -65,6 +65,9 @@ type Script = Arc<dyn Fn(usize) -> Reply + Send + Sync>;
 #[derive(Clone)]
 struct Inner {
     received: Arc<Mutex<Vec<Received>>>,
+    /// The `webhook.ping`s, apart: a webhook created enabled is pinged before any event, so the script's
+    /// `n` and [`Receiver::count`] count the events alone. Pings are answered 204.
+    pings: Arc<Mutex<Vec<Received>>>,
     script: Script,
 }
 
@@ -100,6 +103,7 @@ impl Receiver {
     ) {
         let inner = Inner {
             received: Arc::default(),
+            pings: Arc::default(),
             script: Arc::new(script),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -183,16 +187,34 @@ impl Receiver {
         self.inner.received.lock().expect("receiver lock").len()
     }
 
-    /// Waits until at least `n` requests have arrived and returns them all.
+    /// The pings that arrived, in order.
+    pub fn pings(&self) -> Vec<Received> {
+        self.inner.pings.lock().expect("receiver lock").clone()
+    }
+
+    /// Waits until at least `n` pings have arrived and returns them all.
+    pub async fn wait_for_pings(&self, n: usize, deadline: Duration) -> Vec<Received> {
+        self.wait_until(&self.inner.pings, &format!("{n} pings"), n, deadline)
+            .await
+    }
+
+    /// Waits until at least `n` requests other than pings have arrived and returns them all.
     pub async fn wait_for(&self, n: usize, deadline: Duration) -> Vec<Received> {
-        crate::eventually(
-            &format!("{n} requests at {}", self.url()),
-            deadline,
-            || async {
-                let got = self.received();
-                (got.len() >= n).then_some(got)
-            },
-        )
+        self.wait_until(&self.inner.received, &format!("{n} requests"), n, deadline)
+            .await
+    }
+
+    async fn wait_until(
+        &self,
+        list: &Mutex<Vec<Received>>,
+        what: &str,
+        n: usize,
+        deadline: Duration,
+    ) -> Vec<Received> {
+        crate::eventually(&format!("{what} at {}", self.url()), deadline, || async {
+            let got = list.lock().expect("receiver lock").clone();
+            (got.len() >= n).then_some(got)
+        })
         .await
     }
 }
@@ -202,13 +224,18 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> impl axum::response::IntoResponse {
+    let request = Received {
+        headers,
+        body,
+        at: Instant::now(),
+    };
+    if is_ping(&request.body) {
+        inner.pings.lock().expect("receiver lock").push(request);
+        return (StatusCode::NO_CONTENT, HeaderMap::new(), Vec::new());
+    }
     let n = {
         let mut received = inner.received.lock().expect("receiver lock");
-        received.push(Received {
-            headers,
-            body,
-            at: Instant::now(),
-        });
+        received.push(request);
         received.len() - 1
     };
     let reply = (inner.script)(n);
@@ -226,4 +253,10 @@ async fn record(
         );
     }
     (status, headers, body)
+}
+
+/// Whether a body is a `webhook.ping`'s (its envelope's `eventType`).
+fn is_ping(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|v| v["eventType"] == hookline_core::messages::PING_EVENT_TYPE)
 }

@@ -303,51 +303,6 @@ impl Stack {
         results.into_iter().map(|r| r.event_id).collect()
     }
 
-    /// The deliveries of `organisation`, newest first.
-    pub async fn deliveries(&self, organisation: &str, webhook_id: &str) -> Vec<v1::Delivery> {
-        self.registry
-            .clone()
-            .list_deliveries(v1::ListDeliveriesRequest {
-                organisation_id: organisation.into(),
-                webhook_id: webhook_id.into(),
-                page_size: 100,
-                ..Default::default()
-            })
-            .await
-            .expect("listing deliveries")
-            .into_inner()
-            .deliveries
-    }
-
-    pub async fn delivery(&self, organisation: &str, id: &str) -> v1::GetDeliveryResponse {
-        self.registry
-            .clone()
-            .get_delivery(v1::GetDeliveryRequest {
-                organisation_id: organisation.into(),
-                id: id.into(),
-            })
-            .await
-            .expect("getting a delivery")
-            .into_inner()
-    }
-
-    /// Waits until the only delivery to `webhook_id` has reached `status`, and returns it with its attempts.
-    pub async fn settled(
-        &self,
-        organisation: &str,
-        webhook_id: &str,
-        status: v1::DeliveryStatus,
-        deadline: Duration,
-    ) -> v1::GetDeliveryResponse {
-        let what = format!("a delivery to {webhook_id} to be {status:?}");
-        let delivery = crate::eventually(&what, deadline, || async {
-            let deliveries = self.deliveries(organisation, webhook_id).await;
-            deliveries.into_iter().find(|d| d.status == status as i32)
-        })
-        .await;
-        self.delivery(organisation, &delivery.id).await
-    }
-
     /// A fresh broker connection, for inspecting queues.
     pub async fn broker(&self) -> lapin::Channel {
         let connection = hookline_runtime::amqp::connect(&self.settings.amqp.url, "hookline-tests")

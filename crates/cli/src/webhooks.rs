@@ -41,7 +41,7 @@ pub enum Command {
         #[arg(long = "event-type")]
         event_types: Vec<String>,
     },
-    /// Switches a webhook on; it receives a signed ping.
+    /// Switches a webhook on; if it was off, it receives a signed ping.
     Enable {
         id: String,
     },
@@ -80,8 +80,17 @@ fn row(w: &v1::Webhook) -> Row {
         ("url", w.url.clone()),
         ("event_types", w.event_types.join(",")),
         ("circuit", circuit(w.circuit.as_ref())),
+        ("disabled_reason", disabled(w)),
         ("created_at", time(w.created_at.as_ref())),
     ]
+}
+
+/// Why Hookline switched the webhook off, and when; empty if it did not.
+fn disabled(w: &v1::Webhook) -> String {
+    if w.disabled_reason.is_empty() {
+        return String::new();
+    }
+    format!("{} at {}", w.disabled_reason, time(w.disabled_at.as_ref()))
 }
 
 /// The breaker in a word, with the probe time while it is open.

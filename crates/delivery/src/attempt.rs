@@ -30,7 +30,7 @@ use hookline_dispatch::organisations::OrganisationCache;
 use hookline_dispatch::outcome::{DeliveryState, Outcome};
 use hookline_dispatch::sender::Sender;
 use hookline_dispatch::store::Claim;
-use hookline_dispatch::webhooks::{Target, WebhookCache};
+use hookline_dispatch::webhooks::{GONE_REASON, Target, WebhookCache};
 
 /// How long a task whose outcome could not be made durable waits before going back to the queue, so a
 /// database or broker outage does not turn into a hot loop.
@@ -296,6 +296,9 @@ impl AttemptStage {
         if let Some(transition) = permit.finish(verdict) {
             self.circuit_changed(task.webhook_id, transition).await;
         }
+        if exchange.status == Some(http::StatusCode::GONE.as_u16()) {
+            self.endpoint_gone(task.webhook_id).await;
+        }
         let retry = self.topology.retry_queue_after(task.attempt_in_chain());
         // The endpoint's Retry-After, when longer than the schedule's delay, pushes the next attempt back.
         let asked = match verdict {
@@ -421,6 +424,19 @@ impl AttemptStage {
     }
 
     /// Makes a breaker change visible: the webhook's row (which every worker reads), the log and metrics.
+    /// `410 Gone` says the endpoint will never take a delivery again: its webhook is switched off at once,
+    /// with the reason shown on it, rather than filling the dead-letter queue until someone notices.
+    async fn endpoint_gone(&self, webhook: Uuid) {
+        match self.webhooks.disable(webhook, GONE_REASON).await {
+            Ok(true) => tracing::warn!(webhook_id = %webhook, "webhook disabled: {GONE_REASON}"),
+            Ok(false) => {}
+            // The next 410 tries again.
+            Err(error) => {
+                tracing::warn!(%error, webhook_id = %webhook, "cannot disable the webhook")
+            }
+        }
+    }
+
     async fn circuit_changed(&self, webhook: Uuid, transition: Transition) {
         let to = match transition {
             Transition::Opened { for_ } => {

@@ -69,6 +69,21 @@ pub async fn open_circuit(
     .map(drop)
 }
 
+/// Switches `webhook` off with `reason`, if it is on; true when it was. Its pending retries then end
+/// cancelled, as after an administrator's switch.
+pub async fn disable(pool: &PgPool, webhook: Uuid, reason: &str) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE webhooks SET status = 'disabled', disabled_reason = $2, disabled_at = now(),
+                             updated_at = now()
+         WHERE id = $1 AND status = 'enabled'",
+    )
+    .bind(webhook)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// Marks `webhook`'s breaker closed.
 pub async fn close_circuit(pool: &PgPool, webhook: Uuid) -> Result<()> {
     sqlx::query(

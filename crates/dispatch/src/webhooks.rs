@@ -16,6 +16,9 @@ use uuid::Uuid;
 use crate::store::{self, TargetRow};
 use hookline_store::status::WebhookStatus;
 
+/// Why a webhook was switched off when its endpoint answered `410 Gone`, as `GetWebhook` shows it.
+pub const GONE_REASON: &str = "the endpoint answered 410 Gone";
+
 /// What the attempt stage needs to know about a webhook.
 #[derive(Debug)]
 pub struct Target {
@@ -84,6 +87,14 @@ impl WebhookCache {
         }
         self.entries.lock().expect("cache lock").remove(&id);
         Ok(())
+    }
+
+    /// Switches the webhook off for `reason` (its endpoint said it is gone) in its row, for every worker,
+    /// and forgets the cached target. True when this call switched it off.
+    pub async fn disable(&self, id: Uuid, reason: &str) -> Result<bool, sqlx::Error> {
+        let disabled = store::disable(&self.pool, id, reason).await?;
+        self.entries.lock().expect("cache lock").remove(&id);
+        Ok(disabled)
     }
 
     /// Opens the row's sealed secrets. A webhook whose current secret cannot be opened is treated as gone,

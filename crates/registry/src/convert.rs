@@ -56,6 +56,8 @@ impl From<WebhookRow> for v1::Webhook {
             event_versions: row.event_versions.0.into_iter().collect(),
             framework_version: hookline_core::envelope::FRAMEWORK_VERSION,
             circuit: Some(circuit(row.circuit_opened_at, row.circuit_open_until)),
+            disabled_reason: row.disabled_reason.unwrap_or_default(),
+            disabled_at: row.disabled_at.map(timestamp),
         }
     }
 }

@@ -238,12 +238,28 @@ async fn register(
             method: Some(method),
         };
         secrets.extend(secret_scan::credentials(Some(&auth)));
+        // Created off and switched on once the endpoint trusts its secret, so the ping verifies too.
         let request = v1::CreateWebhookRequest {
             auth: Some(auth),
+            status: v1::WebhookStatus::Disabled.into(),
             ..crate::stack::webhook_request(ORGANISATION, &endpoints.url(hook), &["job.completed"])
         };
         let created = fleet.registry.create_webhook(request).await?.into_inner();
         endpoints.trust(hook, &created.secret)?;
+        let id = created
+            .webhook
+            .as_ref()
+            .context("a created webhook")?
+            .id
+            .clone();
+        fleet
+            .registry
+            .set_webhook_status(v1::SetWebhookStatusRequest {
+                organisation_id: ORGANISATION.into(),
+                id,
+                status: v1::WebhookStatus::Enabled.into(),
+            })
+            .await?;
         secrets.push(Secret::signing(
             format!("webhook {hook}'s signing secret"),
             &created.secret,

@@ -35,9 +35,10 @@ async fn the_event_log_finds_an_event_and_links_to_its_deliveries(pool: PgPool) 
         .await;
 
     browser.goto(&format!("{}/events", console.url)).await;
-    hookline_tests::eventually("both events in the log", DEADLINE, || async {
+    // The webhook was created on, so its ping is in the log beside the two events.
+    hookline_tests::eventually("the ping and both events in the log", DEADLINE, || async {
         browser.goto(&format!("{}/events", console.url)).await;
-        (browser.count("tbody tr").await == 2).then_some(())
+        (browser.count("tbody tr").await == 3).then_some(())
     })
     .await;
     // Filtered and followed with the keyboard alone.

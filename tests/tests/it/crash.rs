@@ -152,7 +152,8 @@ async fn sigterm_under_load_delivers_every_event_exactly_once(pool: PgPool) {
     hookline_tests::eventually("every delivery to succeed", LONG_DEADLINE, || async {
         // More deliveries than one page of the log: count them in the database.
         let succeeded: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM deliveries WHERE webhook_id = $1::uuid AND status = 'succeeded'",
+            "SELECT count(*) FROM deliveries WHERE webhook_id = $1::uuid AND status = 'succeeded' \
+             AND event_type = 'job.completed'",
         )
         .bind(&webhook.id)
         .fetch_one(&stack.pool)

@@ -1,4 +1,6 @@
-//! An endpoint's life: what Hookline does when an endpoint says it is gone.
+//! An endpoint's life: what Hookline does when an endpoint says it is gone. A `410 Gone` ends the
+//! delivery at once in the dead-letter queue and switches the webhook off with the reason shown, so it
+//! does not keep filling the queue; switching it back on clears the reason and pings it.
 
 use hookline_proto::v1;
 use hookline_tests::stack::message_count;
@@ -38,4 +40,53 @@ async fn a_410_ends_the_delivery_at_once_in_the_dead_letter_queue(pool: PgPool) 
         assert_eq!(message_count(&broker, &queue).await, 0, "{queue} is empty");
     }
     assert_eq!(receiver.count(), 1);
+
+    let mut registry = stack.registry.clone();
+    let off = registry
+        .get_webhook(v1::GetWebhookRequest {
+            organisation_id: ORG.into(),
+            id: webhook.id.clone(),
+        })
+        .await
+        .expect("the webhook")
+        .into_inner();
+    assert_eq!(off.status, v1::WebhookStatus::Disabled as i32);
+    assert_eq!(off.disabled_reason, "the endpoint answered 410 Gone");
+    assert!(off.disabled_at.is_some());
+    // Nothing more goes to it: the next event is recorded with no delivery to it.
+    let next = stack
+        .publish(
+            ORG,
+            "job.completed",
+            serde_json::json!({"jobId": "J-after"}),
+        )
+        .await;
+    eventually("the next event recorded", DEADLINE, || async {
+        let listed = registry
+            .clone()
+            .list_events(v1::ListEventsRequest {
+                organisation_id: ORG.into(),
+                event_id: next.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("listed")
+            .into_inner();
+        (!listed.events.is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(stack.deliveries(ORG, &webhook.id).await.len(), 1);
+
+    let on = registry
+        .set_webhook_status(v1::SetWebhookStatusRequest {
+            organisation_id: ORG.into(),
+            id: webhook.id.clone(),
+            status: v1::WebhookStatus::Enabled.into(),
+        })
+        .await
+        .expect("switched back on")
+        .into_inner();
+    assert_eq!(on.disabled_reason, "", "switching it on clears the reason");
+    assert!(on.disabled_at.is_none());
+    receiver.wait_for_pings(1, DEADLINE).await;
 }

@@ -1,5 +1,7 @@
-//! Switching a webhook on pings it: a signed `webhook.ping` delivery, logged like any other, whatever
-//! event types the webhook subscribes to.
+//! A webhook is pinged each time it becomes enabled, and only then (seed 003): created enabled, switched
+//! on, or updated to enabled. The ping is a signed `webhook.ping` delivery, logged like any other,
+//! whatever event types the webhook subscribes to. Switching on a webhook that is already on, or editing
+//! it while on, sends nothing.
 
 use hookline_proto::v1;
 use hookline_tests::stack::webhook_request;
@@ -7,34 +9,41 @@ use hookline_tests::{DEADLINE, ORG};
 use hookline_tests::{Receiver, Stack};
 use sqlx::PgPool;
 
+fn set_status(webhook: &v1::Webhook, status: v1::WebhookStatus) -> v1::SetWebhookStatusRequest {
+    v1::SetWebhookStatusRequest {
+        organisation_id: ORG.into(),
+        id: webhook.id.clone(),
+        status: status.into(),
+    }
+}
+
 #[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn enabling_a_webhook_sends_it_a_signed_ping(pool: PgPool) {
     let stack = Stack::start(pool).await;
     let receiver = Receiver::always(200).await;
     let bystander = Receiver::always(200).await;
     let disabled = v1::WebhookStatus::Disabled.into();
-    let request = v1::CreateWebhookRequest {
-        status: disabled,
-        ..webhook_request(ORG, &receiver.url(), &["job.completed"])
-    };
-    let (webhook, secret) = stack.create(request).await;
-    stack
-        .webhook(ORG, &bystander.url(), &["job.completed"])
+    let (webhook, secret) = stack
+        .create(v1::CreateWebhookRequest {
+            status: disabled,
+            ..webhook_request(ORG, &receiver.url(), &["job.completed"])
+        })
+        .await;
+    let (other, _) = stack
+        .create(v1::CreateWebhookRequest {
+            status: disabled,
+            ..webhook_request(ORG, &bystander.url(), &["job.completed"])
+        })
         .await;
 
-    let enable = v1::SetWebhookStatusRequest {
-        organisation_id: ORG.into(),
-        id: webhook.id.clone(),
-        status: v1::WebhookStatus::Enabled.into(),
-    };
     stack
         .registry
         .clone()
-        .set_webhook_status(enable)
+        .set_webhook_status(set_status(&webhook, v1::WebhookStatus::Enabled))
         .await
         .expect("enabling");
 
-    let ping = receiver.wait_for(1, DEADLINE).await.remove(0);
+    let ping = receiver.wait_for_pings(1, DEADLINE).await.remove(0);
     standardwebhooks::Webhook::new(&secret)
         .unwrap()
         .verify(&ping.body, &ping.headers)
@@ -43,9 +52,81 @@ async fn enabling_a_webhook_sends_it_a_signed_ping(pool: PgPool) {
     assert_eq!(body["eventType"], "webhook.ping");
     assert_eq!(body["webhookId"], webhook.id);
     assert_eq!(body["data"]["object"]["objectType"], "webhook");
-    let logged = stack
+    hookline_tests::eventually("the ping logged as succeeded", DEADLINE, || async {
+        let pings = stack.pings(ORG, &webhook.id).await;
+        (pings.len() == 1 && pings[0].status == v1::DeliveryStatus::Succeeded as i32).then_some(())
+    })
+    .await;
+    assert!(stack.pings(ORG, &other.id).await.is_empty());
+    assert!(
+        bystander.pings().is_empty(),
+        "only the enabled webhook is pinged"
+    );
+}
+
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn a_webhook_is_pinged_each_time_it_becomes_enabled_and_only_then(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    let receiver = Receiver::always(200).await;
+    let mut registry = stack.registry.clone();
+
+    // Created enabled: pinged.
+    let (webhook, _) = stack
+        .webhook(ORG, &receiver.url(), &["job.completed"])
+        .await;
+    receiver.wait_for_pings(1, DEADLINE).await;
+
+    // Switched on again, and edited while on: nothing is sent.
+    registry
+        .set_webhook_status(set_status(&webhook, v1::WebhookStatus::Enabled))
+        .await
+        .expect("enabling again");
+    let edit = |status: v1::WebhookStatus| v1::UpdateWebhookRequest {
+        organisation_id: ORG.into(),
+        id: webhook.id.clone(),
+        name: "renamed".into(),
+        url: receiver.url(),
+        status: status.into(),
+        event_types: vec!["job.completed".into()],
+        ..Default::default()
+    };
+    registry
+        .update_webhook(edit(v1::WebhookStatus::Enabled))
+        .await
+        .expect("editing");
+    // An event published after those calls is delivered after any ping they had sent (one organisation's
+    // events are fanned out in order), so once it arrives the count of pings is final.
+    stack
+        .publish(ORG, "job.completed", serde_json::json!({}))
+        .await;
+    receiver.wait_for(1, DEADLINE).await;
+    stack
         .settled(ORG, &webhook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
         .await;
-    assert_eq!(logged.delivery.unwrap().event_type, "webhook.ping");
-    assert_eq!(bystander.count(), 0, "only the enabled webhook is pinged");
+    assert_eq!(
+        receiver.pings().len(),
+        1,
+        "no ping for a webhook already on"
+    );
+    assert_eq!(stack.pings(ORG, &webhook.id).await.len(), 1);
+
+    // Off, then on by an edit: pinged again. Off, then switched on: and again.
+    registry
+        .set_webhook_status(set_status(&webhook, v1::WebhookStatus::Disabled))
+        .await
+        .expect("disabling");
+    registry
+        .update_webhook(edit(v1::WebhookStatus::Enabled))
+        .await
+        .expect("enabling by an edit");
+    receiver.wait_for_pings(2, DEADLINE).await;
+    registry
+        .set_webhook_status(set_status(&webhook, v1::WebhookStatus::Disabled))
+        .await
+        .expect("disabling");
+    registry
+        .set_webhook_status(set_status(&webhook, v1::WebhookStatus::Enabled))
+        .await
+        .expect("enabling");
+    receiver.wait_for_pings(3, DEADLINE).await;
 }

@@ -31,6 +31,8 @@ pub struct Row {
     pub name: String,
     pub url: String,
     pub enabled: bool,
+    /// Why Hookline switched it off (its endpoint answered 410 Gone, say); empty if it did not.
+    pub disabled_reason: String,
     pub events: Vec<String>,
     /// The latest delivery's state and response code; empty when none.
     pub latest: String,
@@ -60,6 +62,7 @@ pub async fn list(user: SignedIn, Query(query): Query<ListQuery>) -> Result<Resp
             id: w.id,
             name: w.name,
             url: w.url,
+            disabled_reason: w.disabled_reason,
             events: w.event_types,
             latest,
         })

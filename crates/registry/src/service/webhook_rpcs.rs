@@ -61,6 +61,7 @@ impl RegistryService {
         .map_err(RegistryError::from)?
         .ok_or(RegistryError::WebhookLimit(limit))?;
         tracing::info!(webhook_id = %row.id, organisation_id = %org, "webhook created");
+        self.ping_if_switched_on(None, &row).await?;
         Ok(Response::new(v1::CreateWebhookResponse {
             webhook: Some(row.into()),
             secret,
@@ -119,10 +120,12 @@ impl RegistryService {
             method: a.method(),
             sealed: auth_sealed.as_ref(),
         });
-        let row = store::update_webhook(&self.pool, org.as_str(), id, &fields, stored.as_ref())
+        let changed = store::update_webhook(&self.pool, org.as_str(), id, &fields, stored.as_ref())
             .await
             .map_err(RegistryError::from)?;
-        Ok(Response::new(found(row, "webhook")?.into()))
+        let (row, before) = found(changed, "webhook")?;
+        self.ping_if_switched_on(Some(before), &row).await?;
+        Ok(Response::new(row.into()))
     }
 
     pub(super) async fn webhook_delete(
@@ -150,21 +153,44 @@ impl RegistryService {
         let status = input::parse_status(r.status)
             .map_err(|why| RegistryError::invalid("status", why))?
             .ok_or_else(|| RegistryError::invalid("status", "must be ENABLED or DISABLED"))?;
-        let row = store::set_status(&self.pool, org.as_str(), id, status)
+        let changed = store::set_status(&self.pool, org.as_str(), id, status)
             .await
             .map_err(RegistryError::from)?;
-        let row = found(row, "webhook")?;
-        if status == WebhookStatus::Enabled {
-            // Switching a webhook on pings it, signed and logged like any delivery.
-            let ping = ping_event(&row);
-            self.events
-                .publish(&ping)
-                .await
-                .map_err(RegistryError::not_sent(
-                    "the webhook is enabled, but its ping was not sent; call again to send it",
-                ))?;
-        }
+        let (row, before) = found(changed, "webhook")?;
+        self.ping_if_switched_on(Some(before), &row).await?;
         Ok(Response::new(row.into()))
+    }
+
+    /// Pings `row` if it is enabled and was not `before` (`None`: it is new): each time a webhook becomes
+    /// enabled, and only then (seed 003: toggling a webhook on generates a payload to the endpoint). The
+    /// ping is sent after the commit, since fan-out sends it only to a webhook it finds enabled. If the
+    /// broker does not take it, the switch is undone (a new webhook deleted, an enabled one switched off,
+    /// each only if unchanged since), so the caller's retry, which UNAVAILABLE invites, pings it.
+    async fn ping_if_switched_on(
+        &self,
+        before: Option<WebhookStatus>,
+        row: &store::WebhookRow,
+    ) -> Result<(), RegistryError> {
+        if row.status != WebhookStatus::Enabled || before == Some(WebhookStatus::Enabled) {
+            return Ok(());
+        }
+        let Err(error) = self.events.publish(&ping_event(row)).await else {
+            return Ok(());
+        };
+        let created = before.is_none();
+        store::undo_enable(
+            &self.pool,
+            &row.organisation_id,
+            row.id,
+            row.updated_at,
+            created,
+        )
+        .await?;
+        Err(RegistryError::not_sent(if created {
+            "the webhook was not created: its ping could not be sent; retry"
+        } else {
+            "the webhook was not enabled: its ping could not be sent; retry"
+        })(error))
     }
 
     pub(super) async fn webhook_rotate_secret(

@@ -1,7 +1,7 @@
 //! Every SQL statement the registry runs. All of them are scoped to an organisation.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -15,6 +15,9 @@ mod log;
 pub use log::*;
 
 type Result<T> = std::result::Result<T, sqlx::Error>;
+
+/// A webhook as a change left it, and its status before the change.
+pub type Changed = (WebhookRow, WebhookStatus);
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct WebhookRow {
@@ -31,13 +34,15 @@ pub struct WebhookRow {
     pub updated_at: DateTime<Utc>,
     pub circuit_opened_at: Option<DateTime<Utc>>,
     pub circuit_open_until: Option<DateTime<Utc>>,
+    pub disabled_reason: Option<String>,
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 /// The columns of a [`WebhookRow`], as a macro so statements stay `&'static str` (built with `concat!`).
 macro_rules! webhook_columns {
     () => {
         "id, organisation_id, name, url, description, status, event_types, auth_method, event_versions,
-         created_at, updated_at, circuit_opened_at, circuit_open_until"
+         created_at, updated_at, circuit_opened_at, circuit_open_until, disabled_reason, disabled_at"
     };
 }
 
@@ -232,10 +237,17 @@ pub async fn update_webhook(
     id: Uuid,
     fields: &WebhookFields,
     auth: Option<&SealedAuth<'_>>,
-) -> Result<Option<WebhookRow>> {
-    sqlx::query_as(concat!(
+) -> Result<Option<Changed>> {
+    let mut tx = pool.begin().await?;
+    let Some(before) = lock_status(&mut tx, organisation_id, id).await? else {
+        return Ok(None);
+    };
+    let row = sqlx::query_as(concat!(
         "UPDATE webhooks SET name = $3, url = $4, description = $5, status = COALESCE($6, status),
                 event_types = $7, updated_at = now(),
+                -- A change of status by an administrator replaces the reason Hookline had switched it off.
+                disabled_reason = CASE WHEN $6 IS NULL OR $6 = status THEN disabled_reason END,
+                disabled_at = CASE WHEN $6 IS NULL OR $6 = status THEN disabled_at END,
                 auth_method = COALESCE($8, auth_method),
                 auth_key_id = CASE WHEN $8 IS NULL THEN auth_key_id ELSE $9 END,
                 auth_sealed = CASE WHEN $8 IS NULL THEN auth_sealed ELSE $10 END,
@@ -257,8 +269,34 @@ pub async fn update_webhook(
     .bind(auth.and_then(|a| a.sealed).map(|s| &s.key_id))
     .bind(auth.and_then(|a| a.sealed).map(|s| &s.bytes))
     .bind(sqlx::types::Json(&fields.pins))
-    .fetch_optional(pool)
-    .await
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some((row, before)))
+}
+
+/// Undoes the switch that left `id` enabled at `updated_at`, when its ping could not be sent: a webhook
+/// created enabled is deleted, one switched on is switched off. Only if nothing changed it since.
+pub async fn undo_enable(
+    pool: &PgPool,
+    organisation_id: &str,
+    id: Uuid,
+    updated_at: DateTime<Utc>,
+    created: bool,
+) -> Result<()> {
+    let statement = if created {
+        "DELETE FROM webhooks WHERE organisation_id = $1 AND id = $2 AND updated_at = $3"
+    } else {
+        "UPDATE webhooks SET status = 'disabled', updated_at = now()
+         WHERE organisation_id = $1 AND id = $2 AND updated_at = $3"
+    };
+    sqlx::query(statement)
+        .bind(organisation_id)
+        .bind(id)
+        .bind(updated_at)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 pub async fn set_status(
@@ -266,16 +304,41 @@ pub async fn set_status(
     organisation_id: &str,
     id: Uuid,
     status: WebhookStatus,
-) -> Result<Option<WebhookRow>> {
-    sqlx::query_as(concat!(
-        "UPDATE webhooks SET status = $3, updated_at = now()
+) -> Result<Option<Changed>> {
+    let mut tx = pool.begin().await?;
+    let Some(before) = lock_status(&mut tx, organisation_id, id).await? else {
+        return Ok(None);
+    };
+    let row = sqlx::query_as(concat!(
+        "UPDATE webhooks SET status = $3, updated_at = now(),
+                disabled_reason = CASE WHEN $3 = status THEN disabled_reason END,
+                disabled_at = CASE WHEN $3 = status THEN disabled_at END
          WHERE organisation_id = $1 AND id = $2 RETURNING ",
         webhook_columns!()
     ))
     .bind(organisation_id)
     .bind(id)
     .bind(status)
-    .fetch_optional(pool)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some((row, before)))
+}
+
+/// A webhook's status, its row locked until `tx` ends: a change made in `tx` then knows whether it
+/// switched the webhook on, and two concurrent enables cannot both see it off (so only one pings). `None`
+/// when the organisation has no such webhook.
+async fn lock_status(
+    tx: &mut PgConnection,
+    organisation_id: &str,
+    id: Uuid,
+) -> Result<Option<WebhookStatus>> {
+    sqlx::query_scalar(
+        "SELECT status FROM webhooks WHERE organisation_id = $1 AND id = $2 FOR UPDATE",
+    )
+    .bind(organisation_id)
+    .bind(id)
+    .fetch_optional(tx)
     .await
 }
 
