@@ -428,7 +428,10 @@ impl AttemptStage {
     /// with the reason shown on it, rather than filling the dead-letter queue until someone notices.
     async fn endpoint_gone(&self, webhook: Uuid) {
         match self.webhooks.disable(webhook, GONE_REASON).await {
-            Ok(true) => tracing::warn!(webhook_id = %webhook, "webhook disabled: {GONE_REASON}"),
+            Ok(true) => {
+                metrics::counter!(prometheus::WEBHOOKS_DISABLED, "reason" => "gone").increment(1);
+                tracing::warn!(webhook_id = %webhook, "webhook disabled: {GONE_REASON}");
+            }
             Ok(false) => {}
             // The next 410 tries again.
             Err(error) => {

@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::RegistryService;
-use crate::{catalog, overdue, queue_metrics, reseal, retention};
+use crate::{auto_disable, catalog, overdue, queue_metrics, reseal, retention};
 
 /// A registry bound to its ports, ready to run.
 pub struct Registry {
@@ -103,6 +103,16 @@ impl Registry {
                 events.clone(),
                 self.health.clone(),
                 self.settings.registry.retry_overdue_after,
+                self.settings.registry.metrics_interval,
+                shutdown.clone(),
+            ),
+        );
+        background.spawn(
+            "failing webhooks",
+            auto_disable::run(
+                self.pool.clone(),
+                self.health.clone(),
+                self.settings.registry.auto_disable_after,
                 self.settings.registry.metrics_interval,
                 shutdown.clone(),
             ),

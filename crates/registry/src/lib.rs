@@ -2,6 +2,7 @@
 //! It applies the schema (`hookline_store::MIGRATOR`) with `hookline-registry migrate`.
 
 pub mod app;
+mod auto_disable;
 mod catalog;
 mod convert;
 mod dead_letters;
@@ -9,6 +10,7 @@ mod error;
 mod input;
 mod overdue;
 mod page;
+mod periodic;
 mod queue_metrics;
 mod reseal;
 mod retention;

@@ -30,15 +30,7 @@ pub async fn run(
     interval: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut ticker = tokio::time::interval(interval);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            () = shutdown.cancelled() => return,
-        }
-        if !health.is_ready() {
-            continue;
-        }
+    crate::periodic::every(interval, &health, &shutdown, || async {
         match most_overdue(&pool).await {
             Ok(late) => metrics::gauge!(OVERDUE_RETRY).set(late),
             Err(error) => tracing::warn!(%error, "cannot read the most overdue retry"),
@@ -52,7 +44,8 @@ pub async fn run(
             ),
             Err(error) => tracing::warn!(%error, "cannot re-drive overdue retries"),
         }
-    }
+    })
+    .await;
 }
 
 /// Seconds the most overdue retry is past its due time; 0 when none is.

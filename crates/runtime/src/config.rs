@@ -145,6 +145,9 @@ pub struct RegistrySettings {
     /// A retry this far past its due time is published again (the broker did not bring it back).
     #[serde(deserialize_with = "duration")]
     pub retry_overdue_after: Duration,
+    /// A webhook whose deliveries have all failed for this long is switched off; zero never does.
+    #[serde(deserialize_with = "duration")]
+    pub auto_disable_after: Duration,
 }
 
 /// How long the delivery log is kept.
@@ -296,6 +299,12 @@ impl Settings {
         }
         if self.registry.metrics_interval.is_zero() {
             return invalid("registry.metrics_interval must be positive");
+        }
+        let (disable, keep) = (self.registry.auto_disable_after, self.retention.max_age);
+        if !disable.is_zero() && !keep.is_zero() && disable >= keep {
+            return invalid(
+                "registry.auto_disable_after must be shorter than retention.max_age, which deletes the failures it looks at",
+            );
         }
         if let Some(why) = self.console.invalid() {
             return Err(ConfigError::Invalid(why));

@@ -37,6 +37,9 @@ pub const REJECTED: &str = "hookline_messages_rejected_total";
 pub const DEFERRED: &str = "hookline_deliveries_deferred_total";
 /// Circuit-breaker changes, by `to` (`open`, `closed`).
 pub const CIRCUIT_TRANSITIONS: &str = "hookline_circuit_breaker_transitions_total";
+/// Webhooks Hookline switched off itself, by `reason` (`gone`: the endpoint answered 410; `failing`: every
+/// delivery failed for `registry.auto_disable_after`).
+pub const WEBHOOKS_DISABLED: &str = "hookline_webhooks_disabled_total";
 /// Endpoints whose breaker is open (or probing) in this worker.
 pub const CIRCUITS_OPEN: &str = "hookline_circuit_breakers_open";
 /// gRPC calls, by `service`, `method` and `code`.
@@ -111,6 +114,10 @@ fn describe() {
     describe_counter!(
         CIRCUIT_TRANSITIONS,
         "Circuit-breaker changes, by new state."
+    );
+    describe_counter!(
+        WEBHOOKS_DISABLED,
+        "Webhooks switched off by Hookline, by reason (gone, failing)."
     );
     describe_gauge!(
         CIRCUITS_OPEN,

@@ -101,7 +101,19 @@ async fn the_cli_manages_webhooks_publishes_and_reads_the_log(pool: PgPool) {
         "the delivery to be listed as succeeded",
         DEADLINE,
         || async {
-            let rows = json(&stack, &["deliveries", "list", "--status", "succeeded"]).await;
+            // The event's delivery; the webhook's ping, sent when it was switched on, is listed too.
+            let rows = json(
+                &stack,
+                &[
+                    "deliveries",
+                    "list",
+                    "--status",
+                    "succeeded",
+                    "--event",
+                    &event_id,
+                ],
+            )
+            .await;
             rows.as_array()?.first().cloned()
         },
     )

@@ -90,3 +90,84 @@ async fn a_410_ends_the_delivery_at_once_in_the_dead_letter_queue(pool: PgPool) 
     assert!(on.disabled_at.is_none());
     receiver.wait_for_pings(1, DEADLINE).await;
 }
+
+/// A webhook whose deliveries all fail for `registry.auto_disable_after` (seconds here, 5 days by
+/// default) is switched off with the reason, while a healthy one beside it stays on.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn a_webhook_failing_for_the_whole_period_is_switched_off(pool: PgPool) {
+    let stack = Stack::start_with(
+        pool,
+        &[
+            ("HOOKLINE__REGISTRY__AUTO_DISABLE_AFTER", "3s"),
+            ("HOOKLINE__REGISTRY__METRICS_INTERVAL", "200ms"),
+        ],
+    )
+    .await;
+    let failing = Receiver::always(500).await;
+    let healthy = Receiver::always(200).await;
+    let (broken, _) = stack.webhook(ORG, &failing.url(), &["job.completed"]).await;
+    let (fine, _) = stack.webhook(ORG, &healthy.url(), &["job.completed"]).await;
+    let started = std::time::Instant::now();
+    let mut registry = stack.registry.clone();
+    let get = |id: String| {
+        let mut registry = registry.clone();
+        async move {
+            let request = v1::GetWebhookRequest {
+                organisation_id: ORG.into(),
+                id,
+            };
+            registry
+                .get_webhook(request)
+                .await
+                .expect("the webhook")
+                .into_inner()
+        }
+    };
+
+    // Events keep coming, every 300 ms, and every one fails at the broken endpoint.
+    let mut last_published: Option<std::time::Instant> = None;
+    let off = eventually("the failing webhook switched off", DEADLINE, || {
+        let due =
+            last_published.is_none_or(|at| at.elapsed() > std::time::Duration::from_millis(300));
+        if due {
+            last_published = Some(std::time::Instant::now());
+        }
+        let (stack, get, id) = (&stack, &get, broken.id.clone());
+        async move {
+            if due {
+                stack
+                    .publish(ORG, "job.completed", serde_json::json!({}))
+                    .await;
+            }
+            let webhook = get(id).await;
+            (webhook.status == v1::WebhookStatus::Disabled as i32).then_some(webhook)
+        }
+    })
+    .await;
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(3),
+        "not before the period has passed"
+    );
+    assert_eq!(off.disabled_reason, "every delivery failed for 3 seconds");
+    assert!(off.disabled_at.is_some());
+    assert!(failing.count() > 0 && healthy.count() > 0);
+    let on = get(fine.id.clone()).await;
+    assert_eq!(
+        on.status,
+        v1::WebhookStatus::Enabled as i32,
+        "the healthy one stays on"
+    );
+    assert_eq!(on.disabled_reason, "");
+
+    // Switched back on, the reason is cleared.
+    let back = registry
+        .set_webhook_status(v1::SetWebhookStatusRequest {
+            organisation_id: ORG.into(),
+            id: broken.id.clone(),
+            status: v1::WebhookStatus::Enabled.into(),
+        })
+        .await
+        .expect("switched back on")
+        .into_inner();
+    assert_eq!(back.disabled_reason, "");
+}
