@@ -12,6 +12,7 @@ pub mod event_type;
 pub mod headers;
 pub mod json_struct;
 pub mod messages;
+pub mod operational;
 pub mod organisation;
 pub mod plain_text;
 pub mod secret_box;

@@ -9,6 +9,7 @@ use hookline_runtime::amqp::{self, AMQP};
 use hookline_runtime::background::Background;
 use hookline_runtime::config::{Settings, StartError};
 use hookline_runtime::ops::{Health, OpsServer};
+use hookline_runtime::publisher::EventPublisher;
 use hookline_runtime::topology::Topology;
 use hookline_store::db;
 use lapin::Connection;
@@ -23,6 +24,7 @@ use crate::attempt::AttemptStage;
 use crate::direct::Direct;
 use crate::fanout::{FanoutError, FanoutStage};
 use crate::gate::{Gate, Limits};
+use crate::notices::Notices;
 use crate::recorder::Recorder;
 use hookline_dispatch::organisations::OrganisationCache;
 use hookline_dispatch::sender::Sender;
@@ -102,6 +104,13 @@ impl Delivery {
             }),
             max_retry_after: s.delivery.max_retry_after,
             claim_lease: s.delivery.request_timeout + CLAIM_MARGIN,
+            // A connection of its own, whose state does not count towards this worker's readiness.
+            notices: Notices::new(EventPublisher::start(
+                "hookline-delivery-notices",
+                s.amqp.url.clone(),
+                topology.clone(),
+                Health::new(&[AMQP]),
+            )),
         });
         let direct = usize::from(s.delivery.direct_attempts);
         let fanout = Arc::new(FanoutStage {
@@ -137,6 +146,7 @@ impl Delivery {
                 Err(error) => tracing::warn!(%error, "delivery stage stopped; reconnecting"),
             }
         }
+        attempts.notices.stop();
         ops.await??;
         background.await?
     }

@@ -20,17 +20,16 @@ use lapin::types::{AMQPValue, FieldTable, ShortString};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
-use uuid::Uuid;
 
 use crate::claims::InProgress;
-use crate::gate::{Admission, DeferReason, Gate, Permit, Transition, Verdict};
+use crate::gate::{Admission, DeferReason, Gate, Permit, Verdict};
 use crate::recorder::{NotRecorded, Recorder};
 use crate::task::{finish_within, ids, publish};
 use hookline_dispatch::organisations::OrganisationCache;
 use hookline_dispatch::outcome::{DeliveryState, Outcome};
 use hookline_dispatch::sender::Sender;
 use hookline_dispatch::store::Claim;
-use hookline_dispatch::webhooks::{GONE_REASON, Target, WebhookCache};
+use hookline_dispatch::webhooks::{Target, WebhookCache};
 
 /// How long a task whose outcome could not be made durable waits before going back to the queue, so a
 /// database or broker outage does not turn into a hot loop.
@@ -73,6 +72,8 @@ pub struct AttemptStage {
     /// How long a claim on a retry (see [`Recorder::claim`]) keeps other copies of its task waiting: past
     /// the longest an attempt can take, so only a dead holder's claim runs out.
     pub claim_lease: Duration,
+    /// Where the operational events this stage causes are published.
+    pub notices: crate::notices::Notices,
 }
 
 impl AttemptStage {
@@ -294,10 +295,10 @@ impl AttemptStage {
             .record(f64::from(exchange.duration_ms.max(0)) / 1000.0);
         let verdict = exchange.verdict();
         if let Some(transition) = permit.finish(verdict) {
-            self.circuit_changed(task.webhook_id, transition).await;
+            self.circuit_changed(&task, target, transition).await;
         }
         if exchange.status == Some(http::StatusCode::GONE.as_u16()) {
-            self.endpoint_gone(task.webhook_id).await;
+            self.endpoint_gone(&task, target).await;
         }
         let retry = self.topology.retry_queue_after(task.attempt_in_chain());
         // The endpoint's Retry-After, when longer than the schedule's delay, pushes the next attempt back.
@@ -317,6 +318,9 @@ impl AttemptStage {
             (Some(_), _) => (DeliveryState::Failed, None),
         };
         let not_before = next_attempt_at.filter(|_| asked.is_some());
+        let dead_lettered = (state == DeliveryState::Failed)
+            .then(|| crate::notices::dead_lettered(&task, target, &exchange))
+            .flatten();
         match &exchange.failure {
             None => tracing::info!(
                 status = exchange.status,
@@ -369,6 +373,9 @@ impl AttemptStage {
         let (recorded, forwarded) = tokio::join!(self.recorder.record(outcome), forward);
         recorded?;
         forwarded?;
+        if let Some(notice) = dead_lettered {
+            self.notices.send(notice);
+        }
         count_end(state);
         Ok(())
     }
@@ -421,41 +428,6 @@ impl AttemptStage {
         let (queue, _) = self.topology.defer_queue_for(wait);
         publish(channel, &self.topology, &queue, task, FieldTable::default()).await?;
         Ok(())
-    }
-
-    /// Makes a breaker change visible: the webhook's row (which every worker reads), the log and metrics.
-    /// `410 Gone` says the endpoint will never take a delivery again: its webhook is switched off at once,
-    /// with the reason shown on it, rather than filling the dead-letter queue until someone notices.
-    async fn endpoint_gone(&self, webhook: Uuid) {
-        match self.webhooks.disable(webhook, GONE_REASON).await {
-            Ok(true) => {
-                metrics::counter!(prometheus::WEBHOOKS_DISABLED, "reason" => "gone").increment(1);
-                tracing::warn!(webhook_id = %webhook, "webhook disabled: {GONE_REASON}");
-            }
-            Ok(false) => {}
-            // The next 410 tries again.
-            Err(error) => {
-                tracing::warn!(%error, webhook_id = %webhook, "cannot disable the webhook")
-            }
-        }
-    }
-
-    async fn circuit_changed(&self, webhook: Uuid, transition: Transition) {
-        let to = match transition {
-            Transition::Opened { for_ } => {
-                tracing::info!(webhook_id = %webhook, cooloff = ?for_, "circuit breaker opened");
-                "open"
-            }
-            Transition::Closed => {
-                tracing::info!(webhook_id = %webhook, "circuit breaker closed");
-                "closed"
-            }
-        };
-        metrics::counter!(prometheus::CIRCUIT_TRANSITIONS, "to" => to).increment(1);
-        // Best effort: this worker's breaker works without it; others just learn later.
-        if let Err(error) = self.webhooks.set_circuit(webhook, transition).await {
-            tracing::warn!(%error, webhook_id = %webhook, "cannot record the breaker's state");
-        }
     }
 }
 

@@ -12,6 +12,7 @@ mod claims;
 mod direct;
 mod fanout;
 mod gate;
+mod notices;
 mod recorder;
 mod store;
 mod task;

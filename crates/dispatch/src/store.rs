@@ -51,22 +51,25 @@ pub async fn unit_system(pool: &PgPool, organisation_id: &str) -> Result<UnitSys
 }
 
 /// A delivery that needs a task published for its first attempt, in its webhook's version of the event.
-/// Marks `webhook`'s breaker open for `cooloff`, keeping when it first opened.
+/// Marks `webhook`'s breaker open for `cooloff`, keeping when it first opened; true when it was closed
+/// (so of all the workers' breakers, only the first to open reports it).
 pub async fn open_circuit(
     pool: &PgPool,
     webhook: Uuid,
     cooloff: std::time::Duration,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE webhooks SET circuit_opened_at = COALESCE(circuit_opened_at, now()),
-                             circuit_open_until = now() + make_interval(secs => $2)
-         WHERE id = $1",
+) -> Result<bool> {
+    let was_closed: Option<bool> = sqlx::query_scalar(
+        "UPDATE webhooks w SET circuit_opened_at = COALESCE(w.circuit_opened_at, now()),
+                               circuit_open_until = now() + make_interval(secs => $2)
+         FROM (SELECT id, circuit_opened_at FROM webhooks WHERE id = $1 FOR UPDATE) before
+         WHERE w.id = before.id
+         RETURNING before.circuit_opened_at IS NULL",
     )
     .bind(webhook)
     .bind(cooloff.as_secs_f64())
-    .execute(pool)
-    .await
-    .map(drop)
+    .fetch_optional(pool)
+    .await?;
+    Ok(was_closed.unwrap_or(false))
 }
 
 /// Switches `webhook` off with `reason`, if it is on; true when it was. Its pending retries then end
@@ -84,16 +87,16 @@ pub async fn disable(pool: &PgPool, webhook: Uuid, reason: &str) -> Result<bool>
     Ok(done.rows_affected() > 0)
 }
 
-/// Marks `webhook`'s breaker closed.
-pub async fn close_circuit(pool: &PgPool, webhook: Uuid) -> Result<()> {
-    sqlx::query(
+/// Marks `webhook`'s breaker closed; true when it was open.
+pub async fn close_circuit(pool: &PgPool, webhook: Uuid) -> Result<bool> {
+    let done = sqlx::query(
         "UPDATE webhooks SET circuit_opened_at = NULL, circuit_open_until = NULL
          WHERE id = $1 AND circuit_opened_at IS NOT NULL",
     )
     .bind(webhook)
     .execute(pool)
-    .await
-    .map(drop)
+    .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 /// Records a test event and its one delivery to `url`, both marked as tests, ready for their attempt.

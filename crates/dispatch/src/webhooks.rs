@@ -79,14 +79,15 @@ impl WebhookCache {
     }
 
     /// Records a change of the webhook's breaker in its row, for every worker and for `GetWebhook`, and
-    /// forgets the cached target so this worker reads the new state too.
-    pub async fn set_circuit(&self, id: Uuid, transition: Transition) -> Result<(), sqlx::Error> {
-        match transition {
+    /// forgets the cached target so this worker reads the new state too. True when the row changed
+    /// state (closed to open, or open to closed), which other workers' breakers may already have done.
+    pub async fn set_circuit(&self, id: Uuid, transition: Transition) -> Result<bool, sqlx::Error> {
+        let changed = match transition {
             Transition::Opened { for_ } => store::open_circuit(&self.pool, id, for_).await?,
             Transition::Closed => store::close_circuit(&self.pool, id).await?,
-        }
+        };
         self.entries.lock().expect("cache lock").remove(&id);
-        Ok(())
+        Ok(changed)
     }
 
     /// Switches the webhook off for `reason` (its endpoint said it is gone) in its row, for every worker,

@@ -26,6 +26,13 @@ pub fn parse(
 ) -> Result<EventMessage, IngestError> {
     let event_type = EventType::parse(&request.event_type)
         .map_err(|e| IngestError::invalid("event_type", e.to_string()))?;
+    // A forged `webhook.disabled` would tell an organisation's subscribers something Hookline never said.
+    if hookline_core::operational::is_operational(event_type.as_str()) {
+        return Err(IngestError::invalid(
+            "event_type",
+            format!("{event_type} is published by Hookline itself, not by producers"),
+        ));
+    }
     if request.idempotency_key.chars().count() > MAX_IDEMPOTENCY_KEY {
         return Err(IngestError::invalid(
             "idempotency_key",
@@ -205,6 +212,13 @@ mod tests {
         assert_eq!(
             field_of(parse(r, org(), &Catalog::new(&[]), 1024).unwrap_err()),
             "data"
+        );
+        let mut r = request(serde_json::json!({"objectType": "delivery"}));
+        r.event_type = "delivery.dead_lettered".into();
+        assert_eq!(
+            field_of(parse(r, org(), &Catalog::new(&[]), 1024).unwrap_err()),
+            "event_type",
+            "only Hookline publishes operational events"
         );
         let mut r = request(serde_json::json!({}));
         r.event_type = "job.exploded".into();

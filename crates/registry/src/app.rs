@@ -111,6 +111,7 @@ impl Registry {
             "failing webhooks",
             auto_disable::run(
                 self.pool.clone(),
+                events.clone(),
                 self.health.clone(),
                 self.settings.registry.auto_disable_after,
                 self.settings.registry.metrics_interval,

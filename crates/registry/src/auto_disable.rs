@@ -9,8 +9,10 @@
 
 use std::time::Duration;
 
+use hookline_core::operational::{self, WebhookRef};
 use hookline_runtime::ops::Health;
 use hookline_runtime::prometheus::WEBHOOKS_DISABLED;
+use hookline_runtime::publisher::EventPublisher;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -18,6 +20,7 @@ use uuid::Uuid;
 /// Checks every `interval` until `shutdown`, while the registry is ready; never when `after` is zero.
 pub async fn run(
     pool: PgPool,
+    events: EventPublisher,
     health: Health,
     after: Duration,
     interval: Duration,
@@ -30,9 +33,19 @@ pub async fn run(
     crate::periodic::every(interval, &health, &shutdown, || async {
         match disable_failing(&pool, after, &reason).await {
             Ok(disabled) => {
-                for (webhook_id, organisation_id) in disabled {
+                for (id, organisation_id, url) in disabled {
                     metrics::counter!(WEBHOOKS_DISABLED, "reason" => "failing").increment(1);
-                    tracing::warn!(%webhook_id, %organisation_id, "webhook disabled: {reason}");
+                    tracing::warn!(webhook_id = %id, %organisation_id, "webhook disabled: {reason}");
+                    let webhook = WebhookRef {
+                        organisation_id: &organisation_id,
+                        id,
+                        url: &url,
+                    };
+                    let notice = operational::webhook_disabled(&webhook, &reason);
+                    // The switch-off stands either way; the organisation just hears no more of it.
+                    if let Err(error) = events.publish(&notice).await {
+                        tracing::warn!(%error, webhook_id = %id, "cannot publish webhook.disabled");
+                    }
                 }
             }
             Err(error) => tracing::warn!(%error, "cannot look for failing webhooks"),
@@ -66,7 +79,7 @@ async fn disable_failing(
     pool: &PgPool,
     after: Duration,
     reason: &str,
-) -> sqlx::Result<Vec<(Uuid, String)>> {
+) -> sqlx::Result<Vec<(Uuid, String, String)>> {
     sqlx::query_as(
         "WITH since AS (SELECT now() - make_interval(secs => $1) AS t)
          UPDATE webhooks w SET status = 'disabled', disabled_reason = $2, disabled_at = now(),
@@ -82,7 +95,7 @@ async fn disable_failing(
            AND NOT EXISTS (SELECT 1 FROM deliveries d
                            WHERE d.webhook_id = w.id AND NOT d.test AND d.created_at > since.t
                              AND d.status = 'succeeded')
-         RETURNING w.id, w.organisation_id",
+         RETURNING w.id, w.organisation_id, w.url",
     )
     .bind(after.as_secs_f64())
     .bind(reason)

@@ -3,6 +3,9 @@
 //! does not keep filling the queue; switching it back on clears the reason and pings it.
 
 use hookline_proto::v1;
+use hookline_runtime::auth::Role;
+use hookline_tests::auth::token;
+use hookline_tests::browser::Browser;
 use hookline_tests::stack::message_count;
 use hookline_tests::{DEADLINE, ORG};
 use hookline_tests::{Receiver, Stack, eventually};
@@ -53,6 +56,18 @@ async fn a_410_ends_the_delivery_at_once_in_the_dead_letter_queue(pool: PgPool) 
     assert_eq!(off.status, v1::WebhookStatus::Disabled as i32);
     assert_eq!(off.disabled_reason, "the endpoint answered 410 Gone");
     assert!(off.disabled_at.is_some());
+    // An administrator sees why on the console's webhooks table.
+    let console = stack.console().await;
+    let browser = Browser::start(1280).await;
+    browser
+        .goto(&console.sign_in_link(&token(Some(ORG), &[Role::Viewer], &[])))
+        .await;
+    assert_eq!(browser.text(".status").await, "Off");
+    assert_eq!(
+        browser.text(".disabled-reason").await,
+        "Turned off by Hookline: the endpoint answered 410 Gone."
+    );
+    assert!(browser.accessibility_violations().await.is_empty());
     // Nothing more goes to it: the next event is recorded with no delivery to it.
     let next = stack
         .publish(
@@ -106,7 +121,9 @@ async fn a_webhook_failing_for_the_whole_period_is_switched_off(pool: PgPool) {
     let failing = Receiver::always(500).await;
     let healthy = Receiver::always(200).await;
     let (broken, _) = stack.webhook(ORG, &failing.url(), &["job.completed"]).await;
-    let (fine, _) = stack.webhook(ORG, &healthy.url(), &["job.completed"]).await;
+    let (fine, _) = stack
+        .webhook(ORG, &healthy.url(), &["job.completed", "webhook.disabled"])
+        .await;
     let started = std::time::Instant::now();
     let mut registry = stack.registry.clone();
     let get = |id: String| {
@@ -151,6 +168,26 @@ async fn a_webhook_failing_for_the_whole_period_is_switched_off(pool: PgPool) {
     assert_eq!(off.disabled_reason, "every delivery failed for 3 seconds");
     assert!(off.disabled_at.is_some());
     assert!(failing.count() > 0 && healthy.count() > 0);
+    // The healthy webhook, subscribed to webhook.disabled, hears of it.
+    let told = eventually(
+        "webhook.disabled at the healthy webhook",
+        DEADLINE,
+        || async {
+            healthy
+                .received()
+                .into_iter()
+                .map(|r| r.json())
+                .find(|body| {
+                    body["eventType"] == "webhook.disabled"
+                        && body["data"]["object"]["webhookId"] == broken.id
+                })
+        },
+    )
+    .await;
+    assert_eq!(
+        told["data"]["object"]["reason"],
+        "every delivery failed for 3 seconds"
+    );
     let on = get(fine.id.clone()).await;
     assert_eq!(
         on.status,

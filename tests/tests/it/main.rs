@@ -22,6 +22,7 @@ mod isolation;
 mod lifecycle;
 mod localisation;
 mod log;
+mod operational;
 mod overdue;
 mod ping;
 mod pipeline;

@@ -1,0 +1,76 @@
+//! Operational events: an organisation that subscribes a webhook to Hookline's own events hears, signed
+//! like any delivery, when one of its deliveries dead-letters and when one of its webhooks is switched
+//! off. Producers cannot publish them.
+
+use hookline_proto::v1;
+use hookline_tests::stack::publish_request;
+use hookline_tests::{DEADLINE, ORG};
+use hookline_tests::{Receiver, Stack};
+use sqlx::PgPool;
+
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn a_subscriber_hears_of_a_dead_letter_and_a_webhook_switched_off(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    let gone = Receiver::always(410).await;
+    let operations = Receiver::always(200).await;
+    let (broken, _) = stack.webhook(ORG, &gone.url(), &["job.completed"]).await;
+    let (watcher, secret) = stack
+        .webhook(
+            ORG,
+            &operations.url(),
+            &["delivery.dead_lettered", "webhook.disabled"],
+        )
+        .await;
+    let event = stack
+        .publish(ORG, "job.completed", serde_json::json!({"jobId": "J-1"}))
+        .await;
+
+    let heard = operations.wait_for(2, DEADLINE).await;
+    let verifier = standardwebhooks::Webhook::new(&secret).unwrap();
+    let mut by_type = std::collections::BTreeMap::new();
+    for request in &heard {
+        verifier
+            .verify(&request.body, &request.headers)
+            .expect("signed like any delivery");
+        let body = request.json();
+        by_type.insert(body["eventType"].as_str().unwrap().to_owned(), body);
+    }
+    let dead = &by_type["delivery.dead_lettered"]["data"]["object"];
+    let failed = stack.deliveries(ORG, &broken.id).await.remove(0);
+    assert_eq!(dead["objectType"], "delivery");
+    assert_eq!(dead["deliveryId"], failed.id);
+    assert_eq!(dead["webhookId"], broken.id);
+    assert_eq!(dead["eventId"], event);
+    assert_eq!(dead["eventType"], "job.completed");
+    assert_eq!(dead["attempts"], 1);
+    assert_eq!(dead["lastStatus"], 410);
+    let disabled = &by_type["webhook.disabled"]["data"]["object"];
+    assert_eq!(disabled["webhookId"], broken.id);
+    assert_eq!(disabled["url"], gone.url());
+    assert_eq!(disabled["reason"], "the endpoint answered 410 Gone");
+    assert_eq!(by_type["webhook.disabled"]["organisationId"], ORG);
+    // The watcher's own deliveries of them are logged like any other.
+    stack
+        .settled(ORG, &watcher.id, v1::DeliveryStatus::Succeeded, DEADLINE)
+        .await;
+}
+
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn producers_cannot_publish_operational_events(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    for event_type in hookline_core::operational::TYPES {
+        let request = publish_request(ORG, event_type, serde_json::json!({}));
+        let refused = stack
+            .ingest
+            .clone()
+            .publish_event(request)
+            .await
+            .expect_err("refused");
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{event_type}");
+        assert!(
+            refused.message().contains("published by Hookline itself"),
+            "{}",
+            refused.message()
+        );
+    }
+}
