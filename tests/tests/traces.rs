@@ -8,7 +8,7 @@ use hookline_tests::collector::{
     CLIENT, CONSUMER, CollectedSpan, Collector, INTERNAL, PRODUCER, SERVER,
 };
 use hookline_tests::ops::{free_addr, listening};
-use hookline_tests::stack::{binary, publish_request};
+use hookline_tests::stack::{binary, publish_request, webhook_request};
 use hookline_tests::{LONG_DEADLINE, ORG};
 use hookline_tests::{Receiver, Reply, Stack, eventually};
 use sqlx::PgPool;
@@ -112,6 +112,22 @@ impl Traced {
 
 /// Publishes a `job.completed` as a caller whose span `caller_span` of `trace_id` did (`sampled`) or
 /// did not sample its trace; returns the event id.
+/// A webhook for `job.completed`, enabled in the database directly. Enabling it through the API would
+/// ping it, and the ping is a trace of its own (the registry's), which would mix with the event's here.
+async fn enabled_without_ping(stack: &Stack, url: &str) -> hookline_proto::v1::Webhook {
+    let request = hookline_proto::v1::CreateWebhookRequest {
+        status: hookline_proto::v1::WebhookStatus::Disabled.into(),
+        ..webhook_request(ORG, url, &["job.completed"])
+    };
+    let (webhook, _) = stack.create(request).await;
+    sqlx::query("UPDATE webhooks SET status = 'enabled' WHERE id = $1::uuid")
+        .bind(&webhook.id)
+        .execute(&stack.pool)
+        .await
+        .expect("enabled");
+    webhook
+}
+
 async fn publish_traced(
     ingest: &mut hookline_tests::auth::IngestClient,
     trace_id: &str,
@@ -145,9 +161,7 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
     let topology = stack.topology();
     // The first attempt fails, the retry (1 s later, through the retry queue) succeeds.
     let receiver = Receiver::start(|n| Reply::status(if n == 0 { 500 } else { 200 })).await;
-    let (webhook, _) = stack
-        .webhook(ORG, &receiver.url(), &["job.completed"])
-        .await;
+    let webhook = enabled_without_ping(&stack, &receiver.url()).await;
 
     let traced = Traced::start(&stack, &collector).await;
     let mut ingest = traced.ingest.clone();
@@ -290,9 +304,7 @@ async fn a_trace_the_caller_did_not_sample_stays_unsampled_in_every_service(pool
     let collector = Collector::start().await;
     let stack = Stack::without_worker(pool, &[]).await;
     let receiver = Receiver::start(|_| Reply::status(200)).await;
-    stack
-        .webhook(ORG, &receiver.url(), &["job.completed"])
-        .await;
+    enabled_without_ping(&stack, &receiver.url()).await;
     let traced = Traced::start(&stack, &collector).await;
     let mut ingest = traced.ingest.clone();
 

@@ -106,6 +106,12 @@ async fn the_breaker_opens_defers_without_requests_probes_and_closes(pool: PgPoo
     let (hook, _) = stack
         .webhook("org_a", &endpoint.url(), &["job.completed"])
         .await;
+    // The organisation watches its breakers.
+    let watcher = Receiver::always(200).await;
+    let breaker_events = ["webhook.circuit_opened", "webhook.circuit_closed"];
+    stack
+        .webhook("org_a", &watcher.url(), &breaker_events)
+        .await;
     for _ in 0..3 {
         stack
             .publish("org_a", "job.completed", serde_json::json!({}))
@@ -146,6 +152,28 @@ async fn the_breaker_opens_defers_without_requests_probes_and_closes(pool: PgPoo
         circuit(&stack, "org_a", &hook.id).await,
         v1::CircuitState::Closed
     );
+
+    // The watcher heard the breaker open, then close, once each.
+    let told = eventually(
+        "the breaker's events at the watcher",
+        LONG_DEADLINE,
+        || async {
+            let bodies: Vec<serde_json::Value> =
+                watcher.received().iter().map(|r| r.json()).collect();
+            (bodies.len() == 2).then_some(bodies)
+        },
+    )
+    .await;
+    let types: Vec<&str> = told
+        .iter()
+        .map(|b| b["eventType"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, breaker_events);
+    for body in &told {
+        assert_eq!(body["data"]["object"]["webhookId"], hook.id);
+        assert_eq!(body["data"]["object"]["url"], endpoint.url());
+    }
+    assert!(told[0]["data"]["object"]["probeAt"].is_string());
 
     // Waiting for the breaker was never an attempt: the first three needed 2, the rest 1.
     let mut attempts: Vec<u32> = stack
