@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::messages::EventMessage;
+use crate::messages::{EventMessage, PING_EVENT_TYPE};
 
 /// A webhook was switched off by Hookline (its endpoint answered 410 Gone, or every delivery failed for
 /// the configured period).
@@ -36,6 +36,21 @@ pub struct WebhookRef<'a> {
     pub organisation_id: &'a str,
     pub id: Uuid,
     pub url: &'a str,
+}
+
+/// `webhook.ping`, addressed to the webhook alone whatever it subscribes to: sent each time it becomes
+/// enabled, so its owner sees the endpoint works.
+pub fn ping(webhook: &WebhookRef<'_>, name: &str) -> EventMessage {
+    let data = json!({
+        "objectType": "webhook",
+        "webhookId": webhook.id,
+        "name": name,
+        "url": webhook.url,
+    });
+    EventMessage {
+        webhook_id: Some(webhook.id),
+        ..event(webhook.organisation_id, PING_EVENT_TYPE, data)
+    }
 }
 
 /// `webhook.disabled`, with why.

@@ -17,6 +17,18 @@ fn set_status(webhook: &v1::Webhook, status: v1::WebhookStatus) -> v1::SetWebhoo
     }
 }
 
+/// Publishes an event to `webhook` and waits until it is delivered. One organisation's events are fanned
+/// out in order, so any ping the calls before it sent is logged by then, and the count of pings is final.
+async fn settle_with_an_event(stack: &Stack, receiver: &Receiver, webhook: &v1::Webhook) {
+    stack
+        .publish(ORG, "job.completed", serde_json::json!({}))
+        .await;
+    receiver.wait_for(1, DEADLINE).await;
+    stack
+        .settled(ORG, &webhook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
+        .await;
+}
+
 #[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn enabling_a_webhook_sends_it_a_signed_ping(pool: PgPool) {
     let stack = Stack::start(pool).await;
@@ -94,15 +106,7 @@ async fn a_webhook_is_pinged_each_time_it_becomes_enabled_and_only_then(pool: Pg
         .update_webhook(edit(v1::WebhookStatus::Enabled))
         .await
         .expect("editing");
-    // An event published after those calls is delivered after any ping they had sent (one organisation's
-    // events are fanned out in order), so once it arrives the count of pings is final.
-    stack
-        .publish(ORG, "job.completed", serde_json::json!({}))
-        .await;
-    receiver.wait_for(1, DEADLINE).await;
-    stack
-        .settled(ORG, &webhook.id, v1::DeliveryStatus::Succeeded, DEADLINE)
-        .await;
+    settle_with_an_event(&stack, &receiver, &webhook).await;
     assert_eq!(
         receiver.pings().len(),
         1,
@@ -129,4 +133,34 @@ async fn a_webhook_is_pinged_each_time_it_becomes_enabled_and_only_then(pool: Pg
         .await
         .expect("enabling");
     receiver.wait_for_pings(3, DEADLINE).await;
+}
+
+/// Two administrators switch the same webhook on at once: the row lock lets one see it off, so the
+/// endpoint is pinged once.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn concurrent_enables_ping_once(pool: PgPool) {
+    let stack = Stack::start(pool).await;
+    let receiver = Receiver::always(200).await;
+    let (webhook, _) = stack
+        .create(v1::CreateWebhookRequest {
+            status: v1::WebhookStatus::Disabled.into(),
+            ..webhook_request(ORG, &receiver.url(), &["job.completed"])
+        })
+        .await;
+    let enable = || {
+        let mut registry = stack.registry.clone();
+        let request = set_status(&webhook, v1::WebhookStatus::Enabled);
+        async move { registry.set_webhook_status(request).await }
+    };
+    let calls: Vec<_> = (0..8).map(|_| enable()).collect();
+    for answer in futures_util::future::join_all(calls).await {
+        answer.expect("every call answers OK");
+    }
+    settle_with_an_event(&stack, &receiver, &webhook).await;
+    assert_eq!(
+        stack.pings(ORG, &webhook.id).await.len(),
+        1,
+        "eight enables, one ping"
+    );
+    receiver.wait_for_pings(1, DEADLINE).await;
 }

@@ -7,7 +7,7 @@ mod settings_rpcs;
 mod test_events;
 mod webhook_rpcs;
 
-use hookline_core::messages::{EventMessage, PING_EVENT_TYPE};
+use hookline_core::messages::EventMessage;
 use hookline_runtime::publisher::EventPublisher;
 use hookline_runtime::topology::Topology;
 use std::time::Duration;
@@ -141,22 +141,12 @@ organisation_scoped!(
 
 /// The `webhook.ping` event addressed to `webhook` alone.
 fn ping_event(webhook: &store::WebhookRow) -> EventMessage {
-    let data = serde_json::json!({
-        "objectType": "webhook",
-        "webhookId": webhook.id,
-        "name": webhook.name,
-        "url": webhook.url,
-    });
-    EventMessage {
-        id: Uuid::now_v7(),
-        organisation_id: webhook.organisation_id.clone(),
-        event_type: PING_EVENT_TYPE.to_owned(),
-        occurred_at: chrono::Utc::now(),
-        version: 1,
-        data: data.as_object().cloned().unwrap_or_default(),
-        webhook_id: Some(webhook.id),
-        versions: Default::default(),
-    }
+    let target = hookline_core::operational::WebhookRef {
+        organisation_id: &webhook.organisation_id,
+        id: webhook.id,
+        url: &webhook.url,
+    };
+    hookline_core::operational::ping(&target, &webhook.name)
 }
 
 /// `event` in the version a delivery carries.
