@@ -385,6 +385,7 @@ pub fn webhook_request(
         event_types: event_types.iter().map(|t| t.to_string()).collect(),
         auth: None,
         event_versions: Default::default(),
+        rate_limit: 0,
     }
 }
 

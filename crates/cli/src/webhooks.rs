@@ -27,6 +27,9 @@ pub enum Command {
         /// Start enabled (new webhooks are disabled otherwise).
         #[arg(long)]
         enabled: bool,
+        /// The most deliveries a second its endpoint is sent (1-1000); no limit if not given.
+        #[arg(long)]
+        rate_limit: Option<u32>,
     },
     /// Changes the fields given; the others keep their values.
     Update {
@@ -40,6 +43,9 @@ pub enum Command {
         /// Replaces the subscriptions; repeat for several.
         #[arg(long = "event-type")]
         event_types: Vec<String>,
+        /// Deliveries a second at most (1-1000); 0 removes the limit.
+        #[arg(long)]
+        rate_limit: Option<u32>,
     },
     /// Switches a webhook on; if it was off, it receives a signed ping.
     Enable {
@@ -81,6 +87,7 @@ fn row(w: &v1::Webhook) -> Row {
         ("event_types", w.event_types.join(",")),
         ("circuit", circuit(w.circuit.as_ref())),
         ("disabled_reason", disabled(w)),
+        ("rate_limit", rate_limit(w.rate_limit)),
         ("created_at", time(w.created_at.as_ref())),
     ]
 }
@@ -91,6 +98,14 @@ fn disabled(w: &v1::Webhook) -> String {
         return String::new();
     }
     format!("{} at {}", w.disabled_reason, time(w.disabled_at.as_ref()))
+}
+
+/// The limit as deliveries a second; empty when there is none.
+fn rate_limit(per_second: u32) -> String {
+    if per_second == 0 {
+        return String::new();
+    }
+    format!("{per_second}/s")
 }
 
 /// The breaker in a word, with the probe time while it is open.
@@ -148,6 +163,7 @@ impl Command {
                 event_types,
                 description,
                 enabled,
+                rate_limit,
             } => {
                 let status = if enabled {
                     v1::WebhookStatus::Enabled
@@ -162,6 +178,7 @@ impl Command {
                         description,
                         status: status.into(),
                         event_types,
+                        rate_limit: rate_limit.unwrap_or(0),
                         ..Default::default()
                     })
                     .await
@@ -177,6 +194,7 @@ impl Command {
                 url,
                 description,
                 event_types,
+                rate_limit,
             } => {
                 let (organisation_id, id) = by_id(&id);
                 let current = registry
@@ -200,6 +218,7 @@ impl Command {
                         } else {
                             event_types
                         },
+                        rate_limit,
                         ..Default::default()
                     })
                     .await

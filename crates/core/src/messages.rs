@@ -80,6 +80,18 @@ pub struct DeliveryTask {
     /// How often this attempt has been deferred; each deferral waits at least the next step.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub deferrals: u32,
+    /// The slot this attempt reserved in its webhook's rate-limit schedule, when that was too far off to
+    /// wait for in a worker: the task waits in the broker and is sent at the slot without reserving again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_slot: Option<RateSlot>,
+}
+
+/// A reserved slot of a rate-limit schedule, and the limit it was reserved under: a slot reserved before
+/// the limit changed is given up, and the task takes a place in the new schedule instead.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct RateSlot {
+    pub at: DateTime<Utc>,
+    pub per_second: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -102,6 +114,7 @@ impl DeliveryTask {
             event,
             not_before: None,
             deferrals: 0,
+            rate_slot: None,
         }
     }
 
@@ -111,6 +124,7 @@ impl DeliveryTask {
             attempt: self.attempt + 1,
             not_before,
             deferrals: 0,
+            rate_slot: None,
             ..self.clone()
         }
     }

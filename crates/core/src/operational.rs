@@ -56,8 +56,8 @@ pub fn ping(webhook: &WebhookRef<'_>, name: &str) -> EventMessage {
 /// `webhook.disabled`, with why.
 pub fn webhook_disabled(webhook: &WebhookRef<'_>, reason: &str) -> EventMessage {
     let now = Utc::now();
-    event(
-        webhook.organisation_id,
+    about(
+        webhook,
         WEBHOOK_DISABLED,
         json!({
             "objectType": "webhook",
@@ -71,8 +71,8 @@ pub fn webhook_disabled(webhook: &WebhookRef<'_>, reason: &str) -> EventMessage 
 
 /// `webhook.circuit_opened`, with when the next probe may go.
 pub fn circuit_opened(webhook: &WebhookRef<'_>, probe_at: DateTime<Utc>) -> EventMessage {
-    event(
-        webhook.organisation_id,
+    about(
+        webhook,
         CIRCUIT_OPENED,
         json!({
             "objectType": "webhook",
@@ -86,8 +86,8 @@ pub fn circuit_opened(webhook: &WebhookRef<'_>, probe_at: DateTime<Utc>) -> Even
 
 /// `webhook.circuit_closed`.
 pub fn circuit_closed(webhook: &WebhookRef<'_>) -> EventMessage {
-    event(
-        webhook.organisation_id,
+    about(
+        webhook,
         CIRCUIT_CLOSED,
         json!({
             "objectType": "webhook",
@@ -109,8 +109,8 @@ pub struct DeadLetter<'a> {
 
 /// `delivery.dead_lettered`.
 pub fn dead_lettered(webhook: &WebhookRef<'_>, dead: &DeadLetter<'_>) -> EventMessage {
-    event(
-        webhook.organisation_id,
+    about(
+        webhook,
         DEAD_LETTERED,
         json!({
             "objectType": "delivery",
@@ -124,6 +124,37 @@ pub fn dead_lettered(webhook: &WebhookRef<'_>, dead: &DeadLetter<'_>) -> EventMe
             "lastError": dead.last_error,
         }),
     )
+}
+
+/// An operational event about `webhook`, its organisation's: `data` with `organisationId` added, so the
+/// operations endpoint's copy says whose it is.
+fn about(webhook: &WebhookRef<'_>, event_type: &str, data: Value) -> EventMessage {
+    let mut event = event(webhook.organisation_id, event_type, data);
+    event.data.insert(
+        "organisationId".into(),
+        Value::from(webhook.organisation_id),
+    );
+    event
+}
+
+/// The organisation under which the operations endpoint (`operations.webhook_url`) is registered, and
+/// whose events carry every organisation's operational events to it. Reserved: no tenant may have it.
+pub const OPERATIONS_ORGANISATION: &str = "hookline-operations";
+
+/// The events that tell of `event` (an operational event of some organisation): the event itself and,
+/// when the platform configured an operations endpoint, a copy as an event of
+/// [`OPERATIONS_ORGANISATION`]. Nothing is told of the operations endpoint's own troubles: they would
+/// be sent to the endpoint that has them, and its failures would feed on themselves.
+pub fn addressed(event: EventMessage, operations_endpoint: bool) -> Vec<EventMessage> {
+    if event.organisation_id == OPERATIONS_ORGANISATION {
+        return Vec::new();
+    }
+    let copy = operations_endpoint.then(|| EventMessage {
+        id: Uuid::now_v7(),
+        organisation_id: OPERATIONS_ORGANISATION.to_owned(),
+        ..event.clone()
+    });
+    std::iter::once(event).chain(copy).collect()
 }
 
 fn event(organisation_id: &str, event_type: &str, data: Value) -> EventMessage {
@@ -176,6 +207,24 @@ mod tests {
                 "{event:?}"
             );
             assert!(schema.is_valid(&Value::Object(version.example.clone())));
+            assert_eq!(event.data["organisationId"], "org_a");
         }
+    }
+
+    #[test]
+    fn the_operations_endpoint_hears_of_others_but_not_of_itself() {
+        let of = |organisation_id| WebhookRef {
+            organisation_id,
+            id: Uuid::now_v7(),
+            url: "https://example.com/hooks",
+        };
+        let event = circuit_closed(&of("org_a"));
+        assert_eq!(addressed(event.clone(), false), vec![event.clone()]);
+        let both = addressed(event.clone(), true);
+        assert_eq!(both.len(), 2);
+        assert_eq!(both[1].organisation_id, OPERATIONS_ORGANISATION);
+        assert_eq!(both[1].data, event.data, "the same payload, naming org_a");
+        assert_ne!(both[1].id, event.id, "an event of its own");
+        assert!(addressed(circuit_closed(&of(OPERATIONS_ORGANISATION)), true).is_empty());
     }
 }

@@ -105,12 +105,15 @@ impl Delivery {
             max_retry_after: s.delivery.max_retry_after,
             claim_lease: s.delivery.request_timeout + CLAIM_MARGIN,
             // A connection of its own, whose state does not count towards this worker's readiness.
-            notices: Notices::new(EventPublisher::start(
-                "hookline-delivery-notices",
-                s.amqp.url.clone(),
-                topology.clone(),
-                Health::new(&[AMQP]),
-            )),
+            notices: Notices::new(
+                EventPublisher::start(
+                    "hookline-delivery-notices",
+                    s.amqp.url.clone(),
+                    topology.clone(),
+                    Health::new(&[AMQP]),
+                ),
+                s.operations.endpoint(),
+            ),
         });
         let direct = usize::from(s.delivery.direct_attempts);
         let fanout = Arc::new(FanoutStage {

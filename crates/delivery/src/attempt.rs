@@ -23,6 +23,7 @@ use tracing::Instrument as _;
 
 use crate::claims::InProgress;
 use crate::gate::{Admission, DeferReason, Gate, Permit, Verdict};
+use crate::rate::Paced;
 use crate::recorder::{NotRecorded, Recorder};
 use crate::task::{finish_within, ids, publish};
 use hookline_dispatch::organisations::OrganisationCache;
@@ -197,7 +198,7 @@ impl AttemptStage {
     async fn attempt(
         &self,
         channel: &Channel,
-        task: DeliveryTask,
+        mut task: DeliveryTask,
         shutdown: &CancellationToken,
     ) -> Result<(), AttemptError> {
         // A deferred task that came back from a shorter step than its wait goes on waiting.
@@ -221,6 +222,11 @@ impl AttemptStage {
             return Ok(());
         };
 
+        if let Some(per_second) = target.rate_limit
+            && let Paced::Held = self.pace(channel, &mut task, per_second, shutdown).await?
+        {
+            return Ok(());
+        }
         let shared_open_until = shared_open_until(&target);
         let mut waited = false;
         let permit = loop {
@@ -403,7 +409,7 @@ impl AttemptStage {
             DeferReason::CircuitOpen => {
                 (DEFER_STEPS.len() - 1, Topology::defer_step_at_least(wait))
             }
-            DeferReason::RetryAfter => (DEFER_STEPS.len() - 1, wait),
+            DeferReason::RetryAfter | DeferReason::RateLimited => (DEFER_STEPS.len() - 1, wait),
         };
         let floor = DEFER_STEPS[(task.deferrals as usize).min(longest)];
         let wait = wait.max(floor);
@@ -419,7 +425,7 @@ impl AttemptStage {
     }
 
     /// Publishes `task` to the deferral step for `wait` (confirmed); the caller then acks the original.
-    async fn hold(
+    pub(crate) async fn hold(
         &self,
         channel: &Channel,
         task: &DeliveryTask,

@@ -39,7 +39,9 @@ pub struct Direct {
     size: usize,
 }
 
-/// What [`Direct::begin`] did with a task.
+/// What [`Direct::begin`] did with a task. Unboxed: it lives for one move, and a box would cost an
+/// allocation for every task that goes through the queue.
+#[allow(clippy::large_enum_variant)]
 pub enum Begun {
     /// It is being attempted here; the future ends with whether the task is durable (its outcome made
     /// durable, or the task handed to the deliveries queue).
@@ -78,7 +80,8 @@ impl Direct {
         // A webhook disabled or deleted since the fan-out read it, or a lookup that failed: the queued
         // attempt cancels or retries it, as it always has.
         let target = match stage.webhooks.get(task.webhook_id).await {
-            Ok(Some(target)) if target.enabled => target,
+            // A rate-limited webhook's tasks take their turn in its schedule, from the queue.
+            Ok(Some(target)) if target.enabled && target.rate_limit.is_none() => target,
             _ => return Begun::Queue(task),
         };
         let Ok(slot) = stage.slots.clone().try_acquire_owned() else {

@@ -40,6 +40,8 @@ pub enum DeferReason {
     CircuitOpen,
     /// The endpoint asked for a pause with `Retry-After`.
     RetryAfter,
+    /// The webhook's rate limit: the task's slot is not due yet.
+    RateLimited,
 }
 
 impl DeferReason {
@@ -48,6 +50,7 @@ impl DeferReason {
             Self::Busy => "endpoint_busy",
             Self::CircuitOpen => "circuit_open",
             Self::RetryAfter => "retry_after",
+            Self::RateLimited => "rate_limited",
         }
     }
 }
@@ -149,6 +152,10 @@ pub struct Gate {
 }
 
 impl Gate {
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     pub fn new(limits: Limits) -> Arc<Self> {
         Arc::new(Self {
             limits,

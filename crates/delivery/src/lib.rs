@@ -13,6 +13,7 @@ mod direct;
 mod fanout;
 mod gate;
 mod notices;
+mod rate;
 mod recorder;
 mod store;
 mod task;

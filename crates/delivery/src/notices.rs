@@ -18,20 +18,29 @@ use crate::gate::Transition;
 #[derive(Clone)]
 pub struct Notices {
     events: EventPublisher,
+    /// Whether an operations endpoint gets a copy of each (`operations.webhook_url`).
+    operations_endpoint: bool,
 }
 
 impl Notices {
-    pub fn new(events: EventPublisher) -> Self {
-        Self { events }
+    pub fn new(events: EventPublisher, operations_endpoint: bool) -> Self {
+        Self {
+            events,
+            operations_endpoint,
+        }
     }
 
-    /// Publishes `event` without holding up the caller.
+    /// Publishes `event` to its organisation, and to the operations endpoint's, without holding up the
+    /// caller.
     pub fn send(&self, event: EventMessage) {
         let events = self.events.clone();
+        let addressed = operational::addressed(event, self.operations_endpoint);
         tokio::spawn(async move {
-            if let Err(error) = events.publish(&event).await {
-                tracing::warn!(%error, event_type = %event.event_type,
-                    organisation_id = %event.organisation_id, "cannot publish an operational event");
+            for event in addressed {
+                if let Err(error) = events.publish(&event).await {
+                    tracing::warn!(%error, event_type = %event.event_type,
+                        organisation_id = %event.organisation_id, "cannot publish an operational event");
+                }
             }
         });
     }

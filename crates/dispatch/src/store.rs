@@ -23,6 +23,7 @@ pub struct TargetRow {
     #[sqlx(flatten)]
     pub sealed: hookline_store::sealed::SealedColumns,
     pub circuit_open_until: Option<DateTime<Utc>>,
+    pub rate_limit: Option<i32>,
 }
 
 pub async fn webhook_target(pool: &PgPool, id: Uuid) -> Result<Option<TargetRow>> {
@@ -32,12 +33,35 @@ pub async fn webhook_target(pool: &PgPool, id: Uuid) -> Result<Option<TargetRow>
                     AS previous_secret_key_id,
                 CASE WHEN previous_secret_expires_at > now() THEN previous_secret_sealed END
                     AS previous_secret_sealed,
-                auth_key_id, auth_sealed, circuit_open_until
+                auth_key_id, auth_sealed, circuit_open_until, rate_limit
          FROM webhooks WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(pool)
     .await
+}
+
+/// Reserves the next slot of `webhook`'s schedule at `per_second` deliveries a second: the later of now
+/// and the schedule's next free time, which moves on by one interval. Returns how long from now the slot
+/// is, by the database's clock, so workers whose clocks differ still keep one schedule. Each row lock
+/// makes concurrent reservations take consecutive slots.
+pub async fn reserve_rate_slot(
+    pool: &PgPool,
+    webhook: Uuid,
+    per_second: u32,
+) -> Result<std::time::Duration> {
+    let seconds: f64 = sqlx::query_scalar(
+        "INSERT INTO webhook_rate_slots AS s (webhook_id, next_at)
+         VALUES ($1, clock_timestamp() + make_interval(secs => $2))
+         ON CONFLICT (webhook_id) DO UPDATE
+             SET next_at = greatest(s.next_at, clock_timestamp()) + make_interval(secs => $2)
+         RETURNING extract(epoch FROM s.next_at - make_interval(secs => $2) - clock_timestamp())::float8",
+    )
+    .bind(webhook)
+    .bind(1.0 / f64::from(per_second.max(1)))
+    .fetch_one(pool)
+    .await?;
+    Ok(std::time::Duration::try_from_secs_f64(seconds).unwrap_or_default())
 }
 
 pub async fn unit_system(pool: &PgPool, organisation_id: &str) -> Result<UnitSystem> {

@@ -30,6 +30,8 @@ pub struct Target {
     pub enabled: bool,
     /// Until when a worker's breaker holds the endpoint's attempts back, if it is open.
     pub circuit_open_until: Option<DateTime<Utc>>,
+    /// The most deliveries a second the endpoint is sent, across every worker, if limited.
+    pub rate_limit: Option<u32>,
 }
 
 /// A change of an endpoint's breaker, to be made visible (its row, the log, metrics).
@@ -90,6 +92,15 @@ impl WebhookCache {
         Ok(changed)
     }
 
+    /// Reserves the next slot of the webhook's rate-limit schedule; how long from now it is.
+    pub async fn reserve_rate_slot(
+        &self,
+        id: Uuid,
+        per_second: u32,
+    ) -> Result<Duration, sqlx::Error> {
+        store::reserve_rate_slot(&self.pool, id, per_second).await
+    }
+
     /// Switches the webhook off for `reason` (its endpoint said it is gone) in its row, for every worker,
     /// and forgets the cached target. True when this call switched it off.
     pub async fn disable(&self, id: Uuid, reason: &str) -> Result<bool, sqlx::Error> {
@@ -139,6 +150,7 @@ impl WebhookCache {
             auth,
             enabled: row.status == WebhookStatus::Enabled,
             circuit_open_until: row.circuit_open_until,
+            rate_limit: row.rate_limit.and_then(|r| u32::try_from(r).ok()),
         }))
     }
 }

@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::RegistryService;
-use crate::{auto_disable, catalog, overdue, queue_metrics, reseal, retention};
+use crate::{auto_disable, catalog, operations, overdue, queue_metrics, reseal, retention};
 
 /// A registry bound to its ports, ready to run.
 pub struct Registry {
@@ -65,6 +65,7 @@ impl Registry {
         reseal::reseal_all(&self.pool, &self.secrets)
             .await
             .map_err(|e| StartError::Setup(format!("database: {e}")))?;
+        operations::keep_registered(&self.pool, &self.settings, &self.secrets).await?;
         let mut background = Background::new(&shutdown);
         background.spawn(
             "database health",
@@ -114,6 +115,7 @@ impl Registry {
                 events.clone(),
                 self.health.clone(),
                 self.settings.registry.auto_disable_after,
+                self.settings.operations.endpoint(),
                 self.settings.registry.metrics_interval,
                 shutdown.clone(),
             ),

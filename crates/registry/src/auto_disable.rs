@@ -23,6 +23,7 @@ pub async fn run(
     events: EventPublisher,
     health: Health,
     after: Duration,
+    operations_endpoint: bool,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
@@ -43,8 +44,10 @@ pub async fn run(
                     };
                     let notice = operational::webhook_disabled(&webhook, &reason);
                     // The switch-off stands either way; the organisation just hears no more of it.
-                    if let Err(error) = events.publish(&notice).await {
-                        tracing::warn!(%error, webhook_id = %id, "cannot publish webhook.disabled");
+                    for notice in operational::addressed(notice, operations_endpoint) {
+                        if let Err(error) = events.publish(&notice).await {
+                            tracing::warn!(%error, webhook_id = %id, "cannot publish webhook.disabled");
+                        }
                     }
                 }
             }

@@ -58,6 +58,7 @@ impl From<WebhookRow> for v1::Webhook {
             circuit: Some(circuit(row.circuit_opened_at, row.circuit_open_until)),
             disabled_reason: row.disabled_reason.unwrap_or_default(),
             disabled_at: row.disabled_at.map(timestamp),
+            rate_limit: row.rate_limit.map_or(0, |r| r.unsigned_abs()),
         }
     }
 }

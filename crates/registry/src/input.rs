@@ -18,6 +18,9 @@ const MAX_NAME_CHARS: usize = 100;
 const MAX_DESCRIPTION_CHARS: usize = 1000;
 /// The most event types one webhook may subscribe to.
 const MAX_EVENT_TYPES: usize = 100;
+/// The highest rate limit, in deliveries a second. Each limited delivery reserves its slot with one write
+/// to its webhook's schedule row; an endpoint that takes more than this needs no limit from Hookline.
+pub const MAX_RATE_LIMIT: u32 = 1000;
 
 /// The editable fields of a webhook, all valid.
 #[derive(Debug)]
@@ -31,6 +34,8 @@ pub struct WebhookFields {
     /// Version pins by event type: as requested after parsing, every subscribed type's once
     /// [`crate::catalog::resolve_pins`] has filled in the rest.
     pub pins: BTreeMap<String, u32>,
+    /// Deliveries a second: 0 is no limit, and `None` (update only) keeps the current one.
+    pub rate_limit: Option<u32>,
 }
 
 /// The raw fields as they arrive in Create and Update requests.
@@ -41,6 +46,7 @@ pub struct RawFields<'a> {
     pub status: i32,
     pub event_types: &'a [String],
     pub event_versions: &'a HashMap<String, u32>,
+    pub rate_limit: Option<u32>,
 }
 
 impl WebhookFields {
@@ -118,6 +124,15 @@ impl WebhookFields {
             }
         }
 
+        if raw.rate_limit.is_some_and(|r| r > MAX_RATE_LIMIT) {
+            check(
+                "rate_limit",
+                Err(format!(
+                    "must be 1-{MAX_RATE_LIMIT} deliveries a second, or 0 for no limit"
+                )),
+            );
+        }
+
         match (url, status) {
             (Ok(url), Ok(status)) if violations.is_empty() => Ok(Self {
                 pins: raw
@@ -130,6 +145,7 @@ impl WebhookFields {
                 description: raw.description.to_owned(),
                 status,
                 event_types,
+                rate_limit: raw.rate_limit,
             }),
             _ => Err(RegistryError::Invalid(violations)),
         }
@@ -194,6 +210,7 @@ mod tests {
             status: 0,
             event_types: types,
             event_versions: &NO_PINS,
+            rate_limit: None,
         }
     }
 
@@ -238,5 +255,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("event_types: must list at least one"), "{err}");
+    }
+
+    #[test]
+    fn a_rate_limit_above_the_highest_is_named() {
+        let types = vec!["job.completed".to_owned()];
+        let mut fast = raw("n", "https://x.org", &types);
+        fast.rate_limit = Some(MAX_RATE_LIMIT + 1);
+        let err = WebhookFields::parse(fast, false).unwrap_err().to_string();
+        assert!(err.contains("rate_limit: must be 1-1000"), "{err}");
+        for fine in [None, Some(0), Some(1), Some(MAX_RATE_LIMIT)] {
+            let mut limited = raw("n", "https://x.org", &types);
+            limited.rate_limit = fine;
+            let parsed = WebhookFields::parse(limited, false).unwrap();
+            assert_eq!(parsed.rate_limit, fine);
+        }
     }
 }

@@ -8,6 +8,7 @@ mod convert;
 mod dead_letters;
 mod error;
 mod input;
+mod operations;
 mod overdue;
 mod page;
 mod periodic;

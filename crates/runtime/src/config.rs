@@ -9,8 +9,10 @@ use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
 mod console;
+mod operations;
 
 pub use console::ConsoleSettings;
+pub use operations::OperationsSettings;
 
 use crate::topology::Topology;
 use hookline_core::address_policy::{AddressPolicy, Cidr};
@@ -46,6 +48,7 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub delivery: DeliverySettings,
     pub console: ConsoleSettings,
+    pub operations: OperationsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -306,7 +309,7 @@ impl Settings {
                 "registry.auto_disable_after must be shorter than retention.max_age, which deletes the failures it looks at",
             );
         }
-        if let Some(why) = self.console.invalid() {
+        if let Some(why) = self.console.invalid().or_else(|| self.operations.invalid()) {
             return Err(ConfigError::Invalid(why));
         }
         if self.database.max_connections == 0 {

@@ -51,6 +51,8 @@ app.kubernetes.io/component: {{ .component }}
   valueFrom: {secretKeyRef: {name: {{ include "hookline.secretName" . }}, key: master-keys}}
 - name: HOOKLINE__AUTH__HS256_SECRET
   valueFrom: {secretKeyRef: {name: {{ include "hookline.secretName" . }}, key: hs256-secret, optional: true}}
+- name: HOOKLINE__OPERATIONS__WEBHOOK_SECRET
+  valueFrom: {secretKeyRef: {name: {{ include "hookline.secretName" . }}, key: operations-webhook-secret, optional: true}}
 {{ include "hookline.sharedEnv" . }}
 {{- end -}}
 

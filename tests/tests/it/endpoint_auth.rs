@@ -98,6 +98,7 @@ async fn updates_keep_credentials_unless_they_replace_them(pool: PgPool) {
         event_types: request.event_types.clone(),
         auth,
         event_versions: Default::default(),
+        rate_limit: None,
     };
     let mut registry = stack.registry.clone();
 

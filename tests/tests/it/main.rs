@@ -26,6 +26,7 @@ mod operational;
 mod overdue;
 mod ping;
 mod pipeline;
+mod rate_limit;
 mod reconnect;
 mod redeliver;
 mod registry;

@@ -1,6 +1,6 @@
 //! Operational events: an organisation that subscribes a webhook to Hookline's own events hears, signed
 //! like any delivery, when one of its deliveries dead-letters and when one of its webhooks is switched
-//! off. Producers cannot publish them.
+//! off. Producers cannot publish them. The platform's operations endpoint hears every organisation's.
 
 use hookline_proto::v1;
 use hookline_tests::stack::publish_request;
@@ -53,6 +53,56 @@ async fn a_subscriber_hears_of_a_dead_letter_and_a_webhook_switched_off(pool: Pg
     stack
         .settled(ORG, &watcher.id, v1::DeliveryStatus::Succeeded, DEADLINE)
         .await;
+}
+
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn the_operations_endpoint_hears_of_webhooks_switched_off_in_two_organisations(pool: PgPool) {
+    const OTHER: &str = "org_globex";
+    let operations = Receiver::always(200).await;
+    let secret = hookline_core::signing::SigningSecret::generate().encode();
+    let stack = Stack::start_with(
+        pool,
+        &[
+            ("HOOKLINE__OPERATIONS__WEBHOOK_URL", &operations.url()),
+            ("HOOKLINE__OPERATIONS__WEBHOOK_SECRET", &secret),
+        ],
+    )
+    .await;
+    let gone = Receiver::always(410).await;
+    let mut broken = std::collections::BTreeMap::new();
+    for org in [ORG, OTHER] {
+        let (webhook, _) = stack.webhook(org, &gone.url(), &["job.completed"]).await;
+        broken.insert(org, webhook.id);
+        stack
+            .publish(org, "job.completed", serde_json::json!({"jobId": "J-1"}))
+            .await;
+    }
+
+    // Each organisation's 410 brings a webhook.disabled and a delivery.dead_lettered.
+    let heard = operations.wait_for(4, DEADLINE).await;
+    let verifier = standardwebhooks::Webhook::new(&secret).unwrap();
+    let mut disabled = std::collections::BTreeMap::new();
+    for request in &heard {
+        verifier
+            .verify(&request.body, &request.headers)
+            .expect("signed with operations.webhook_secret");
+        let body = request.json();
+        assert_eq!(body["organisationId"], "hookline-operations");
+        let object = &body["data"]["object"];
+        if body["eventType"] == "webhook.disabled" {
+            let org = object["organisationId"].as_str().unwrap().to_owned();
+            disabled.insert(org, object["webhookId"].as_str().unwrap().to_owned());
+        }
+    }
+    let expected: std::collections::BTreeMap<_, _> = broken
+        .iter()
+        .map(|(org, id)| (org.to_string(), id.clone()))
+        .collect();
+    assert_eq!(disabled, expected, "one webhook.disabled per organisation");
+    // Neither organisation sees the operations endpoint among its webhooks.
+    for org in [ORG, OTHER] {
+        assert_eq!(stack.webhooks(org).await.len(), 1);
+    }
 }
 
 #[sqlx::test(migrator = "hookline_store::MIGRATOR")]

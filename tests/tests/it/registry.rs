@@ -17,6 +17,7 @@ fn create(url: &str) -> v1::CreateWebhookRequest {
         event_types: vec!["job.completed".into()],
         auth: None,
         event_versions: Default::default(),
+        rate_limit: 0,
     }
 }
 
@@ -66,6 +67,7 @@ async fn webhooks_can_be_created_read_listed_updated_toggled_and_deleted(pool: P
             event_types: vec!["job.completed".into(), "estimate.updated".into()],
             auth: None,
             event_versions: Default::default(),
+            rate_limit: None,
         })
         .await
         .unwrap()

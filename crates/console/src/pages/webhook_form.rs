@@ -28,6 +28,7 @@ const FIELDS: &[&str] = &[
     "event_types",
     "event_versions",
     "auth",
+    "rate_limit",
 ];
 
 /// The form field that pins `event_type` to a version (seed 000's event versions).
@@ -47,6 +48,8 @@ pub struct Values {
     pub auth: String,
     pub basic_username: String,
     pub header_name: String,
+    /// Deliveries a second at most, as typed; empty for no limit.
+    pub rate_limit: String,
 }
 
 /// The catalog's event types of one resource, for one group of checkboxes.
@@ -129,6 +132,10 @@ async fn open(user: SignedIn, id: Option<String>, query: OrgQuery) -> Result<Res
                 event_types: webhook.event_types,
                 versions: webhook.event_versions.into_iter().collect(),
                 auth: "keep".into(),
+                rate_limit: match webhook.rate_limit {
+                    0 => String::new(),
+                    limit => limit.to_string(),
+                },
                 ..Values::default()
             }
         }
@@ -171,6 +178,7 @@ async fn save(
         values.description.clone(),
     );
     let (status, event_types) = (status(values.enabled).into(), values.event_types.clone());
+    let rate_limit = rate_limit(&values.rate_limit);
     // Only the subscribed types' pins are sent: a pin for an unticked type would be refused.
     let event_versions: std::collections::HashMap<String, u32> = values
         .versions
@@ -189,6 +197,7 @@ async fn save(
                 event_types,
                 auth,
                 event_versions: event_versions.clone(),
+                rate_limit,
             })
             .await
             .map(|created| Some(created.into_inner())),
@@ -203,6 +212,7 @@ async fn save(
                 event_types,
                 auth,
                 event_versions: event_versions.clone(),
+                rate_limit: Some(rate_limit),
             })
             .await
             .map(|_| None),
@@ -239,6 +249,7 @@ fn read(submitted: &Submitted) -> (Values, Option<v1::EndpointAuth>) {
         auth: submitted.one("auth"),
         basic_username: submitted.one("basic_username"),
         header_name: submitted.one("header_name"),
+        rate_limit: submitted.one("rate_limit").trim().to_owned(),
     };
     let method = match values.auth.as_str() {
         "basic" => Some(Method::Basic(v1::BasicAuth {
@@ -258,6 +269,15 @@ fn read(submitted: &Submitted) -> (Values, Option<v1::EndpointAuth>) {
             method: Some(method),
         }),
     )
+}
+
+/// The typed limit for the API: empty is none (0). Anything that is not a number is sent as one the API
+/// refuses, so its violation, naming `rate_limit`, lands beside the field like every other.
+fn rate_limit(typed: &str) -> u32 {
+    if typed.is_empty() {
+        return 0;
+    }
+    typed.parse().unwrap_or(u32::MAX)
 }
 
 fn status(enabled: bool) -> v1::WebhookStatus {

@@ -30,6 +30,7 @@ async fn failure(url: &str) -> Option<AttemptFailure> {
         auth: None,
         enabled: true,
         circuit_open_until: None,
+        rate_limit: None,
     };
     sender()
         .send(url, &target, "msg_1", b"{}".to_vec())

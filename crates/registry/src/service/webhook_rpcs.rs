@@ -26,6 +26,8 @@ macro_rules! raw_fields {
             status: $request.status,
             event_types: &$request.event_types,
             event_versions: &$request.event_versions,
+            // A create's plain number and an update's optional one alike.
+            rate_limit: Option::<u32>::from($request.rate_limit),
         }
     };
 }

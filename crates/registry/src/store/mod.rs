@@ -36,13 +36,15 @@ pub struct WebhookRow {
     pub circuit_open_until: Option<DateTime<Utc>>,
     pub disabled_reason: Option<String>,
     pub disabled_at: Option<DateTime<Utc>>,
+    pub rate_limit: Option<i32>,
 }
 
 /// The columns of a [`WebhookRow`], as a macro so statements stay `&'static str` (built with `concat!`).
 macro_rules! webhook_columns {
     () => {
         "id, organisation_id, name, url, description, status, event_types, auth_method, event_versions,
-         created_at, updated_at, circuit_opened_at, circuit_open_until, disabled_reason, disabled_at"
+         created_at, updated_at, circuit_opened_at, circuit_open_until, disabled_reason, disabled_at,
+         rate_limit"
     };
 }
 
@@ -52,6 +54,13 @@ fn type_names(fields: &WebhookFields) -> Vec<String> {
         .iter()
         .map(|t| t.as_str().to_owned())
         .collect()
+}
+
+/// The requested rate limit as the column's type (0 is none; the parser keeps it to 1000 at most).
+fn rate_limit(fields: &WebhookFields) -> Option<i32> {
+    fields
+        .rate_limit
+        .map(|r| i32::try_from(r).unwrap_or(i32::MAX))
 }
 
 /// Endpoint credentials as stored: the method, and the sealed credentials unless the method is `none`.
@@ -88,8 +97,9 @@ pub async fn insert_webhook(
     }
     let row = sqlx::query_as(concat!(
         "INSERT INTO webhooks (id, organisation_id, name, url, description, status, event_types,
-                               secret_key_id, secret_sealed, auth_method, auth_key_id, auth_sealed, event_versions)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ",
+                               secret_key_id, secret_sealed, auth_method, auth_key_id, auth_sealed, event_versions,
+                               rate_limit)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULLIF($14, 0)) RETURNING ",
         webhook_columns!()
     ))
     .bind(id)
@@ -105,6 +115,7 @@ pub async fn insert_webhook(
     .bind(auth.sealed.map(|s| &s.key_id))
     .bind(auth.sealed.map(|s| &s.bytes))
     .bind(sqlx::types::Json(&fields.pins))
+    .bind(rate_limit(fields).unwrap_or(0))
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -242,6 +253,18 @@ pub async fn update_webhook(
     let Some(before) = lock_status(&mut tx, organisation_id, id).await? else {
         return Ok(None);
     };
+    if let Some(limit) = rate_limit(fields) {
+        // A new limit starts a new schedule, from now: one reserved under a lower limit could lie far
+        // ahead. Slots that tasks hold under the old limit are given up when they come back.
+        sqlx::query(
+            "DELETE FROM webhook_rate_slots s USING webhooks w
+             WHERE s.webhook_id = $1 AND w.id = $1 AND w.rate_limit IS DISTINCT FROM NULLIF($2, 0)",
+        )
+        .bind(id)
+        .bind(limit)
+        .execute(&mut *tx)
+        .await?;
+    }
     let row = sqlx::query_as(concat!(
         "UPDATE webhooks SET name = $3, url = $4, description = $5, status = COALESCE($6, status),
                 event_types = $7, updated_at = now(),
@@ -252,6 +275,7 @@ pub async fn update_webhook(
                 auth_key_id = CASE WHEN $8 IS NULL THEN auth_key_id ELSE $9 END,
                 auth_sealed = CASE WHEN $8 IS NULL THEN auth_sealed ELSE $10 END,
                 event_versions = $11,
+                rate_limit = CASE WHEN $12 IS NULL THEN rate_limit ELSE NULLIF($12, 0) END,
                 -- A new URL is a new endpoint: its breaker starts closed.
                 circuit_opened_at = CASE WHEN url = $4 THEN circuit_opened_at END,
                 circuit_open_until = CASE WHEN url = $4 THEN circuit_open_until END
@@ -269,6 +293,7 @@ pub async fn update_webhook(
     .bind(auth.and_then(|a| a.sealed).map(|s| &s.key_id))
     .bind(auth.and_then(|a| a.sealed).map(|s| &s.bytes))
     .bind(sqlx::types::Json(&fields.pins))
+    .bind(rate_limit(fields))
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
