@@ -164,3 +164,76 @@ async fn concurrent_enables_ping_once(pool: PgPool) {
     );
     receiver.wait_for_pings(1, DEADLINE).await;
 }
+
+/// A registry whose broker cannot be reached: every ping fails to publish.
+async fn registry_without_a_broker(pool: PgPool) -> hookline_tests::auth::RegistryClient {
+    let env = hookline_tests::stack::test_env(
+        &pool,
+        &[("HOOKLINE__AMQP__URL", "amqp://guest:guest@127.0.0.1:1/%2f")],
+    );
+    let settings =
+        hookline_runtime::config::Settings::load_from(None, env).expect("test settings are valid");
+    let registry = hookline_registry::Registry::build(&settings, pool)
+        .await
+        .expect("registry binds");
+    let addr = registry.listeners().grpc_addr();
+    tokio::spawn(registry.run_until_stopped(tokio_util::sync::CancellationToken::new()));
+    let channel = hookline_tests::stack::connect(addr).await;
+    hookline_tests::auth::registry_client(channel, &hookline_tests::auth::super_admin())
+}
+
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn a_switch_on_whose_ping_cannot_be_sent_is_undone(pool: PgPool) {
+    let mut registry = registry_without_a_broker(pool).await;
+    let request = webhook_request(ORG, "https://hooks.example.com/in", &["job.completed"]);
+
+    // Created on: refused as UNAVAILABLE (a retry pings it), and not left behind half made.
+    let refused = registry
+        .create_webhook(request.clone())
+        .await
+        .expect_err("created on without its ping");
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+    assert!(refused.message().contains("retry"), "{refused:?}");
+    let list = v1::ListWebhooksRequest {
+        organisation_id: ORG.into(),
+        ..Default::default()
+    };
+    let listed = registry.list_webhooks(list.clone()).await.unwrap();
+    assert!(
+        listed.into_inner().webhooks.is_empty(),
+        "the new webhook is deleted"
+    );
+
+    // Created off, then switched on or updated to on: refused, and still off.
+    let off = registry
+        .create_webhook(v1::CreateWebhookRequest {
+            status: v1::WebhookStatus::Disabled.into(),
+            ..request.clone()
+        })
+        .await
+        .expect("a webhook created off sends no ping")
+        .into_inner()
+        .webhook
+        .unwrap();
+    let switched = registry
+        .set_webhook_status(set_status(&off, v1::WebhookStatus::Enabled))
+        .await
+        .expect_err("switched on without its ping");
+    assert_eq!(switched.code(), tonic::Code::Unavailable);
+    let updated = registry
+        .update_webhook(v1::UpdateWebhookRequest {
+            organisation_id: ORG.into(),
+            id: off.id.clone(),
+            name: request.name.clone(),
+            url: request.url.clone(),
+            status: v1::WebhookStatus::Enabled.into(),
+            event_types: request.event_types.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("updated to on without its ping");
+    assert_eq!(updated.code(), tonic::Code::Unavailable);
+    let listed = registry.list_webhooks(list).await.unwrap().into_inner();
+    assert_eq!(listed.webhooks.len(), 1);
+    assert_eq!(listed.webhooks[0].status(), v1::WebhookStatus::Disabled);
+}
