@@ -63,6 +63,23 @@ impl CollectedSpan {
     }
 }
 
+impl CollectedSpan {
+    /// An attribute's value if it was exported as an integer (not text), as the conventions type
+    /// status codes, ports and counts.
+    pub fn int(&self, key: &str) -> Option<i64> {
+        let value = self.attributes.iter().find(|kv| kv.key == key)?;
+        match value.value.as_ref()?.value.as_ref()? {
+            Value::IntValue(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// Whether the span has attribute `key` at all.
+    pub fn has(&self, key: &str) -> bool {
+        self.attributes.iter().any(|kv| kv.key == key)
+    }
+}
+
 /// The running collector; it stops when dropped.
 pub struct Collector {
     addr: SocketAddr,

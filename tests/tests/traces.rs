@@ -74,14 +74,21 @@ async fn log_line(
 /// both are killed when this is dropped.
 struct Traced {
     ingest: hookline_tests::auth::IngestClient,
+    ingest_addr: String,
     logs: Arc<Mutex<Vec<String>>>,
     _processes: [tokio::process::Child; 2],
 }
 
 impl Traced {
     async fn start(stack: &Stack, collector: &Collector) -> Self {
+        Self::start_with(stack, collector, &[]).await
+    }
+
+    /// [`Traced::start`] with settings `extra` for both processes.
+    async fn start_with(stack: &Stack, collector: &Collector, extra: &[(&str, &str)]) -> Self {
         let ingest_addr = free_addr().to_string();
         let mut env = stack.env.clone();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         env.extend(collector.env());
         env.push(("HOOKLINE__LOG__FORMAT".into(), "json".into()));
         env.push(("HOOKLINE__LOG__FILTER".into(), "info".into()));
@@ -104,6 +111,7 @@ impl Traced {
                 channel,
                 &hookline_tests::auth::super_admin(),
             ),
+            ingest_addr,
             logs,
             _processes: [ingest, worker],
         }
@@ -214,7 +222,10 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
     assert_eq!(fan_out.service, "hookline-delivery");
     assert_eq!(fan_out.kind, CONSUMER);
     assert_eq!(fan_out.parent_span_id, publish.span_id);
-    assert_eq!(fan_out.attribute("event_id"), Some(event_id.clone()));
+    assert_eq!(
+        fan_out.attribute("hookline.event_id"),
+        Some(event_id.clone())
+    );
     assert_eq!(
         fan_out.attribute("messaging.system").as_deref(),
         Some("rabbitmq")
@@ -233,14 +244,23 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
     let first = one(&spans, "attempt 1", |s| s.kind == INTERNAL);
     assert_eq!(first.name, "attempt");
     assert_eq!(first.parent_span_id, fan_out.span_id);
-    assert_eq!(first.attribute("attempt").as_deref(), Some("1"));
-    assert_eq!(first.attribute("event_id"), Some(event_id.clone()));
-    assert_eq!(first.attribute("webhook_id"), Some(webhook.id.clone()));
+    assert_eq!(
+        first.int("hookline.attempt"),
+        Some(1),
+        "an integer attribute"
+    );
+    assert_eq!(first.attribute("hookline.event_id"), Some(event_id.clone()));
+    assert_eq!(
+        first.attribute("hookline.webhook_id"),
+        Some(webhook.id.clone())
+    );
     let second = one(&spans, "attempt 2", |s| {
-        s.name == attempt_queue && s.attribute("attempt").as_deref() == Some("2")
+        s.name == attempt_queue && s.int("hookline.attempt") == Some(2)
     });
     assert_eq!(second.kind, CONSUMER);
-    let delivery_id = first.attribute("delivery_id").expect("a delivery id");
+    let delivery_id = first
+        .attribute("hookline.delivery_id")
+        .expect("a delivery id");
     let post_of = |attempt: &CollectedSpan| {
         one(&spans, "POST", |s| {
             s.kind == CLIENT && s.parent_span_id == attempt.span_id
@@ -253,10 +273,19 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
         failed.attribute("http.request.method").as_deref(),
         Some("POST")
     );
-    assert_eq!(
-        failed.attribute("http.response.status_code").as_deref(),
-        Some("500")
-    );
+    assert_eq!(failed.int("http.response.status_code"), Some(500));
+    // http://127.0.0.1:<port>/hooks
+    let receiver_port: i64 = receiver
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(failed.int("server.port"), Some(receiver_port));
     assert_eq!(failed.status, 2, "a 500 marks the client span as an error");
     assert_eq!(failed.attribute("url.full"), Some(receiver.url()));
 
@@ -274,25 +303,40 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
         retry.attribute("messaging.rabbitmq.destination.routing_key"),
         "attempt 2 came back from the retry queue"
     );
-    assert_eq!(second.attribute("delivery_id"), Some(delivery_id.clone()));
-    let succeeded = post_of(second);
     assert_eq!(
-        succeeded.attribute("http.response.status_code").as_deref(),
-        Some("200")
+        second.attribute("hookline.delivery_id"),
+        Some(delivery_id.clone())
     );
+    let succeeded = post_of(second);
+    assert_eq!(succeeded.int("http.response.status_code"), Some(200));
     assert_ne!(succeeded.status, 2);
 
-    // The worker's JSON log line for the success names the event, delivery, webhook and trace, in the
-    // span it was written in.
+    // The worker's JSON log line for the success carries the trace and span ids at its top level (the
+    // span of attempt 2, where it was written, after the POST) and the event, delivery and webhook in
+    // its spans.
     let line = log_line(&traced.logs, "the worker's `delivered` log line", |l| {
         l["message"] == "delivered"
     })
     .await;
+    assert_eq!(line["trace_id"], trace_id.as_str(), "{line}");
+    assert_eq!(line["span_id"], second.span_id.as_str(), "{line}");
     let span = &line["spans"][0];
-    assert_eq!(span["trace_id"], trace_id.as_str(), "{line}");
-    assert_eq!(span["event_id"], event_id.as_str(), "{line}");
-    assert_eq!(span["delivery_id"], delivery_id.as_str(), "{line}");
-    assert_eq!(span["webhook_id"], webhook.id.as_str(), "{line}");
+    assert_eq!(span["hookline.event_id"], event_id.as_str(), "{line}");
+    assert_eq!(span["hookline.delivery_id"], delivery_id.as_str(), "{line}");
+    assert_eq!(span["hookline.webhook_id"], webhook.id.as_str(), "{line}");
+    // No span carries the trace id as an attribute: it is the span's own.
+    assert!(spans.iter().all(|s| !s.has("trace_id")), "{spans:#?}");
+    // Every messaging span names the broker it talked to.
+    for messaging in spans
+        .iter()
+        .filter(|s| s.kind == PRODUCER || s.kind == CONSUMER)
+    {
+        assert_eq!(
+            messaging.attribute("server.address").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(messaging.int("server.port"), Some(5672), "{messaging:#?}");
+    }
 }
 
 /// A caller that did not sample its trace gets no spans from any service, and no service starts a trace
@@ -334,14 +378,112 @@ async fn a_trace_the_caller_did_not_sample_stays_unsampled_in_every_service(pool
     let line = log_line(
         &traced.logs,
         "the unsampled event's `delivered` line",
-        |l| l["message"] == "delivered" && l["spans"][0]["event_id"] == unsampled_event.as_str(),
+        |l| {
+            l["message"] == "delivered"
+                && l["spans"][0]["hookline.event_id"] == unsampled_event.as_str()
+        },
     )
     .await;
-    assert_eq!(
-        line["spans"][0]["trace_id"],
-        unsampled_trace.as_str(),
-        "{line}"
+    assert_eq!(line["trace_id"], unsampled_trace.as_str(), "{line}");
+}
+
+/// A `PublishEvents` batch is one trace, the caller's: its server span holds one send span per event, and
+/// each event's processing continues from its own send, so every event's deliveries are told apart in
+/// the one trace (the messaging conventions' batch pattern, whose per-message creation context these
+/// sends are; a trace per event would cut them off from the call that made them). A send without a
+/// routing key (a task handed to the deliveries exchange) records none. A call to a method the server
+/// does not serve is named by a fixed value, never by the caller's path.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn a_batch_is_one_trace_with_a_send_per_event(pool: PgPool) {
+    let collector = Collector::start().await;
+    let stack = Stack::without_worker(pool, &[]).await;
+    let receiver = Receiver::start(|_| Reply::status(200)).await;
+    enabled_without_ping(&stack, &receiver.url()).await;
+    // Every task through the deliveries queue, so the trace shows that send too.
+    let traced = Traced::start_with(
+        &stack,
+        &collector,
+        &[("HOOKLINE__DELIVERY__DIRECT_ATTEMPTS", "0")],
+    )
+    .await;
+    let trace_id = uuid::Uuid::new_v4().simple().to_string();
+    let event = || publish_request(ORG, "job.completed", serde_json::json!({"jobId": "J-8"}));
+    let mut request = tonic::Request::new(hookline_proto::v1::PublishEventsRequest {
+        events: vec![event(), event(), event()],
+    });
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01")
+            .parse()
+            .unwrap(),
     );
+    traced
+        .ingest
+        .clone()
+        .publish_events(request)
+        .await
+        .expect("publishing a batch");
+    receiver.wait_for(3, LONG_DEADLINE).await;
+    // One RPC; per event a send to the events exchange and one to the deliveries exchange, the fan-out's
+    // and the attempt's processing, and a POST.
+    let spans = collector
+        .wait_for_trace(&trace_id, LONG_DEADLINE, |spans| {
+            kinds(spans) == (1, 6, 6, 3)
+        })
+        .await;
+    let rpc = one(&spans, "RPC server", |s| s.kind == SERVER);
+    assert_eq!(rpc.name, "hookline.v1.EventIngest/PublishEvents");
+    let topology = stack.topology();
+    let sends: Vec<_> = spans
+        .iter()
+        .filter(|s| s.kind == PRODUCER && s.name == format!("send {}", topology.events_exchange()))
+        .collect();
+    assert_eq!(sends.len(), 3, "a send per event");
+    for send in &sends {
+        assert_eq!(send.parent_span_id, rpc.span_id);
+        let processing = one(&spans, "an event's fan-out", |s| {
+            s.kind == CONSUMER && s.parent_span_id == send.span_id
+        });
+        assert_eq!(
+            processing.attribute("hookline.event_id"),
+            send.attribute("messaging.message.id"),
+            "each event continues from its own send"
+        );
+    }
+    let handed = spans.iter().filter(|s| {
+        s.kind == PRODUCER && s.name == format!("send {}", topology.deliveries_exchange())
+    });
+    for send in handed {
+        assert!(
+            !send.has("messaging.rabbitmq.destination.routing_key"),
+            "an empty routing key is left out: {send:#?}"
+        );
+    }
+
+    // A method this server does not serve: named by a fixed value, not the path the caller chose.
+    let other_trace = uuid::Uuid::new_v4().simple().to_string();
+    let channel = listening(&traced.ingest_addr).await;
+    let mut wrong =
+        hookline_tests::auth::registry_client(channel, &hookline_tests::auth::super_admin());
+    let mut call = tonic::Request::new(hookline_proto::v1::GetWebhookRequest::default());
+    call.metadata_mut().insert(
+        "traceparent",
+        format!("00-{other_trace}-00f067aa0ba902b7-01")
+            .parse()
+            .unwrap(),
+    );
+    let refused = wrong
+        .get_webhook(call)
+        .await
+        .expect_err("ingest serves no registry");
+    assert_eq!(refused.code(), tonic::Code::Unimplemented);
+    let spans = collector
+        .wait_for_trace(&other_trace, LONG_DEADLINE, |spans| !spans.is_empty())
+        .await;
+    let rpc = one(&spans, "RPC server", |s| s.kind == SERVER);
+    assert_eq!(rpc.name, "_OTHER");
+    assert_eq!(rpc.attribute("rpc.method").as_deref(), Some("_OTHER"));
+    assert_eq!(rpc.status, 2, "UNIMPLEMENTED is the server's error");
 }
 
 /// Spans that cannot be exported are not lost silently: with the collector unreachable, the service

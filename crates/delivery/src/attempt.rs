@@ -297,8 +297,7 @@ impl AttemptStage {
             "outcome" => if exchange.succeeded() { "success" } else { "failure" },
             "status_class" => prometheus::status_class(exchange.status))
         .increment(1);
-        metrics::histogram!(prometheus::ATTEMPT_DURATION)
-            .record(f64::from(exchange.duration_ms.max(0)) / 1000.0);
+        metrics::histogram!(prometheus::ATTEMPT_DURATION).record(exchange.duration.as_secs_f64());
         let verdict = exchange.verdict();
         if let Some(transition) = permit.finish(verdict) {
             self.circuit_changed(&task, target, transition).await;
@@ -330,11 +329,13 @@ impl AttemptStage {
         match &exchange.failure {
             None => tracing::info!(
                 status = exchange.status,
-                duration_ms = exchange.duration_ms,
+                duration_ms = exchange.duration_ms(),
                 "delivered"
             ),
             Some(error) => {
-                tracing::warn!(status = exchange.status, %error, ?next_attempt_at, "attempt failed")
+                let next =
+                    next_attempt_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+                tracing::warn!(status = exchange.status, %error, next_attempt_at = next.as_deref(), "attempt failed")
             }
         }
         // The dead letter says why, so the queue can be read without the database.

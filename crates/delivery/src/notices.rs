@@ -87,7 +87,7 @@ impl AttemptStage {
         match self.webhooks.disable(task.webhook_id, GONE_REASON).await {
             Ok(true) => {
                 metrics::counter!(prometheus::WEBHOOKS_DISABLED, "reason" => "gone").increment(1);
-                tracing::warn!(webhook_id = %task.webhook_id, "webhook disabled: {GONE_REASON}");
+                tracing::info!(webhook_id = %task.webhook_id, "webhook disabled: {GONE_REASON}");
                 let notice = operational::webhook_disabled(&webhook(task, target), GONE_REASON);
                 self.notices.send(notice);
             }

@@ -173,7 +173,7 @@ mod tests {
             next_attempt_at: None,
             exchange: Some(HttpExchange {
                 started_at: chrono::Utc::now(),
-                duration_ms: 1,
+                duration: std::time::Duration::from_millis(1),
                 request_body: "{}".into(),
                 request_headers: Vec::new(),
                 status: Some(500),

@@ -45,7 +45,8 @@ impl From<DeliveryState> for DeliveryStatus {
 #[derive(Debug, Clone)]
 pub struct HttpExchange {
     pub started_at: DateTime<Utc>,
-    pub duration_ms: i32,
+    /// How long the attempt took, to the nanosecond (the log keeps whole milliseconds).
+    pub duration: std::time::Duration,
     pub request_body: String,
     /// The request's headers as sent, endpoint credentials masked.
     pub request_headers: Vec<(String, String)>,
@@ -59,6 +60,11 @@ pub struct HttpExchange {
 }
 
 impl HttpExchange {
+    /// The duration in whole milliseconds, as the delivery log keeps it.
+    pub fn duration_ms(&self) -> i32 {
+        i32::try_from(self.duration.as_millis()).unwrap_or(i32::MAX)
+    }
+
     pub fn succeeded(&self) -> bool {
         self.failure.is_none()
     }
@@ -122,7 +128,7 @@ mod tests {
         };
         HttpExchange {
             started_at: Utc::now(),
-            duration_ms: 1,
+            duration: std::time::Duration::from_millis(1),
             request_body: String::new(),
             request_headers: Vec::new(),
             status,

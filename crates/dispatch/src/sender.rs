@@ -108,7 +108,7 @@ impl Sender {
         let request_body = String::from_utf8_lossy(&body).into_owned();
         let mut exchange = HttpExchange {
             started_at,
-            duration_ms: 0,
+            duration: std::time::Duration::ZERO,
             request_body,
             request_headers: Vec::new(),
             status: None,
@@ -132,7 +132,7 @@ impl Sender {
             Err(e) => Err(AttemptFailure::Refused(format!("refused: url {e}"))),
         };
         exchange.failure = result.err();
-        exchange.duration_ms = clock.elapsed().as_millis().min(i32::MAX as u128) as i32;
+        exchange.duration = clock.elapsed();
         exchange
     }
 

@@ -245,7 +245,7 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> Result<()> {
     .bind(attempts.iter().map(|(o, _)| o.delivery_id).collect::<Vec<_>>())
     .bind(attempts.iter().map(|(o, _)| o.attempt as i32).collect::<Vec<_>>())
     .bind(attempts.iter().map(|(_, x)| x.started_at).collect::<Vec<_>>())
-    .bind(attempts.iter().map(|(_, x)| x.duration_ms).collect::<Vec<_>>())
+    .bind(attempts.iter().map(|(_, x)| x.duration_ms()).collect::<Vec<_>>())
     .bind(attempts.iter().map(|(_, x)| x.status.map(i32::from)).collect::<Vec<_>>())
     .bind(attempts.iter().map(|(_, x)| Json(&x.headers)).collect::<Vec<_>>())
     .bind(attempts.iter().map(|(_, x)| x.body.as_str()).collect::<Vec<_>>())

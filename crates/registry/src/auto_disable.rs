@@ -36,7 +36,7 @@ pub async fn run(
             Ok(disabled) => {
                 for (id, organisation_id, url) in disabled {
                     metrics::counter!(WEBHOOKS_DISABLED, "reason" => "failing").increment(1);
-                    tracing::warn!(webhook_id = %id, %organisation_id, "webhook disabled: {reason}");
+                    tracing::info!(webhook_id = %id, %organisation_id, "webhook disabled: {reason}");
                     let webhook = WebhookRef {
                         organisation_id: &organisation_id,
                         id,

@@ -168,6 +168,7 @@ impl From<AttemptRow> for v1::DeliveryAttempt {
 pub fn test_event_response(sent: TestDelivery) -> v1::SendTestEventResponse {
     let x = sent.exchange;
     let error = x.error();
+    let duration_ms = x.duration_ms().max(0) as u32;
     v1::SendTestEventResponse {
         delivery_id: sent.delivery_id.to_string(),
         request: Some(v1::SentRequest {
@@ -181,7 +182,7 @@ pub fn test_event_response(sent: TestDelivery) -> v1::SendTestEventResponse {
             body: x.body,
             body_truncated: x.body_truncated,
         }),
-        duration_ms: x.duration_ms.max(0) as u32,
+        duration_ms,
         success: error.is_none(),
         error: error.unwrap_or_default(),
     }

@@ -81,7 +81,10 @@ pub async fn connect(url: &SecretString, name: &str) -> lapin::Result<Connection
     for node in url.expose_secret().split(',').map(str::trim) {
         let properties = ConnectionProperties::default().with_connection_name(name.into());
         match Connection::connect(node, properties).await {
-            Ok(connection) => return Ok(connection),
+            Ok(connection) => {
+                spans::set_broker(node);
+                return Ok(connection);
+            }
             Err(error) => failed = Some(error),
         }
     }

@@ -1,6 +1,8 @@
 //! Serving a gRPC service the way both Hookline servers do: with `grpc.health.v1` and reflection.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -16,6 +18,9 @@ use tracing::Instrument as _;
 
 /// The standard health service, which gets no spans.
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
+const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
+use crate::spans::UNKNOWN;
 
 /// How often the gRPC health status is refreshed from the dependency flags.
 const HEALTH_REFRESH: Duration = Duration::from_millis(500);
@@ -39,10 +44,22 @@ where
     S::Future: Send + 'static,
 {
     let (reporter, health_service) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(hookline_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Reflection lists what this server serves, in both versions clients use (`grpcurl` and older
+    // tools still ask v1alpha); the descriptors of the other services stay resolvable but unlisted.
+    let advertised = [S::NAME, HEALTH_SERVICE, REFLECTION_V1, REFLECTION_V1ALPHA];
+    let reflection = || {
+        advertised.iter().fold(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(hookline_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
+            |builder, name| builder.with_service_name(*name),
+        )
+    };
+    let reflection_v1 = reflection()
         .build_v1()
+        .expect("the embedded descriptor sets are valid");
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
         .expect("the embedded descriptor sets are valid");
 
     // Not serving until the first check says otherwise (the reporter starts "" as SERVING).
@@ -74,9 +91,10 @@ where
     });
 
     tonic::transport::Server::builder()
-        .layer(RpcTelemetry)
+        .layer(RpcTelemetry::serving(S::NAME))
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(service)
         // Without TCP_NODELAY a response written in more than one segment waits for the client's
         // delayed ACK (40 ms on Linux) before its last one: tonic leaves it off for a listener given
@@ -89,21 +107,47 @@ where
 }
 
 /// Counts and times every call by service, method and code (the Prometheus RPC metrics), and wraps it
-/// in a server span that continues the caller's trace.
-#[derive(Debug, Clone, Copy)]
-pub struct RpcTelemetry;
+/// in a server span that continues the caller's trace. Paths are the caller's to choose, so a call to
+/// anything the server does not serve is named by a fixed value, never by its path.
+#[derive(Debug, Clone)]
+pub struct RpcTelemetry {
+    known: Arc<HashSet<String>>,
+}
+
+impl RpcTelemetry {
+    /// For a server of `service`, with reflection beside it.
+    pub fn serving(service: &str) -> Self {
+        let mut known: HashSet<String> =
+            hookline_proto::method_paths(service).into_iter().collect();
+        for reflection in [REFLECTION_V1, REFLECTION_V1ALPHA] {
+            known.insert(format!("/{reflection}/ServerReflectionInfo"));
+        }
+        for probe in ["Check", "Watch"] {
+            known.insert(format!("/{HEALTH_SERVICE}/{probe}"));
+        }
+        Self {
+            known: Arc::new(known),
+        }
+    }
+}
 
 impl<S> tower_layer::Layer<S> for RpcTelemetry {
     type Service = RpcTelemetryService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcTelemetryService(inner)
+        RpcTelemetryService {
+            inner,
+            known: self.known.clone(),
+        }
     }
 }
 
 /// [`RpcTelemetry`] around one service.
 #[derive(Debug, Clone)]
-pub struct RpcTelemetryService<S>(S);
+pub struct RpcTelemetryService<S> {
+    inner: S,
+    known: Arc<HashSet<String>>,
+}
 
 impl<S, B, R> tower_service::Service<http::Request<B>> for RpcTelemetryService<S>
 where
@@ -118,17 +162,16 @@ where
         &mut self,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let (service, method) = request
-            .uri()
-            .path()
-            .trim_start_matches('/')
-            .split_once('/')
-            .map(|(s, m)| (s.to_owned(), m.to_owned()))
-            .unwrap_or_else(|| ("other".to_owned(), "other".to_owned()));
+        let path = request.uri().path();
+        let (service, method) = match path.trim_start_matches('/').split_once('/') {
+            _ if !self.known.contains(path) => (UNKNOWN.to_owned(), UNKNOWN.to_owned()),
+            Some((s, m)) => (s.to_owned(), m.to_owned()),
+            None => (UNKNOWN.to_owned(), UNKNOWN.to_owned()),
+        };
         // Probes call the health service every few seconds; their spans would bury the real ones.
         let span = if service == HEALTH_SERVICE {
             tracing::Span::none()
@@ -136,7 +179,7 @@ where
             spans::rpc_server(&service, &method, request.headers())
         };
         let started = std::time::Instant::now();
-        let call = span.in_scope(|| self.0.call(request));
+        let call = span.in_scope(|| self.inner.call(request));
         Box::pin(async move {
             let result = call.instrument(span.clone()).await;
             // Errors are trailers-only responses, so their status is in the headers; OK is in trailers.
@@ -149,12 +192,6 @@ where
                 Err(_) => tonic::Code::Unknown,
             };
             spans::rpc_ended(&span, code);
-            // Paths are the caller's to choose: an unknown method is labelled `other`, never by name.
-            let (service, method) = if code == tonic::Code::Unimplemented {
-                ("other".to_owned(), "other".to_owned())
-            } else {
-                (service, method)
-            };
             let code = crate::prometheus::code_label(code);
             metrics::counter!(crate::prometheus::GRPC_REQUESTS,
                 "service" => service.clone(), "method" => method.clone(), "code" => code)

@@ -9,6 +9,7 @@ pub mod background;
 pub mod cli;
 pub mod config;
 pub mod grpc;
+mod json_log;
 pub mod ops;
 pub mod prometheus;
 pub mod publisher;

@@ -7,15 +7,18 @@
 //! last one.
 //!
 //! Names and attributes follow the OpenTelemetry semantic conventions v1.30 for RPC, messaging
-//! (RabbitMQ) and HTTP client spans, so any tracing backend shows them like other services' spans. The
-//! Hookline ids (`event_id`, `delivery_id`, `webhook_id`) are attributes as well, and because they are
-//! fields of the spans they also appear in every JSON log line written inside them, with `trace_id`.
+//! (RabbitMQ) and HTTP client spans, so any tracing backend shows them like other services' spans;
+//! numbers are exported as integers. Hookline's own attributes are namespaced (`hookline.event_id`,
+//! `hookline.event_type`, `hookline.delivery_id`, `hookline.webhook_id`, `hookline.attempt`), and because
+//! they are fields of the spans they also appear in every JSON log line written inside them, beside the
+//! line's top-level `trace_id` and `span_id` (`json_log`).
 //!
 //! Spans that exist only for traces (RPC, send, HTTP) are not created at all unless traces are exported,
 //! so a deployment without a collector pays nothing for them; the `process` spans always exist, because
 //! they also give log lines their ids. Under a parent the sampler dropped, the trace-only spans are not
 //! made either, and the parent's context (with its "not sampled" flag) travels on in their place.
 
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use lapin::types::{AMQPValue, FieldTable, ShortString};
@@ -37,6 +40,37 @@ pub(crate) fn set_exporting() {
     EXPORTING.store(true, Ordering::Relaxed);
 }
 
+/// The RabbitMQ node this process last connected to, as `server.address` and `server.port` of its
+/// messaging spans.
+static BROKER: RwLock<Option<(String, i64)>> = RwLock::new(None);
+
+/// Remembers the node at `url` (an `amqp://` or `amqps://` URL) for the messaging spans.
+pub(crate) fn set_broker(url: &str) {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return;
+    };
+    let default_port = if parsed.scheme() == "amqps" {
+        5671
+    } else {
+        5672
+    };
+    let node = parsed.host_str().map(|host| {
+        (
+            host.to_owned(),
+            i64::from(parsed.port().unwrap_or(default_port)),
+        )
+    });
+    *BROKER.write().expect("broker lock") = node;
+}
+
+/// Sets `server.address` and `server.port` of a messaging span to the broker's.
+fn broker_attributes(span: &Span) {
+    if let Some((address, port)) = BROKER.read().expect("broker lock").clone() {
+        span.set_attribute("server.address", address);
+        span.set_attribute("server.port", port);
+    }
+}
+
 /// Whether a span that exists only for traces is worth making as a child of the current span: traces
 /// are exported, and the current trace is sampled (or there is none, and the new span starts one).
 /// Making a span costs about as much as exporting it (BENCHMARKS.md, issue 5), so under an unsampled
@@ -52,13 +86,21 @@ fn unsampled(context: &Context) -> bool {
     span_context.is_valid() && !span_context.is_sampled()
 }
 
+/// What a call to a method the server does not serve is named by, in spans and metric labels: the
+/// caller chooses the path, so it must not become a name (the HTTP conventions' value for the same case).
+pub const UNKNOWN: &str = "_OTHER";
+
 /// The server span of one gRPC call to `service`'s `method`, continuing the caller's trace from the
 /// request `headers` (gRPC metadata).
 pub fn rpc_server(service: &str, method: &str, headers: &http::HeaderMap) -> Span {
     if !exporting() {
         return Span::none();
     }
-    let name = format!("{service}/{method}");
+    let name = if method == UNKNOWN {
+        UNKNOWN.to_owned()
+    } else {
+        format!("{service}/{method}")
+    };
     let span = tracing::info_span!(
         "rpc",
         otel.name = name.as_str(),
@@ -68,7 +110,6 @@ pub fn rpc_server(service: &str, method: &str, headers: &http::HeaderMap) -> Spa
         rpc.service = service,
         rpc.method = method,
         rpc.grpc.status_code = Empty,
-        trace_id = Empty,
     );
     continue_trace(&span, extract(&HttpHeaders(headers)));
     span
@@ -100,7 +141,7 @@ pub fn amqp_send(exchange: &str, routing_key: &str, message_id: &str) -> Span {
         exchange
     };
     let name = format!("send {destination}");
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "amqp_send",
         otel.name = name.as_str(),
         otel.kind = "producer",
@@ -109,10 +150,17 @@ pub fn amqp_send(exchange: &str, routing_key: &str, message_id: &str) -> Span {
         messaging.operation.type = "send",
         messaging.operation.name = "send",
         messaging.destination.name = exchange,
-        messaging.rabbitmq.destination.routing_key = routing_key,
+        messaging.rabbitmq.destination.routing_key = Empty,
         messaging.message.id = message_id,
         error.type = Empty,
-    )
+    );
+    // The conventions leave an empty routing key out rather than record it empty.
+    if !routing_key.is_empty() {
+        span.record("messaging.rabbitmq.destination.routing_key", routing_key);
+    }
+    broker_attributes(&span);
+    crate::json_log::remember_ids(&span);
+    span
 }
 
 /// The consumer span that processes one message taken from `queue`, continuing the trace its
@@ -124,12 +172,11 @@ pub fn amqp_process(queue: &str, message: &lapin::message::Delivery, ids: Ids) -
         "amqp_process",
         otel.name = Empty,
         otel.kind = "consumer",
-        event_id = Empty,
-        event_type = Empty,
-        delivery_id = Empty,
-        webhook_id = Empty,
-        attempt = Empty,
-        trace_id = Empty,
+        hookline.event_id = Empty,
+        hookline.event_type = Empty,
+        hookline.delivery_id = Empty,
+        hookline.webhook_id = Empty,
+        hookline.attempt = Empty,
     );
     ids.record(&span);
     if !exporting() {
@@ -155,10 +202,6 @@ pub fn amqp_process(queue: &str, message: &lapin::message::Delivery, ids: Ids) -
         KeyValue::new("messaging.destination.name", message.exchange.to_string()),
         KeyValue::new("messaging.destination.subscription.name", queue.to_owned()),
         KeyValue::new(
-            "messaging.rabbitmq.destination.routing_key",
-            message.routing_key.to_string(),
-        ),
-        KeyValue::new(
             "messaging.rabbitmq.message.delivery_tag",
             i64::try_from(message.delivery_tag).unwrap_or(i64::MAX),
         ),
@@ -166,6 +209,13 @@ pub fn amqp_process(queue: &str, message: &lapin::message::Delivery, ids: Ids) -
     for attribute in attributes {
         span.set_attribute(attribute.key, attribute.value);
     }
+    if !message.routing_key.as_str().is_empty() {
+        span.set_attribute(
+            "messaging.rabbitmq.destination.routing_key",
+            message.routing_key.to_string(),
+        );
+    }
+    broker_attributes(&span);
     if let Some(id) = message.properties.message_id() {
         span.set_attribute("messaging.message.id", id.to_string());
     }
@@ -182,13 +232,16 @@ pub fn direct_attempt(parent: &Span, ids: Ids) -> Span {
         "attempt",
         otel.name = "attempt",
         otel.kind = "internal",
-        event_id = Empty,
-        event_type = Empty,
-        delivery_id = Empty,
-        webhook_id = Empty,
-        attempt = Empty,
+        hookline.event_id = Empty,
+        hookline.event_type = Empty,
+        hookline.delivery_id = Empty,
+        hookline.webhook_id = Empty,
+        hookline.attempt = Empty,
     );
     ids.record(&span);
+    if exporting() {
+        crate::json_log::remember_ids(&span);
+    }
     span
 }
 
@@ -205,19 +258,20 @@ pub struct Ids<'a> {
 impl Ids<'_> {
     fn record(&self, span: &Span) {
         if let Some(id) = self.event_id {
-            span.record("event_id", tracing::field::display(id));
+            span.record("hookline.event_id", tracing::field::display(id));
         }
         if let Some(event_type) = self.event_type {
-            span.record("event_type", event_type);
+            span.record("hookline.event_type", event_type);
         }
         if let Some(id) = self.delivery_id {
-            span.record("delivery_id", tracing::field::display(id));
+            span.record("hookline.delivery_id", tracing::field::display(id));
         }
         if let Some(id) = self.webhook_id {
-            span.record("webhook_id", tracing::field::display(id));
+            span.record("hookline.webhook_id", tracing::field::display(id));
         }
+        // Integers as i64: tracing-opentelemetry exports unsigned values as text.
         if let Some(attempt) = self.attempt {
-            span.record("attempt", attempt);
+            span.record("hookline.attempt", i64::from(attempt));
         }
     }
 }
@@ -231,7 +285,7 @@ pub fn http_post(url: &url::Url) -> Span {
     let mut shown = url.clone();
     shown.set_query(None);
     shown.set_fragment(None);
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "http_post",
         otel.name = "POST",
         otel.kind = "client",
@@ -239,17 +293,19 @@ pub fn http_post(url: &url::Url) -> Span {
         http.request.method = "POST",
         url.full = shown.as_str(),
         server.address = url.host_str().unwrap_or_default(),
-        server.port = url.port_or_known_default(),
+        server.port = url.port_or_known_default().map(i64::from),
         http.response.status_code = Empty,
         error.type = Empty,
-    )
+    );
+    crate::json_log::remember_ids(&span);
+    span
 }
 
 /// Records how a POST ended: the response status if one came, and the error (an HTTP error status, or
 /// `error_type` when there was no response).
 pub fn http_ended(span: &Span, status: Option<u16>, error_type: Option<&str>) {
     if let Some(status) = status {
-        span.record("http.response.status_code", status);
+        span.record("http.response.status_code", i64::from(status));
         // Client spans count 4xx as errors as well as 5xx.
         if status >= 400 {
             span.record("error.type", status.to_string().as_str());
@@ -286,18 +342,14 @@ pub fn inject(span: &Span, headers: &mut FieldTable) {
     });
 }
 
-/// Makes `parent` (a remote context, possibly empty) `span`'s parent, and shows the trace id in the log
+/// Makes `parent` (a remote context, possibly empty) `span`'s parent, and keeps the ids for the log
 /// lines written inside `span`.
 fn continue_trace(span: &Span, parent: Context) {
     if parent.span().span_context().is_valid() {
         // Fails only when traces are not exported (no OpenTelemetry layer), which needs no parent.
         let _ = span.set_parent(parent);
     }
-    let context = span.context();
-    let trace_id = context.span().span_context().trace_id();
-    if trace_id != opentelemetry::trace::TraceId::INVALID {
-        span.record("trace_id", tracing::field::display(trace_id));
-    }
+    crate::json_log::remember_ids(span);
 }
 
 fn extract(carrier: &dyn Extractor) -> Context {

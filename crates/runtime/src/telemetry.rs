@@ -73,13 +73,11 @@ pub fn init(service: &'static str, settings: &LogSettings) -> Result<Telemetry, 
         .with_target(true)
         .with_ansi(ansi);
     let logs = match settings.format {
+        // Top-level trace and span ids, and every span's fields, root first: a line written inside a
+        // POST still shows the ids of the delivery around it (crate::json_log).
         LogFormat::Json => logs
-            .json()
-            .flatten_event(true)
-            // The whole list, root first: a line written inside a POST still shows the ids of the
-            // delivery around it.
-            .with_current_span(false)
-            .with_span_list(true)
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(crate::json_log::JsonLines)
             .boxed(),
         LogFormat::Text => logs.boxed(),
     }

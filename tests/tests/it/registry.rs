@@ -306,13 +306,39 @@ async fn bad_webhook_input_gets_invalid_argument_naming_the_field(pool: PgPool) 
     );
 }
 
+/// The services a server lists through reflection `$version` (`v1` or `v1alpha`, whose messages are
+/// alike but distinct types), sorted.
+macro_rules! list_services {
+    ($version:ident, $channel:expr) => {{
+        use tonic_reflection::pb::$version::ServerReflectionRequest;
+        use tonic_reflection::pb::$version::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::$version::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::$version::server_reflection_response::MessageResponse;
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut responses = ServerReflectionClient::new($channel)
+            .server_reflection_info(futures_util::stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let response = responses
+            .message()
+            .await
+            .unwrap()
+            .expect("a reflection response");
+        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+            panic!("a service list")
+        };
+        let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        names.sort();
+        names
+    }};
+}
+
 #[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn both_servers_offer_health_and_reflection(pool: PgPool) {
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-
     let stack = Stack::without_worker(pool, &[]).await;
     for (channel, service, ops, dependencies) in [
         (
@@ -353,30 +379,16 @@ async fn both_servers_offer_health_and_reflection(pool: PgPool) {
             assert!(body.contains(&format!("{dependency}: up")), "{body}");
         }
 
-        let mut reflection = ServerReflectionClient::new(channel);
-        let request = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut responses = reflection
-            .server_reflection_info(futures_util::stream::iter([request]))
-            .await
-            .unwrap()
-            .into_inner();
-        let response = responses
-            .message()
-            .await
-            .unwrap()
-            .expect("a reflection response");
-        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
-            panic!("a service list")
-        };
-        let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
-        assert!(
-            names.contains(&service.to_owned())
-                && names.contains(&"grpc.health.v1.Health".to_owned()),
-            "{names:?}"
-        );
+        // Each server lists what it serves, and only that, in both reflection versions.
+        let mut expected = vec![
+            service.to_owned(),
+            "grpc.health.v1.Health".to_owned(),
+            "grpc.reflection.v1.ServerReflection".to_owned(),
+            "grpc.reflection.v1alpha.ServerReflection".to_owned(),
+        ];
+        expected.sort();
+        assert_eq!(list_services!(v1, channel.clone()), expected);
+        assert_eq!(list_services!(v1alpha, channel), expected);
     }
 }
 
