@@ -32,3 +32,32 @@ impl OperationsSettings {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Settings;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, String> {
+        let env = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Settings::load_from(None, env).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_endpoint_needs_a_valid_secret_and_none_needs_nothing() {
+        let url = (
+            "HOOKLINE__OPERATIONS__WEBHOOK_URL",
+            "https://ops.example.com/hooks",
+        );
+        let none = load(&[]).unwrap();
+        assert!(!none.operations.endpoint());
+        for secret in ["", "not-a-secret", "whsec_\u{0}\u{1b}[2J", "whsec_!!!"] {
+            let error = load(&[url, ("HOOKLINE__OPERATIONS__WEBHOOK_SECRET", secret)])
+                .expect_err("a bad secret is refused at start");
+            assert!(error.contains("operations.webhook_secret"), "{error}");
+        }
+        let secret = hookline_core::signing::SigningSecret::generate().encode();
+        let set = load(&[url, ("HOOKLINE__OPERATIONS__WEBHOOK_SECRET", &secret)]).unwrap();
+        assert!(set.operations.endpoint());
+        assert!(set.operations.signing_secret().is_some());
+    }
+}
