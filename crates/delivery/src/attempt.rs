@@ -209,7 +209,7 @@ impl AttemptStage {
         }
         let target = self.webhooks.get(task.webhook_id).await?;
         let Some(target) = target.filter(|t| t.enabled) else {
-            tracing::info!("webhook disabled or deleted; delivery cancelled");
+            tracing::debug!("webhook disabled or deleted; delivery cancelled");
             let cancelled = Outcome {
                 delivery_id: task.delivery_id,
                 state: DeliveryState::Cancelled,
@@ -326,8 +326,10 @@ impl AttemptStage {
         let dead_lettered = (state == DeliveryState::Failed)
             .then(|| crate::notices::dead_lettered(&task, target, &exchange))
             .flatten();
+        // A customer's endpoint failing is the platform working, not a fault of it: each attempt is a
+        // DEBUG line, and operators watch `hookline_delivery_attempts_total` instead (README, Runbook).
         match &exchange.failure {
-            None => tracing::info!(
+            None => tracing::debug!(
                 status = exchange.status,
                 duration_ms = exchange.duration_ms(),
                 "delivered"
@@ -335,7 +337,7 @@ impl AttemptStage {
             Some(error) => {
                 let next =
                     next_attempt_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-                tracing::warn!(status = exchange.status, %error, next_attempt_at = next.as_deref(), "attempt failed")
+                tracing::debug!(status = exchange.status, %error, next_attempt_at = next.as_deref(), "attempt failed")
             }
         }
         // The dead letter says why, so the queue can be read without the database.

@@ -81,7 +81,7 @@ pub fn init(service: &'static str, settings: &LogSettings) -> Result<Telemetry, 
             .boxed(),
         LogFormat::Text => logs.boxed(),
     }
-    .with_filter(filter);
+    .with_filter(AskedEachTime(filter));
 
     let tracer_provider = match export {
         TraceExport::Off => None,
@@ -99,7 +99,9 @@ pub fn init(service: &'static str, settings: &LogSettings) -> Result<Telemetry, 
             .with_location(false)
             .with_target(false)
             .with_threads(false)
-            .with_filter(Targets::new().with_target(TRACED_CRATES, Level::INFO))
+            .with_filter(AskedEachTime(
+                Targets::new().with_target(TRACED_CRATES, Level::INFO),
+            ))
     });
     let installed = tracing_subscriber::registry()
         .with(logs)
@@ -116,6 +118,84 @@ pub fn init(service: &'static str, settings: &LogSettings) -> Result<Telemetry, 
         crate::spans::set_exporting();
     }
     Ok(Telemetry { tracer_provider })
+}
+
+/// A per-layer filter that is asked about every span and event its callsite lets through, never
+/// cached as "always".
+///
+/// tracing-subscriber hands each per-layer filter's verdict from `enabled` to the span or event that
+/// follows through a thread-local. A callsite cached as "always" skips `enabled`, so it reads whatever
+/// verdict the previous `enabled` call on that thread left there. sqlx asks `enabled!` for its query
+/// log after every query and logs nothing when the answer is no. With any DEBUG directive in the log
+/// filter (say `info,hookline_delivery=debug`), the next span after a query read that "no" and was
+/// dropped from the logs and from the exported trace alike (tokio-rs/tracing#2519, #2704). Asking every
+/// time costs a directive match per span or event; callsites that are off stay off for free.
+struct AskedEachTime<F>(F);
+
+impl<S, F: tracing_subscriber::layer::Filter<S>> tracing_subscriber::layer::Filter<S>
+    for AskedEachTime<F>
+{
+    fn enabled(
+        &self,
+        meta: &tracing::Metadata<'_>,
+        cx: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        self.0.enabled(meta, cx)
+    }
+
+    fn callsite_enabled(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        let interest = self.0.callsite_enabled(meta);
+        if interest.is_always() {
+            tracing::subscriber::Interest::sometimes()
+        } else {
+            interest
+        }
+    }
+
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        cx: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        self.0.event_enabled(event, cx)
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        self.0.max_level_hint()
+    }
+
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.0.on_new_span(attrs, id, ctx)
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.0.on_record(id, values, ctx)
+    }
+
+    fn on_enter(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.on_enter(id, ctx)
+    }
+
+    fn on_exit(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.on_exit(id, ctx)
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.on_close(id, ctx)
+    }
 }
 
 fn tracer_provider(service: &'static str) -> Result<SdkTracerProvider, ConfigError> {

@@ -11,9 +11,15 @@ use hookline_tests::{Receiver, Stack, eventually};
 use sqlx::PgPool;
 
 async fn circuit(stack: &Stack, organisation: &str, id: &str) -> v1::CircuitState {
-    let webhook = stack
-        .registry
-        .clone()
+    state_of(stack.registry.clone(), organisation, id).await
+}
+
+async fn state_of(
+    mut registry: hookline_tests::auth::RegistryClient,
+    organisation: &str,
+    id: &str,
+) -> v1::CircuitState {
+    let webhook = registry
         .get_webhook(v1::GetWebhookRequest {
             organisation_id: organisation.into(),
             id: id.into(),
@@ -23,6 +29,27 @@ async fn circuit(stack: &Stack, organisation: &str, id: &str) -> v1::CircuitStat
         .into_inner();
     let circuit = webhook.circuit.expect("every webhook shows its breaker");
     v1::CircuitState::try_from(circuit.state).expect("a known state")
+}
+
+/// Polls the webhook's breaker from now on until it shows open. The breaker shows open only for its
+/// cool-off, so a poll begun after the failures could miss that window on a loaded machine.
+fn shows_open(stack: &Stack, organisation: &str, id: &str) -> tokio::task::JoinHandle<()> {
+    let (registry, organisation, id) = (
+        stack.registry.clone(),
+        organisation.to_owned(),
+        id.to_owned(),
+    );
+    tokio::spawn(async move {
+        eventually("the breaker to show open", LONG_DEADLINE, || {
+            let registry = registry.clone();
+            let (organisation, id) = (organisation.clone(), id.clone());
+            async move {
+                (state_of(registry, &organisation, &id).await == v1::CircuitState::Open)
+                    .then_some(())
+            }
+        })
+        .await
+    })
 }
 
 #[sqlx::test(migrator = "hookline_store::MIGRATOR")]
@@ -112,6 +139,7 @@ async fn the_breaker_opens_defers_without_requests_probes_and_closes(pool: PgPoo
     stack
         .webhook("org_a", &watcher.url(), &breaker_events)
         .await;
+    let shown_open = shows_open(&stack, "org_a", &hook.id);
     for _ in 0..3 {
         stack
             .publish("org_a", "job.completed", serde_json::json!({}))
@@ -119,10 +147,7 @@ async fn the_breaker_opens_defers_without_requests_probes_and_closes(pool: PgPoo
     }
     let failures = endpoint.wait_for(3, LONG_DEADLINE).await;
     let opened = failures[2].at;
-    eventually("the breaker to show open", LONG_DEADLINE, || async {
-        (circuit(&stack, "org_a", &hook.id).await == v1::CircuitState::Open).then_some(())
-    })
-    .await;
+    shown_open.await.expect("the breaker to show open");
 
     // More events while it is open: they wait, and so do the retries of the first three.
     for _ in 0..4 {

@@ -23,7 +23,7 @@ async fn an_unreachable_collector_is_reported_in_the_log(pool: PgPool) {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("starting hookline-ingest");
-    let logs = capture(ingest.stdout.take().expect("piped stdout"));
+    let logs = capture(ingest.stdout.take().expect("piped stdout")).lines;
     let channel = listening(&ingest_addr).await;
     hookline_tests::stack::serving(&channel, "hookline.v1.EventIngest").await;
     hookline_tests::auth::ingest_client(channel, &hookline_tests::auth::super_admin())

@@ -36,20 +36,26 @@ fn kinds(spans: &[CollectedSpan]) -> (usize, usize, usize, usize) {
     )
 }
 
+/// A process's stdout lines as they come; `ended` finishes once the process has closed its stdout.
+struct Captured {
+    lines: Arc<Mutex<Vec<String>>>,
+    ended: tokio::task::JoinHandle<()>,
+}
+
 /// Collects a process's stdout lines, and copies them to the run's logs for the secret scan.
-fn capture(stdout: tokio::process::ChildStdout) -> Arc<Mutex<Vec<String>>> {
+fn capture(stdout: tokio::process::ChildStdout) -> Captured {
     use std::io::Write as _;
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&lines);
     let (mut copy, _) = hookline_tests::logs::file("captured");
-    tokio::spawn(async move {
+    let ended = tokio::spawn(async move {
         let mut reader = tokio::io::BufReader::new(stdout).lines();
         while let Ok(Some(line)) = reader.next_line().await {
             let _ = writeln!(copy, "{line}");
             sink.lock().unwrap().push(line);
         }
     });
-    lines
+    Captured { lines, ended }
 }
 
 /// The first JSON line among `logs` that `matches`, waiting for it.
@@ -70,13 +76,15 @@ async fn log_line(
     .await
 }
 
-/// Ingest and a worker as processes of their own, exporting to `collector`, the worker logging JSON;
-/// both are killed when this is dropped.
+/// Ingest and a worker as processes of their own, exporting to `collector`, the worker logging JSON
+/// with its attempts' DEBUG lines; both are killed when this is dropped.
 struct Traced {
     ingest: hookline_tests::auth::IngestClient,
     ingest_addr: String,
     logs: Arc<Mutex<Vec<String>>>,
-    _processes: [tokio::process::Child; 2],
+    logs_ended: tokio::task::JoinHandle<()>,
+    worker: tokio::process::Child,
+    _ingest: tokio::process::Child,
 }
 
 impl Traced {
@@ -88,10 +96,16 @@ impl Traced {
     async fn start_with(stack: &Stack, collector: &Collector, extra: &[(&str, &str)]) -> Self {
         let ingest_addr = free_addr().to_string();
         let mut env = stack.env.clone();
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         env.extend(collector.env());
         env.push(("HOOKLINE__LOG__FORMAT".into(), "json".into()));
-        env.push(("HOOKLINE__LOG__FILTER".into(), "info".into()));
+        // Each attempt's outcome is a DEBUG line. With any DEBUG directive, sqlx asks whether its query
+        // log is on after every query, which once made the next span vanish from the trace: every trace
+        // here is checked whole under this filter.
+        env.push((
+            "HOOKLINE__LOG__FILTER".into(),
+            "info,hookline_delivery=debug".into(),
+        ));
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut ingest_env = env.clone();
         ingest_env.push(("HOOKLINE__INGEST__GRPC_LISTEN".into(), ingest_addr.clone()));
         let ingest = binary("hookline-ingest", &ingest_env)
@@ -101,7 +115,7 @@ impl Traced {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("starting hookline-delivery");
-        let logs = capture(worker.stdout.take().expect("piped stdout"));
+        let Captured { lines: logs, ended } = capture(worker.stdout.take().expect("piped stdout"));
         let channel = listening(&ingest_addr).await;
         // Once ingest is connected to the broker, one call per event: a retried call would be a second
         // RPC span.
@@ -113,8 +127,30 @@ impl Traced {
             ),
             ingest_addr,
             logs,
-            _processes: [ingest, worker],
+            logs_ended: ended,
+            worker,
+            _ingest: ingest,
         }
+    }
+
+    /// Stops the worker with SIGTERM and returns every line it wrote, once it has exited.
+    async fn worker_lines(mut self) -> Vec<String> {
+        let pid = self.worker.id().expect("the worker runs").to_string();
+        let sent = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .expect("kill");
+        assert!(sent.success(), "kill -TERM {pid}");
+        tokio::time::timeout(LONG_DEADLINE, self.worker.wait())
+            .await
+            .expect("the worker to exit after SIGTERM")
+            .expect("the worker's exit status");
+        tokio::time::timeout(LONG_DEADLINE, self.logs_ended)
+            .await
+            .expect("the worker's stdout to close")
+            .expect("the capture task");
+        std::mem::take(&mut *self.logs.lock().unwrap())
     }
 }
 
@@ -324,6 +360,19 @@ async fn one_trace_runs_from_the_callers_publish_through_every_attempt(pool: PgP
     assert_eq!(span["hookline.event_id"], event_id.as_str(), "{line}");
     assert_eq!(span["hookline.delivery_id"], delivery_id.as_str(), "{line}");
     assert_eq!(span["hookline.webhook_id"], webhook.id.as_str(), "{line}");
+    // The failed attempt's DEBUG line gives its next attempt's time as RFC 3339, and the status as a
+    // number.
+    let failed_line = log_line(&traced.logs, "the worker's `attempt failed` line", |l| {
+        l["message"] == "attempt failed"
+    })
+    .await;
+    assert_eq!(failed_line["level"], "DEBUG", "{failed_line}");
+    assert_eq!(failed_line["status"], 500, "{failed_line}");
+    let next = failed_line["next_attempt_at"].as_str().expect("a time");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(next).is_ok(),
+        "{failed_line}"
+    );
     // No span carries the trace id as an attribute: it is the span's own.
     assert!(spans.iter().all(|s| !s.has("trace_id")), "{spans:#?}");
     // Every messaging span names the broker it talked to.
@@ -389,3 +438,4 @@ async fn a_trace_the_caller_did_not_sample_stays_unsampled_in_every_service(pool
 
 mod batch;
 mod export;
+mod levels;
