@@ -133,6 +133,17 @@ async fn the_breaker_opens_defers_without_requests_probes_and_closes(pool: PgPoo
     let (hook, _) = stack
         .webhook("org_a", &endpoint.url(), &["job.completed"])
         .await;
+    // Its ping succeeds, which resets the count of failures in a row: it must land before the first
+    // failure, or three failures would not be three in a row.
+    eventually("the ping to succeed", LONG_DEADLINE, || async {
+        stack
+            .pings("org_a", &hook.id)
+            .await
+            .iter()
+            .any(|p| p.status == v1::DeliveryStatus::Succeeded as i32)
+            .then_some(())
+    })
+    .await;
     // The organisation watches its breakers.
     let watcher = Receiver::always(200).await;
     let breaker_events = ["webhook.circuit_opened", "webhook.circuit_closed"];
