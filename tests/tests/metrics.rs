@@ -90,6 +90,14 @@ async fn metrics_show_outcomes_latencies_rpcs_and_the_dead_letter_queue(pool: Pg
     at_least(r#"hookline_deliveries_total{outcome="succeeded"}"#, 1.0);
     at_least(r#"hookline_deliveries_total{outcome="failed"}"#, 1.0);
     at_least("hookline_delivery_attempt_duration_seconds_count", 4.0);
+    // Durations are recorded as measured, not in whole milliseconds: the sum of a few loopback
+    // attempts' durations is not a whole number of milliseconds.
+    let sum = sample(&text, "hookline_delivery_attempt_duration_seconds_sum").expect("a sum");
+    let millis = sum * 1000.0;
+    assert!(
+        (millis - millis.round()).abs() > 1e-6,
+        "attempt durations of {sum} s in total: whole milliseconds"
+    );
     at_least(
         r#"hookline_grpc_requests_total{service="hookline.v1.WebhookRegistry",method="CreateWebhook",code="ok"}"#,
         2.0,
