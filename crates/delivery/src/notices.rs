@@ -33,16 +33,8 @@ impl Notices {
     /// Publishes `event` to its organisation, and to the operations endpoint's, without holding up the
     /// caller.
     pub fn send(&self, event: EventMessage) {
-        let events = self.events.clone();
-        let addressed = operational::addressed(event, self.operations_endpoint);
-        tokio::spawn(async move {
-            for event in addressed {
-                if let Err(error) = events.publish(&event).await {
-                    tracing::warn!(%error, event_type = %event.event_type,
-                        organisation_id = %event.organisation_id, "cannot publish an operational event");
-                }
-            }
-        });
+        let (events, operations_endpoint) = (self.events.clone(), self.operations_endpoint);
+        tokio::spawn(async move { events.announce(event, operations_endpoint).await });
     }
 
     /// Closes the publisher's connection, once the stage has stopped.

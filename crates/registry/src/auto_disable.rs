@@ -42,13 +42,9 @@ pub async fn run(
                         id,
                         url: &url,
                     };
-                    let notice = operational::webhook_disabled(&webhook, &reason);
                     // The switch-off stands either way; the organisation just hears no more of it.
-                    for notice in operational::addressed(notice, operations_endpoint) {
-                        if let Err(error) = events.publish(&notice).await {
-                            tracing::warn!(%error, webhook_id = %id, "cannot publish webhook.disabled");
-                        }
-                    }
+                    let notice = operational::webhook_disabled(&webhook, &reason);
+                    events.announce(notice, operations_endpoint).await;
                 }
             }
             Err(error) => tracing::warn!(%error, "cannot look for failing webhooks"),

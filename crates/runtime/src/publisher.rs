@@ -71,6 +71,18 @@ impl EventPublisher {
             .await
     }
 
+    /// Publishes an operational event to its organisation and, with `operations_endpoint`, a copy to
+    /// the operations endpoint's (`hookline_core::operational::addressed`). One that cannot be
+    /// published is logged and dropped: the fact it tells of is already recorded where it happened.
+    pub async fn announce(&self, event: EventMessage, operations_endpoint: bool) {
+        for event in hookline_core::operational::addressed(event, operations_endpoint) {
+            if let Err(error) = self.publish(&event).await {
+                tracing::warn!(%error, event_type = %event.event_type,
+                    organisation_id = %event.organisation_id, "cannot publish an operational event");
+            }
+        }
+    }
+
     /// Appends the registered event types to the catalog stream, confirmed.
     pub async fn publish_catalog(&self, snapshot: &CatalogSnapshot) -> Result<(), PublishError> {
         let channel = self.channel()?;
