@@ -1,5 +1,6 @@
 //! Per-webhook rate limits: set and shown through the registry, and held across two worker processes
-//! that share nothing but the database and the broker. Waiting for a turn is never an attempt.
+//! that share nothing but the database and the broker. Waiting for a turn is never an attempt, and a
+//! worker killed or stopped while tasks wait loses none of them.
 
 use std::time::{Duration, Instant};
 
@@ -169,4 +170,60 @@ async fn a_raised_limit_applies_to_the_backlog_at_once(pool: PgPool) {
         "{EVENTS} events at 1/s, then 100/s: the rest delivered {:?} after the change",
         raised.elapsed()
     );
+}
+
+/// Tasks waiting for their turn, in a worker or in the broker, survive that worker being killed and the
+/// next being stopped: every event is delivered, and none needed a second attempt, since waiting is not
+/// one and a waiting task holds no request.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn tasks_waiting_their_turn_survive_a_killed_and_a_stopped_worker(pool: PgPool) {
+    const EVENTS: usize = 10;
+    let stack = Stack::without_worker(pool, &[]).await;
+    let receiver = Receiver::always(200).await;
+    let mut worker = spawn_worker_process(&stack.env);
+    let (webhook, _) = stack
+        .create(v1::CreateWebhookRequest {
+            rate_limit: 2,
+            ..webhook_request(ORG, &receiver.url(), &["job.completed"])
+        })
+        .await;
+    stack.publish_batch(ORG, EVENTS).await;
+
+    // Two went out: the next slots' tasks are waiting, here within the second and in the broker after.
+    receiver.wait_for(2, LONG_DEADLINE).await;
+    worker.kill().await.expect("kill -9");
+    let mut worker = spawn_worker_process(&stack.env);
+    receiver.wait_for(5, LONG_DEADLINE).await;
+    let pid = worker.id().expect("running").to_string();
+    let sent = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(sent.success());
+    let stopped = tokio::time::timeout(LONG_DEADLINE, worker.wait())
+        .await
+        .expect("the worker to exit after SIGTERM")
+        .expect("its exit status");
+    assert!(stopped.success(), "a clean stop: {stopped:?}");
+    let _worker = spawn_worker_process(&stack.env);
+
+    let deliveries = eventually("every delivery to succeed", LONG_DEADLINE, || async {
+        let deliveries = stack.deliveries(ORG, &webhook.id).await;
+        (deliveries.len() == EVENTS
+            && deliveries
+                .iter()
+                .all(|d| d.status() == v1::DeliveryStatus::Succeeded))
+        .then_some(deliveries)
+    })
+    .await;
+    for d in &deliveries {
+        assert_eq!(d.attempts, 1, "waiting is never an attempt: {d:?}");
+    }
+    let ids: std::collections::HashSet<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
+    assert_eq!(ids.len(), EVENTS, "every event arrived");
 }
