@@ -1,6 +1,7 @@
 //! Operational events: an organisation that subscribes a webhook to Hookline's own events hears, signed
 //! like any delivery, when one of its deliveries dead-letters and when one of its webhooks is switched
-//! off. Producers cannot publish them. The platform's operations endpoint hears every organisation's.
+//! off. Producers cannot publish them, nor anything to the operations endpoint's reserved organisation,
+//! which a token bound to it cannot read either. The platform's operations endpoint hears every organisation's.
 
 use hookline_proto::v1;
 use hookline_tests::stack::publish_request;
@@ -123,4 +124,30 @@ async fn producers_cannot_publish_operational_events(pool: PgPool) {
             refused.message()
         );
     }
+    // Nor to the operations endpoint's organisation, whatever the type; and a token bound to that
+    // organisation reads nothing of it.
+    let reserved = hookline_core::operational::OPERATIONS_ORGANISATION;
+    let refused = stack
+        .ingest
+        .clone()
+        .publish_event(publish_request(
+            reserved,
+            "job.completed",
+            serde_json::json!({}),
+        ))
+        .await
+        .expect_err("refused");
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    assert!(refused.message().contains(reserved), "{refused:?}");
+    let bound = hookline_tests::auth::token(
+        Some(reserved),
+        &[hookline_runtime::auth::Role::OrgAdmin],
+        &[],
+    );
+    let listed = stack
+        .registry_as(&bound)
+        .list_webhooks(v1::ListWebhooksRequest::default())
+        .await
+        .expect_err("refused");
+    assert_eq!(listed.code(), tonic::Code::PermissionDenied);
 }

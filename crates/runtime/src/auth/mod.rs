@@ -10,6 +10,7 @@ mod token;
 pub use hookline_core::tokens::{ANY_ORGANISATION, Claims, Role, WEBHOOKS_PERMISSION, mint_hs256};
 pub use token::Verifier;
 
+use hookline_core::operational::OPERATIONS_ORGANISATION;
 use hookline_core::organisation::OrganisationId;
 
 /// What a call wants to do; each RPC names one.
@@ -147,7 +148,35 @@ impl Caller {
                 describe(action)
             )));
         }
-        self.organisation(requested)
+        let organisation = self.organisation(requested)?;
+        self.outside_reserved(action, &organisation)?;
+        Ok(organisation)
+    }
+
+    /// The organisation of the operations endpoint (`hookline_core::operational`) receives every
+    /// organisation's operational events, webhook URLs included: only callers acting for every
+    /// organisation (the platform team) may see or change it, and nobody publishes to it, since its
+    /// events come from Hookline alone. A token bound to it is what an identity provider's mistake
+    /// would mint, and gets nothing.
+    fn outside_reserved(
+        &self,
+        action: Action,
+        organisation: &OrganisationId,
+    ) -> Result<(), AuthError> {
+        if organisation.as_str() != OPERATIONS_ORGANISATION {
+            return Ok(());
+        }
+        if action == Action::Publish {
+            return Err(AuthError::PermissionDenied(format!(
+                "organisation {OPERATIONS_ORGANISATION} is reserved: its events come from Hookline only"
+            )));
+        }
+        if !self.acts_for_every_organisation() {
+            return Err(AuthError::PermissionDenied(format!(
+                "organisation {OPERATIONS_ORGANISATION} is reserved for the platform's operations endpoint"
+            )));
+        }
+        Ok(())
     }
 
     /// Checks an action that applies to no organisation (the catalog).

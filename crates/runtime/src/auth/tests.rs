@@ -206,3 +206,28 @@ fn tokens_signed_with_rsa_ed25519_and_p256_keys_verify_against_their_public_keys
     assert!(verifier.verify(&hs).is_err());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn the_operations_organisation_is_the_platform_teams_alone() {
+    let reserved = hookline_core::operational::OPERATIONS_ORGANISATION;
+    let denied = |result: Result<OrganisationId, AuthError>| matches!(result, Err(AuthError::PermissionDenied(why)) if why.contains(reserved));
+    // A token bound to it gets nothing, named or implied.
+    let bound = caller(Some(reserved), &[Role::OrgAdmin, Role::Publisher], &[]);
+    assert!(denied(bound.authorize(Action::ReadWebhooks, reserved)));
+    assert!(denied(bound.authorize(Action::ManageWebhooks, "")));
+    assert!(denied(bound.authorize(Action::Publish, "")));
+    // The platform team sees and mends its endpoint; nobody publishes to it.
+    let platform = caller(None, &[Role::SuperAdmin], &[]);
+    assert_eq!(
+        platform
+            .authorize(Action::ReadLog, reserved)
+            .unwrap()
+            .as_str(),
+        reserved
+    );
+    assert!(platform.authorize(Action::ManageWebhooks, reserved).is_ok());
+    assert!(denied(platform.authorize(Action::Publish, reserved)));
+    let producer = caller(Some("*"), &[Role::Publisher], &[]);
+    assert!(denied(producer.authorize(Action::Publish, reserved)));
+    assert!(producer.authorize(Action::Publish, "org_a").is_ok());
+}
