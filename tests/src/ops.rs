@@ -1,5 +1,6 @@
 //! The ops side of a service as an orchestrator sees it: plain HTTP GETs of `/healthz`, `/readyz` and
-//! `/metrics`, free ports for services started as processes, and waiting for their gRPC port.
+//! `/metrics`, free ports for services started as processes, waiting for their gRPC port, and stopping
+//! them with SIGTERM.
 
 use std::net::SocketAddr;
 
@@ -37,4 +38,30 @@ pub async fn listening(addr: &str) -> tonic::transport::Channel {
         },
     )
     .await
+}
+
+/// Sends SIGTERM to `child` and returns its exit status once it has ended, within `deadline`.
+pub async fn terminate(
+    child: &mut tokio::process::Child,
+    deadline: std::time::Duration,
+) -> anyhow::Result<std::process::ExitStatus> {
+    use anyhow::Context as _;
+    let pid = child.id().context("a live process")?.to_string();
+    let sent = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await?;
+    anyhow::ensure!(sent.success(), "kill -TERM {pid}");
+    tokio::time::timeout(deadline, child.wait())
+        .await
+        .with_context(|| format!("process {pid} to exit after SIGTERM"))?
+        .map_err(Into::into)
+}
+
+/// [`terminate`], asserting a clean exit within [`crate::LONG_DEADLINE`]; `what` names the process.
+pub async fn stops_cleanly(child: &mut tokio::process::Child, what: &str) {
+    let status = terminate(child, crate::LONG_DEADLINE)
+        .await
+        .unwrap_or_else(|e| panic!("SIGTERM to {what}: {e:#}"));
+    assert!(status.success(), "SIGTERM stops {what} cleanly: {status:?}");
 }

@@ -166,16 +166,9 @@ impl Fleet {
     /// SIGTERM, and the exit status once the process has ended (within [`PATIENCE`]).
     pub async fn terminate(&mut self, role: Role) -> anyhow::Result<ExitStatus> {
         let mut child = self.processes.remove(&role).context("a running process")?;
-        let pid = child.id().context("a live process")?;
-        let sent = tokio::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .await?;
-        anyhow::ensure!(sent.success(), "kill -TERM {pid}");
-        tokio::time::timeout(PATIENCE, child.wait())
+        crate::ops::terminate(&mut child, PATIENCE)
             .await
-            .with_context(|| format!("{} to exit after SIGTERM", role.name()))?
-            .map_err(Into::into)
+            .with_context(|| role.name())
     }
 
     /// Starts `role` again and waits until it is ready.

@@ -4,26 +4,11 @@
 use std::time::Duration;
 
 use hookline_proto::v1;
+use hookline_tests::ops::stops_cleanly;
 use hookline_tests::stack::spawn_worker_process;
 use hookline_tests::{LONG_DEADLINE, ORG};
 use hookline_tests::{Receiver, Reply, Stack};
 use sqlx::PgPool;
-
-/// Sends SIGTERM to `worker` and checks that it exits cleanly within the grace period.
-async fn stop_with_sigterm(worker: &mut tokio::process::Child) {
-    let pid = worker.id().expect("a running worker").to_string();
-    let sent = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .expect("kill");
-    assert!(sent.success());
-    let status = tokio::time::timeout(LONG_DEADLINE, worker.wait())
-        .await
-        .expect("exits within the grace period")
-        .unwrap();
-    assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
-}
 
 #[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn worker_killed_mid_delivery_loses_nothing(pool: PgPool) {
@@ -100,7 +85,7 @@ async fn worker_process_stops_cleanly_on_sigterm(pool: PgPool) {
         )
         .await;
 
-    stop_with_sigterm(&mut worker).await;
+    stops_cleanly(&mut worker, "the worker").await;
 }
 
 #[sqlx::test(migrations = false)]
@@ -145,7 +130,7 @@ async fn sigterm_under_load_delivers_every_event_exactly_once(pool: PgPool) {
     let mut published = stack.publish_batch(ORG, EVENTS).await;
 
     receiver.wait_for(10, LONG_DEADLINE).await;
-    stop_with_sigterm(&mut worker).await;
+    stops_cleanly(&mut worker, "the worker").await;
     let before_takeover = receiver.count();
 
     stack.spawn_worker();
@@ -214,7 +199,7 @@ async fn sigterm_while_a_direct_attempt_cannot_be_recorded_loses_nothing(pool: P
         .publish(ORG, "job.completed", serde_json::json!({"jobId": "J-7"}))
         .await;
     receiver.wait_for(1, LONG_DEADLINE).await;
-    stop_with_sigterm(&mut stopped).await;
+    stops_cleanly(&mut stopped, "the worker").await;
     lock.rollback().await.unwrap();
 
     delivered_by_another_worker(&mut stack, &receiver, &webhook.id, &event_id).await;

@@ -194,18 +194,7 @@ async fn tasks_waiting_their_turn_survive_a_killed_and_a_stopped_worker(pool: Pg
     worker.kill().await.expect("kill -9");
     let mut worker = spawn_worker_process(&stack.env);
     receiver.wait_for(5, LONG_DEADLINE).await;
-    let pid = worker.id().expect("running").to_string();
-    let sent = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .expect("kill");
-    assert!(sent.success());
-    let stopped = tokio::time::timeout(LONG_DEADLINE, worker.wait())
-        .await
-        .expect("the worker to exit after SIGTERM")
-        .expect("its exit status");
-    assert!(stopped.success(), "a clean stop: {stopped:?}");
+    hookline_tests::ops::stops_cleanly(&mut worker, "the worker").await;
     let _worker = spawn_worker_process(&stack.env);
 
     let deliveries = eventually("every delivery to succeed", LONG_DEADLINE, || async {

@@ -2,6 +2,7 @@
 //! carry on, and nothing accepted is lost.
 
 use hookline_proto::v1;
+use hookline_tests::ops::stops_cleanly;
 use hookline_tests::stack::publish_request;
 use hookline_tests::{DEADLINE, Receiver, Reply, Stack, eventually};
 use hookline_tests::{LONG_DEADLINE, ORG};
@@ -277,21 +278,6 @@ async fn alive_but_not_ready(ops: std::net::SocketAddr, dependency: &str) {
     assert!(body.contains(&format!("{dependency}: down")), "{body}");
 }
 
-/// Sends SIGTERM and expects a clean exit.
-async fn stops_cleanly(mut child: tokio::process::Child, what: &str) {
-    let pid = child.id().unwrap().to_string();
-    Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    let status = tokio::time::timeout(LONG_DEADLINE, child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "SIGTERM stops {what} cleanly: {status:?}");
-}
-
 #[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn services_without_their_database_wait_alive_but_not_ready(pool: PgPool) {
     for (binary, ops_port_variable) in [
@@ -317,7 +303,7 @@ async fn services_without_their_database_wait_alive_but_not_ready(pool: PgPool) 
             "{binary} still running, not crash-looping"
         );
         alive_but_not_ready(ops, "database").await;
-        stops_cleanly(child, binary).await;
+        stops_cleanly(&mut child, binary).await;
         let _ = std::fs::remove_file(&log);
     }
 }
@@ -325,7 +311,7 @@ async fn services_without_their_database_wait_alive_but_not_ready(pool: PgPool) 
 #[sqlx::test(migrator = "hookline_store::MIGRATOR")]
 async fn ingest_without_the_broker_is_alive_not_ready_and_refuses_events(pool: PgPool) {
     let grpc = hookline_tests::ops::free_addr().to_string();
-    let (child, ops, log) = start_logging(
+    let (mut child, ops, log) = start_logging(
         &pool,
         "hookline-ingest",
         "HOOKLINE__INGEST__HTTP_LISTEN",
@@ -357,7 +343,7 @@ async fn ingest_without_the_broker_is_alive_not_ready_and_refuses_events(pool: P
             .expect_err("no broker, no acceptance");
     assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
 
-    stops_cleanly(child, "hookline-ingest").await;
+    stops_cleanly(&mut child, "hookline-ingest").await;
     let _ = std::fs::remove_file(&log);
 }
 
@@ -370,7 +356,7 @@ async fn ingest_without_the_broker_is_alive_not_ready_and_refuses_events(pool: P
 async fn sigterm_while_a_batch_waits_behind_the_in_flight_bound_answers_and_exits(pool: PgPool) {
     let grpc = hookline_tests::ops::free_addr().to_string();
     let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let (child, ops, log) = start_logging(
+    let (mut child, ops, log) = start_logging(
         &pool,
         "hookline-ingest",
         "HOOKLINE__INGEST__HTTP_LISTEN",
@@ -405,7 +391,7 @@ async fn sigterm_while_a_batch_waits_behind_the_in_flight_bound_answers_and_exit
             .then_some(())
     })
     .await;
-    stops_cleanly(child, "hookline-ingest").await;
+    stops_cleanly(&mut child, "hookline-ingest").await;
 
     let results = tokio::time::timeout(LONG_DEADLINE, call)
         .await

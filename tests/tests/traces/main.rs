@@ -135,17 +135,7 @@ impl Traced {
 
     /// Stops the worker with SIGTERM and returns every line it wrote, once it has exited.
     async fn worker_lines(mut self) -> Vec<String> {
-        let pid = self.worker.id().expect("the worker runs").to_string();
-        let sent = tokio::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .expect("kill");
-        assert!(sent.success(), "kill -TERM {pid}");
-        tokio::time::timeout(LONG_DEADLINE, self.worker.wait())
-            .await
-            .expect("the worker to exit after SIGTERM")
-            .expect("the worker's exit status");
+        hookline_tests::ops::stops_cleanly(&mut self.worker, "the worker").await;
         tokio::time::timeout(LONG_DEADLINE, self.logs_ended)
             .await
             .expect("the worker's stdout to close")
