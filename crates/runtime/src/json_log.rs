@@ -47,7 +47,7 @@ where
             for span in scope {
                 let extensions = span.extensions();
                 if ids.is_none() {
-                    ids = extensions.get::<TraceIds>().cloned();
+                    ids = extensions.get::<TraceIds>().copied();
                 }
                 let mut entry = Map::new();
                 entry.insert("name".into(), span.name().into());
@@ -60,8 +60,8 @@ where
             }
             spans.reverse();
             if let Some(ids) = ids {
-                line.insert("trace_id".into(), ids.trace_id.into());
-                line.insert("span_id".into(), ids.span_id.into());
+                line.insert("trace_id".into(), ids.trace_id.to_string().into());
+                line.insert("span_id".into(), ids.span_id.to_string().into());
             }
             line.insert("spans".into(), spans.into());
         }
@@ -71,11 +71,12 @@ where
 }
 
 /// The trace and span ids of a span, kept in its extensions when it is made (`spans`), because a log
-/// line cannot ask the OpenTelemetry layer for them while the subscriber is handling the line.
-#[derive(Debug, Clone)]
+/// line cannot ask the OpenTelemetry layer for them while the subscriber is handling the line. Kept as
+/// the ids themselves and written out as hex only for a line that is written, since most spans have none.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct TraceIds {
-    pub trace_id: String,
-    pub span_id: String,
+    trace_id: opentelemetry::trace::TraceId,
+    span_id: opentelemetry::trace::SpanId,
 }
 
 /// Keeps `span`'s trace and span ids for the lines written inside it, if it belongs to a trace.
@@ -89,8 +90,8 @@ pub(crate) fn remember_ids(span: &tracing::Span) {
         return;
     }
     let ids = TraceIds {
-        trace_id: span_context.trace_id().to_string(),
-        span_id: span_context.span_id().to_string(),
+        trace_id: span_context.trace_id(),
+        span_id: span_context.span_id(),
     };
     span.with_subscriber(|(id, dispatch)| {
         if let Some(registry) = dispatch.downcast_ref::<tracing_subscriber::Registry>()
