@@ -230,4 +230,21 @@ fn the_operations_organisation_is_the_platform_teams_alone() {
     let producer = caller(Some("*"), &[Role::Publisher], &[]);
     assert!(denied(producer.authorize(Action::Publish, reserved)));
     assert!(producer.authorize(Action::Publish, "org_a").is_ok());
+    // Near-spellings are not a way in: with U+0000, a control character or a space they are no
+    // organisation at all, and a token claiming one is bound to none.
+    for near in [
+        format!("{reserved}\u{0}"),
+        format!("{reserved}\n"),
+        format!(" {reserved}"),
+    ] {
+        assert!(matches!(
+            producer.authorize(Action::Publish, &near),
+            Err(AuthError::Organisation(_))
+        ));
+        let bound = caller(Some(&near), &[Role::OrgAdmin], &[]);
+        assert!(matches!(
+            bound.authorize(Action::ReadWebhooks, ""),
+            Err(AuthError::PermissionDenied(_))
+        ));
+    }
 }
