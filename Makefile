@@ -13,7 +13,7 @@ RUN_DATABASE ?= hookline
 # Where `make helm-check` installs its Python tools.
 HELM_VENV ?= target/helm-venv
 
-.PHONY: run test chaos fuzz lint bench bench-isolation bench-console bench-traces services db build helm-check browser
+.PHONY: run test chaos fuzz lint bench bench-isolation bench-console bench-cost profile bench-traces services db build helm-check browser
 
 ## run: build, start the local services, migrate, and run the three services and the console in the
 ## foreground; prints a sign-in link to the console for the demo organisation.
@@ -64,6 +64,19 @@ bench: services
 bench-isolation: services
 	cargo build --release --workspace --bins
 	DATABASE_URL=$(TEST_DATABASE_URL) ./target/release/hookline-bench-isolation $(BENCH_ARGS)
+
+## bench-cost: what a delivery costs with the real binaries as processes (BENCH_ARGS workers): CPU of
+## the workers and of the machine, PostgreSQL transactions, new connections and memory, at 200, 500 and
+## 1,000 events/s, at saturation, and at fan-out 100, beside a raw RabbitMQ baseline.
+bench-cost: services
+	cargo build --release --workspace --bins
+	DATABASE_URL=$(TEST_DATABASE_URL) ./target/release/hookline-bench-cost $(BENCH_ARGS)
+
+## profile: the workers at saturation under `perf record`; prints the top inclusive costs (the table in
+## BENCHMARKS.md) and keeps perf.data in target/profile.
+profile: services
+	cargo build --release --workspace --bins
+	DATABASE_URL=$(TEST_DATABASE_URL) ./deploy/scripts/profile.sh $(BENCH_ARGS)
 
 ## bench-console: the console's pages, signed in, for an organisation with 100,000 deliveries in its log,
 ## beside the console's own /healthz.

@@ -13,7 +13,9 @@ use sqlx::Connection as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{IngestClient, RegistryClient};
-pub use crate::load::{LatencyReceiver, publish_burst, publish_steadily, take_publish_calls};
+pub use crate::load::{
+    LatencyReceiver, publish_burst, publish_steadily, take_publish_calls, wait_until_delivering,
+};
 use crate::stack::publish_request;
 
 /// The instant `sentAt` counts from, shared by publishers and receivers of one process.
@@ -84,6 +86,16 @@ impl BenchDb {
             admin,
             name,
         })
+    }
+
+    /// Runs `bench` on a database of its own, and drops the database whatever became of it.
+    pub async fn around(
+        bench: impl AsyncFnOnce(&BenchDb) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let db = Self::create().await?;
+        let result = bench(&db).await;
+        db.drop().await?;
+        result
     }
 
     pub async fn drop(mut self) -> anyhow::Result<()> {
@@ -291,6 +303,16 @@ impl Pipeline {
             processes,
             worker_ops,
         })
+    }
+
+    /// The process ids of the workers, when they are processes of their own.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        // Registry and ingest come first (`Pipeline::spawn`).
+        self.processes
+            .iter()
+            .skip(2)
+            .filter_map(|p| p.id())
+            .collect()
     }
 
     /// A metric summed over every worker: from this process's recorder, or from each worker process's

@@ -15,8 +15,8 @@ use hookline_proto::v1;
 use crate::auth::IngestClient;
 use crate::bench::{event, now_us};
 
-/// An endpoint that answers after `delay`, counts requests, and keeps each delivery's latency from its
-/// `sentAt`.
+/// An endpoint that answers after `delay`, counts requests and the connections they came on, and keeps
+/// each delivery's latency from its `sentAt`.
 pub struct LatencyReceiver {
     pub url: String,
     state: ReceiverState,
@@ -25,6 +25,8 @@ pub struct LatencyReceiver {
 #[derive(Clone)]
 struct ReceiverState {
     count: Arc<AtomicUsize>,
+    /// Connections accepted: how well the workers reuse theirs.
+    connections: Arc<AtomicUsize>,
     /// (sent at, latency), µs.
     latencies: Arc<Mutex<Vec<(u64, u64)>>>,
     delay: Duration,
@@ -32,13 +34,19 @@ struct ReceiverState {
 
 impl LatencyReceiver {
     pub async fn start(delay: Duration) -> anyhow::Result<Self> {
+        use axum::serve::ListenerExt as _;
         let state = ReceiverState {
             count: Arc::default(),
+            connections: Arc::default(),
             latencies: Arc::default(),
             delay,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/hooks", listener.local_addr()?);
+        let connections = state.connections.clone();
+        let listener = listener.tap_io(move |_| {
+            connections.fetch_add(1, Ordering::Relaxed);
+        });
         let app = Router::new()
             .route("/hooks", post(receive))
             .with_state(state.clone());
@@ -48,6 +56,11 @@ impl LatencyReceiver {
 
     pub fn count(&self) -> usize {
         self.state.count.load(Ordering::Relaxed)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::Relaxed)
     }
 
     /// The latencies (µs) recorded since the last call, which forgets them.
@@ -93,6 +106,25 @@ async fn receive(State(state): State<ReceiverState>, body: Bytes) -> &'static st
         tokio::time::sleep(state.delay).await;
     }
     "ok"
+}
+
+/// Publishes an event of `org_bench` until ingest takes it, then waits for `receiver` to get it: the
+/// pipeline is up end to end.
+pub async fn wait_until_delivering(
+    ingest: &IngestClient,
+    receiver: &LatencyReceiver,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ingest
+        .clone()
+        .publish_event(event("org_bench"))
+        .await
+        .is_err()
+    {
+        anyhow::ensure!(Instant::now() < deadline, "ingest never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    receiver.wait_for(1, Duration::from_secs(30)).await
 }
 
 /// Publishes `organisation`'s events at `rate` per second for `seconds`, without waiting for each

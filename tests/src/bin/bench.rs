@@ -13,12 +13,11 @@ use hookline_proto::v1;
 use hookline_runtime::amqp;
 use hookline_runtime::config::Settings;
 use hookline_tests::bench::{
-    BenchDb, LatencyReceiver, Mode, declare_quorum, event, publish_steadily, quantile_ms,
-    take_publish_calls, worst_by_interval,
+    BenchDb, LatencyReceiver, Mode, event, publish_steadily, quantile_ms, take_publish_calls,
+    wait_until_delivering, worst_by_interval,
 };
+use hookline_tests::raw_broker::{self, BASELINE_MESSAGES};
 use hookline_tests::raw_latency;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::FieldTable;
 use tokio_util::sync::CancellationToken;
 
 /// Events published at saturation.
@@ -28,9 +27,6 @@ const PUBLISHERS: usize = 256;
 /// The fixed rate of the latency run, and how long it lasts.
 const LATENCY_RATE: u64 = 1_000;
 const LATENCY_SECONDS: u64 = 10;
-/// Messages in the raw broker baseline, and confirms in flight.
-const BASELINE_MESSAGES: usize = 50_000;
-const BASELINE_WINDOW: usize = 1_000;
 /// Events in the batch-ingest run, per `PublishEvents` call, and calls in flight.
 const BATCH_EVENTS: usize = 40_000;
 const BATCH_SIZE: usize = 1_000;
@@ -38,10 +34,7 @@ const BATCH_CALLS: usize = 4;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let db = BenchDb::create().await?;
-    let result = run(&db).await;
-    db.drop().await?;
-    result
+    BenchDb::around(run).await
 }
 
 async fn run(db: &BenchDb) -> anyhow::Result<()> {
@@ -57,7 +50,7 @@ async fn run(db: &BenchDb) -> anyhow::Result<()> {
         println!(
             "baseline: raw RabbitMQ, {BASELINE_MESSAGES} persistent messages to a quorum queue, confirms and acks"
         );
-        baseline = raw_broker_baseline(&settings, prefix).await?;
+        baseline = raw_broker::one_hop(&settings, prefix).await?;
         println!("  {baseline:.0} msg/s");
         table.push((
             "baseline: raw RabbitMQ confirmed publish + consume".to_string(),
@@ -77,7 +70,7 @@ async fn run(db: &BenchDb) -> anyhow::Result<()> {
     let receiver = LatencyReceiver::start(Duration::ZERO).await?;
     pipeline.webhook("org_bench", &receiver.url).await?;
     let ingest = pipeline.ingest.clone();
-    wait_until_ready(&ingest, &receiver).await?;
+    wait_until_delivering(&ingest, &receiver).await?;
     if !latency_only {
         saturation(&ingest, &receiver, baseline, &mut table).await?;
     }
@@ -117,7 +110,7 @@ async fn run(db: &BenchDb) -> anyhow::Result<()> {
         println!(
             "batch ingest: {BATCH_EVENTS} events through PublishEvents ({BATCH_SIZE} a call, {BATCH_CALLS} calls in flight)"
         );
-        let publish_baseline = raw_publish_baseline(&settings, prefix).await?;
+        let publish_baseline = raw_broker::publish_only(&settings, prefix, BATCH_EVENTS).await?;
         println!("  baseline: raw confirmed publishes, {publish_baseline:.0} msg/s");
         let batch_rate = batch_ingest_rate(&settings, prefix).await?;
         println!("  PublishEvents: {batch_rate:.0} events/s");
@@ -209,117 +202,6 @@ async fn saturation(
         format!("{:.2}", delivery_rate / baseline),
     ));
     Ok(())
-}
-
-async fn wait_until_ready(
-    ingest: &hookline_tests::auth::IngestClient,
-    receiver: &LatencyReceiver,
-) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ingest
-        .clone()
-        .publish_event(event("org_bench"))
-        .await
-        .is_err()
-    {
-        anyhow::ensure!(Instant::now() < deadline, "ingest never became ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    receiver.wait_for(1, Duration::from_secs(30)).await
-}
-
-/// Raw broker throughput: persistent messages through a quorum queue with confirms and acks (one hop).
-async fn raw_broker_baseline(settings: &Settings, prefix: &str) -> anyhow::Result<f64> {
-    let connection = amqp::connect(&settings.amqp.url, "hookline-bench").await?;
-    let publisher = amqp::confirmed_channel(&connection).await?;
-    let consumer_channel = connection.create_channel().await?;
-    let queue = format!("{prefix}.baseline");
-    declare_quorum(&publisher, &queue).await?;
-    consumer_channel
-        .basic_qos(1000, BasicQosOptions::default())
-        .await?;
-    let mut consumer = consumer_channel
-        .basic_consume(
-            queue.as_str().into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    let body = serde_json::to_vec(&serde_json::json!({"payload": "x".repeat(400)}))?;
-
-    let started = Instant::now();
-    let consume = tokio::spawn(async move {
-        for _ in 0..BASELINE_MESSAGES {
-            let delivery = consumer
-                .next()
-                .await
-                .expect("a message")
-                .expect("a delivery");
-            delivery
-                .acker
-                .ack(BasicAckOptions::default())
-                .await
-                .expect("ack");
-        }
-        // Closed before the queue is deleted: otherwise the broker's cancel of the consumer can cross the
-        // client's own and lapin reports an unexpected cancel-ok.
-        amqp::close_channel(consumer_channel).await;
-    });
-    publish_window(&publisher, &queue, &body, BASELINE_MESSAGES).await?;
-    consume.await?;
-    let rate = BASELINE_MESSAGES as f64 / started.elapsed().as_secs_f64();
-    publisher
-        .queue_delete(queue.as_str().into(), Default::default())
-        .await?;
-    Ok(rate)
-}
-
-/// Publishes `count` copies of `body` to `queue` with confirms, [`BASELINE_WINDOW`] in flight.
-async fn publish_window(
-    publisher: &lapin::Channel,
-    queue: &str,
-    body: &[u8],
-    count: usize,
-) -> anyhow::Result<()> {
-    let mut in_flight = futures_util::stream::FuturesUnordered::new();
-    for n in 0..count {
-        if in_flight.len() >= BASELINE_WINDOW {
-            in_flight.next().await.expect("a confirm")?;
-        }
-        in_flight.push(async move {
-            amqp::publish_confirmed(
-                publisher,
-                "",
-                queue,
-                body,
-                amqp::json_properties(&n.to_string()),
-            )
-            .await
-        });
-    }
-    while let Some(confirm) = in_flight.next().await {
-        confirm?;
-    }
-    Ok(())
-}
-
-/// Raw confirmed publishes alone (no consumer): the baseline of batch ingest.
-async fn raw_publish_baseline(settings: &Settings, prefix: &str) -> anyhow::Result<f64> {
-    let connection = amqp::connect(&settings.amqp.url, "hookline-bench").await?;
-    let publisher = amqp::confirmed_channel(&connection).await?;
-    let queue = format!("{prefix}.publish-baseline");
-    declare_quorum(&publisher, &queue).await?;
-    // The size of a bench event as ingest publishes it.
-    let body = serde_json::to_vec(&serde_json::json!({"payload": "x".repeat(400)}))?;
-    let started = Instant::now();
-    publish_window(&publisher, &queue, &body, BATCH_EVENTS).await?;
-    let rate = BATCH_EVENTS as f64 / started.elapsed().as_secs_f64();
-    publisher
-        .queue_delete(queue.as_str().into(), Default::default())
-        .await?;
-    connection.close(200, "done".into()).await?;
-    Ok(rate)
 }
 
 /// Events per second that `PublishEvents` accepts (broker-confirmed), with an ingest of its own whose
