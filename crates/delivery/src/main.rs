@@ -20,7 +20,10 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    Cli::parse().config.run("hookline-delivery", run).await
+    let cli = Cli::parse();
+    // On a worker thread of the runtime, not on the main thread that `block_on` drives: there, every
+    // hand-over between the stages and the tasks they spawn woke a thread that was not a worker.
+    tokio::spawn(async move { cli.config.run("hookline-delivery", run).await }).await?
 }
 
 async fn run(settings: &Settings) -> anyhow::Result<()> {
