@@ -26,6 +26,7 @@ use crate::fanout::{FanoutError, FanoutStage};
 use crate::gate::{Gate, Limits};
 use crate::notices::Notices;
 use crate::recorder::Recorder;
+use crate::subscriptions::SubscriptionCache;
 use hookline_dispatch::organisations::OrganisationCache;
 use hookline_dispatch::sender::Sender;
 use hookline_dispatch::webhooks::WebhookCache;
@@ -119,6 +120,7 @@ impl Delivery {
         let fanout = Arc::new(FanoutStage {
             topology: topology.clone(),
             pool: self.pool.clone(),
+            subscriptions: SubscriptionCache::default(),
             batch: s.delivery.fanout_batch,
             direct: (direct > 0).then(|| Direct::new(attempts.clone(), direct)),
             grace: s.shutdown_grace,

@@ -27,6 +27,7 @@ use uuid::Uuid;
 use crate::batch::{self, Settled};
 use crate::direct::{Begun, Direct};
 use crate::store;
+use crate::subscriptions::SubscriptionCache;
 use crate::task;
 
 /// Why the stage stopped with messages unacked (they return to the queue with the channel).
@@ -50,6 +51,8 @@ const SHARD_BATCHES: usize = 3;
 pub struct FanoutStage {
     pub topology: Topology,
     pub pool: PgPool,
+    /// Who receives each organisation's events, kept between batches.
+    pub subscriptions: SubscriptionCache,
     /// Most events per batch.
     pub batch: usize,
     /// First attempts made here, without the deliveries-queue hop; `None` publishes every task.
@@ -187,14 +190,14 @@ impl FanoutStage {
         }
 
         let started = std::time::Instant::now();
-        let pool = &self.pool;
+        let (pool, subscriptions) = (&self.pool, &self.subscriptions);
         let settled = batch::write_apart(&events, "events", shutdown, |chunk| {
             let again: Vec<Uuid> = chunk
                 .iter()
                 .map(|e| e.id)
                 .filter(|id| redelivered.contains(id))
                 .collect();
-            async move { store::fan_out(pool, chunk, &again).await }
+            async move { store::fan_out(pool, subscriptions, chunk, &again).await }
         })
         .await;
         let mut planned = Vec::new();

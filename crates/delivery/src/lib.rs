@@ -16,6 +16,7 @@ mod notices;
 mod rate;
 mod recorder;
 mod store;
+mod subscriptions;
 mod task;
 
 pub use app::Delivery;

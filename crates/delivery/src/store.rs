@@ -2,6 +2,7 @@
 //! attempt's own statements (targets, breakers, outcomes) are in `hookline_dispatch::store`.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use hookline_core::messages::{EventMessage, delivery_id};
 use hookline_store::status::DeliveryStatus;
@@ -9,37 +10,14 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use crate::subscriptions::{Subscriber, SubscriptionCache, Subscriptions};
+
 type Result<T> = std::result::Result<T, sqlx::Error>;
 
-#[derive(Debug, sqlx::FromRow)]
-struct Subscriber {
-    id: Uuid,
-    organisation_id: String,
-    url: String,
-    event_types: Vec<String>,
-    /// Pinned versions by event type; a type without a pin gets version 1 (webhooks made before pins).
-    event_versions: Json<HashMap<String, u32>>,
-    /// The organisation's "Enable event triggers" switch.
-    triggers_enabled: bool,
-}
+/// Tries of a fan-out whose subscriptions keep going out of date before it writes what it read last.
+const STALE_TRIES: u32 = 3;
 
-impl Subscriber {
-    /// The version of `event` this webhook receives: its pin, or the version an addressed event (a ping)
-    /// was made in.
-    fn version_of(&self, event: &EventMessage) -> u32 {
-        match event.webhook_id {
-            Some(_) => event.version,
-            None => self
-                .event_versions
-                .0
-                .get(&event.event_type)
-                .copied()
-                .unwrap_or(1),
-        }
-    }
-}
-
-/// The organisation's unit system; the default for one without settings.
+/// A delivery whose first task must be published.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, sqlx::FromRow)]
 pub struct Planned {
     pub id: Uuid,
@@ -52,8 +30,14 @@ pub struct Planned {
 /// the deliveries whose first task must be published: those created now, and, for events the broker
 /// `redelivered` (a worker may have died between recording and publishing), those still waiting for their
 /// first attempt. Events and deliveries are written by one statement, so they land together or not at all.
+///
+/// Who is subscribed comes from `subscriptions`; the statement writes nothing if any organisation's
+/// generation moved since, and the organisation is read again. After [`STALE_TRIES`] such tries (an
+/// organisation whose webhooks change without pause) the last reading is written as it is, as a read
+/// followed by a write always was, so no organisation's changes can hold a batch back.
 pub async fn fan_out(
     pool: &PgPool,
+    subscriptions: &SubscriptionCache,
     events: &[EventMessage],
     redelivered: &[Uuid],
 ) -> Result<Vec<Planned>> {
@@ -63,66 +47,20 @@ pub async fn fan_out(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let subscribers: Vec<Subscriber> = sqlx::query_as(
-        "SELECT w.id, w.organisation_id, w.url, w.event_types, w.event_versions,
-                COALESCE(s.event_triggers_enabled, true) AS triggers_enabled
-         FROM webhooks w LEFT JOIN organisation_settings s USING (organisation_id)
-         WHERE w.status = 'enabled' AND w.organisation_id = ANY($1)",
-    )
-    .bind(&organisations)
-    .fetch_all(pool)
-    .await?;
-
-    let mut rows = Rows::default();
-    for event in events {
-        // An addressed event (a ping) goes to its webhook alone, if enabled; others by subscription.
-        let matching = subscribers.iter().filter(|s| {
-            s.organisation_id == event.organisation_id
-                && match event.webhook_id {
-                    Some(target) => s.id == target,
-                    None => s.event_types.contains(&event.event_type),
-                }
-        });
-        for s in matching {
-            rows.push(event, s);
+    let mut tries = 0;
+    let inserted = loop {
+        tries += 1;
+        let current = subscriptions.get(pool, &organisations).await?;
+        match insert(pool, events, &current, tries < STALE_TRIES).await? {
+            Some(inserted) => break inserted,
+            None => {
+                tracing::debug!(
+                    "an organisation's webhooks changed since they were read; reading again"
+                );
+                subscriptions.forget(&organisations);
+            }
         }
-    }
-    let inserted: Vec<(Planned, DeliveryStatus)> = sqlx::query_as::<_, PlannedRow>(
-        "WITH new_events AS (
-             INSERT INTO events (id, organisation_id, event_type, version, occurred_at, data, versions)
-             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::jsonb[],
-                 $13::jsonb[])
-             ON CONFLICT (id) DO NOTHING
-         )
-         INSERT INTO deliveries (id, event_id, webhook_id, organisation_id, event_type, url, version, status, reason)
-         SELECT d.id, d.event_id, d.webhook_id, d.organisation_id, d.event_type, d.url, d.version,
-                CASE WHEN d.reason IS NULL THEN 'pending' ELSE 'skipped' END, d.reason
-         FROM UNNEST($7::uuid[], $8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::text[], $14::int[],
-                     $15::text[])
-              AS d(id, event_id, webhook_id, organisation_id, event_type, url, version, reason)
-         ON CONFLICT (id) DO NOTHING
-         RETURNING id, event_id, webhook_id, version, status",
-    )
-    .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.organisation_id.as_str()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.version as i32).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| Json(&e.data)).collect::<Vec<_>>())
-    .bind(&rows.ids)
-    .bind(&rows.event_ids)
-    .bind(&rows.webhook_ids)
-    .bind(&rows.organisations)
-    .bind(&rows.event_types)
-    .bind(&rows.urls)
-    .bind(events.iter().map(|e| Json(&e.versions)).collect::<Vec<_>>())
-    .bind(&rows.versions)
-    .bind(&rows.reasons)
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(|r| (Planned { id: r.id, event_id: r.event_id, webhook_id: r.webhook_id, version: r.version }, r.status))
-    .collect();
+    };
     // Skipped deliveries are recorded, never attempted.
     let skipped = inserted
         .iter()
@@ -154,14 +92,105 @@ pub async fn fan_out(
     Ok(planned)
 }
 
-/// A delivery row as the fan-out insert returns it.
+/// Writes `events` and the deliveries `current` subscriptions give them, in one statement; when `check`,
+/// only if every organisation is still at the generation its subscriptions were read at (`None` if not).
+/// Returns each new delivery and its status.
+async fn insert(
+    pool: &PgPool,
+    events: &[EventMessage],
+    current: &HashMap<String, Arc<Subscriptions>>,
+    check: bool,
+) -> Result<Option<Vec<(Planned, DeliveryStatus)>>> {
+    let mut deliveries = Rows::default();
+    for event in events {
+        let Some(subscriptions) = current.get(&event.organisation_id) else {
+            continue;
+        };
+        for webhook in subscriptions.webhooks.iter().filter(|w| w.wants(event)) {
+            deliveries.push(event, webhook, subscriptions.triggers_enabled);
+        }
+    }
+    // Unchecked, the generations are left out, and the statement finds nothing out of date.
+    let checked: Vec<(&str, i64)> = current
+        .iter()
+        .filter(|_| check)
+        .map(|(organisation, s)| (organisation.as_str(), s.generation))
+        .collect();
+    let rows: Vec<PlannedRow> = sqlx::query_as(
+        "WITH current AS (
+             SELECT NOT EXISTS (
+                 SELECT 1 FROM UNNEST($16::text[], $17::bigint[]) AS c(organisation_id, generation)
+                 LEFT JOIN subscription_generations g USING (organisation_id)
+                 WHERE COALESCE(g.generation, 0) <> c.generation
+             ) AS fresh
+         ), new_events AS (
+             INSERT INTO events (id, organisation_id, event_type, version, occurred_at, data, versions)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::jsonb[],
+                 $13::jsonb[])
+             WHERE (SELECT fresh FROM current)
+             ON CONFLICT (id) DO NOTHING
+         ), new_deliveries AS (
+             INSERT INTO deliveries (id, event_id, webhook_id, organisation_id, event_type, url, version, status,
+                 reason)
+             SELECT d.id, d.event_id, d.webhook_id, d.organisation_id, d.event_type, d.url, d.version,
+                    CASE WHEN d.reason IS NULL THEN 'pending' ELSE 'skipped' END, d.reason
+             FROM UNNEST($7::uuid[], $8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::text[], $14::int[],
+                         $15::text[])
+                  AS d(id, event_id, webhook_id, organisation_id, event_type, url, version, reason)
+             WHERE (SELECT fresh FROM current)
+             ON CONFLICT (id) DO NOTHING
+             RETURNING id, event_id, webhook_id, version, status
+         )
+         SELECT c.fresh, d.id, d.event_id, d.webhook_id, d.version, d.status
+         FROM current c LEFT JOIN new_deliveries d ON true",
+    )
+    .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.organisation_id.as_str()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.version as i32).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| Json(&e.data)).collect::<Vec<_>>())
+    .bind(&deliveries.ids)
+    .bind(&deliveries.event_ids)
+    .bind(&deliveries.webhook_ids)
+    .bind(&deliveries.organisations)
+    .bind(&deliveries.event_types)
+    .bind(&deliveries.urls)
+    .bind(events.iter().map(|e| Json(&e.versions)).collect::<Vec<_>>())
+    .bind(&deliveries.versions)
+    .bind(&deliveries.reasons)
+    .bind(checked.iter().map(|(o, _)| *o).collect::<Vec<_>>())
+    .bind(checked.iter().map(|(_, g)| *g).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await?;
+    if rows.first().is_some_and(|r| !r.fresh) {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.into_iter()
+            .filter_map(|r| {
+                let planned = Planned {
+                    id: r.id?,
+                    event_id: r.event_id?,
+                    webhook_id: r.webhook_id?,
+                    version: r.version?,
+                };
+                Some((planned, r.status?))
+            })
+            .collect(),
+    ))
+}
+
+/// A row of the fan-out insert: whether the subscriptions were current, and a delivery it wrote (none
+/// when it wrote none).
 #[derive(sqlx::FromRow)]
 struct PlannedRow {
-    id: Uuid,
-    event_id: Uuid,
-    webhook_id: Uuid,
-    version: i32,
-    status: DeliveryStatus,
+    fresh: bool,
+    id: Option<Uuid>,
+    event_id: Option<Uuid>,
+    webhook_id: Option<Uuid>,
+    version: Option<i32>,
+    status: Option<DeliveryStatus>,
 }
 
 /// Column arrays of new delivery rows, for one `UNNEST` insert.
@@ -179,7 +208,7 @@ struct Rows<'a> {
 }
 
 impl<'a> Rows<'a> {
-    fn push(&mut self, event: &'a EventMessage, webhook: &'a Subscriber) {
+    fn push(&mut self, event: &'a EventMessage, webhook: &'a Subscriber, triggers_enabled: bool) {
         let version = webhook.version_of(event);
         let published = event.published_versions();
         self.ids.push(delivery_id(event.id, webhook.id));
@@ -189,7 +218,7 @@ impl<'a> Rows<'a> {
         self.event_types.push(&event.event_type);
         self.urls.push(&webhook.url);
         self.versions.push(version as i32);
-        self.reasons.push(if !webhook.triggers_enabled {
+        self.reasons.push(if !triggers_enabled {
             Some("event triggers are switched off for the organisation".to_owned())
         } else if !published.contains(&version) {
             Some(format!(
@@ -202,3 +231,6 @@ impl<'a> Rows<'a> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;
