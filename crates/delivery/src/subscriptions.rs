@@ -14,7 +14,8 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-/// Organisations kept before those unused for [`IDLE`] are forgotten.
+/// Organisations kept before those unused for [`IDLE`] are forgotten; if that is not enough (a producer
+/// naming a new organisation in every event), all are, so the cache never holds more than this.
 const KEPT: usize = 10_000;
 const IDLE: Duration = Duration::from_secs(60);
 
@@ -62,12 +63,32 @@ pub struct Subscriptions {
 }
 
 /// Subscriptions by organisation, with when each was last used.
-#[derive(Default)]
 pub struct SubscriptionCache {
     entries: Mutex<HashMap<String, (Instant, Arc<Subscriptions>)>>,
+    kept: usize,
+}
+
+impl Default for SubscriptionCache {
+    fn default() -> Self {
+        Self::keeping(KEPT)
+    }
 }
 
 impl SubscriptionCache {
+    /// A cache of at most `kept` organisations.
+    pub(crate) fn keeping(kept: usize) -> Self {
+        Self {
+            entries: Mutex::default(),
+            kept,
+        }
+    }
+
+    /// How many organisations are kept now.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.entries.lock().expect("subscriptions lock").len()
+    }
+
     /// The subscriptions of each of `organisations`: kept ones, and the others read (all in one query).
     pub async fn get(
         &self,
@@ -94,12 +115,17 @@ impl SubscriptionCache {
         }
         let read = read(pool, &missing).await?;
         let mut entries = self.entries.lock().expect("subscriptions lock");
-        if entries.len() + read.len() > KEPT {
+        if entries.len() + read.len() > self.kept {
             entries.retain(|_, (used, _)| used.elapsed() < IDLE);
+        }
+        if entries.len() + read.len() > self.kept {
+            entries.clear();
         }
         for (organisation, subscriptions) in read {
             let subscriptions = Arc::new(subscriptions);
-            entries.insert(organisation.clone(), (now, subscriptions.clone()));
+            if entries.len() < self.kept {
+                entries.insert(organisation.clone(), (now, subscriptions.clone()));
+            }
             found.insert(organisation, subscriptions);
         }
         Ok(found)

@@ -164,3 +164,38 @@ async fn the_last_try_writes_what_it_read(pool: PgPool) {
         "an unchecked one writes the reading"
     );
 }
+
+/// A producer naming a new organisation in every event cannot grow the cache past its bound, and the
+/// organisations it could not keep still get their deliveries.
+#[sqlx::test(migrations = "../store/migrations")]
+async fn the_cache_stays_within_its_bound(pool: PgPool) {
+    let cache = SubscriptionCache::keeping(3);
+    let organisations: Vec<String> = (0..10).map(|i| format!("org_bound_{i}")).collect();
+    for organisation in &organisations {
+        sqlx::query(
+            "INSERT INTO webhooks (id, organisation_id, name, url, status, event_types, secret)
+             VALUES ($1, $2, 'w', 'https://example.com/hooks', 'enabled', '{job.completed}', 'whsec_x')",
+        )
+        .bind(Uuid::now_v7())
+        .bind(organisation)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    for round in 0..2 {
+        let events: Vec<EventMessage> = organisations
+            .iter()
+            .map(|organisation| EventMessage {
+                organisation_id: organisation.clone(),
+                ..event()
+            })
+            .collect();
+        let planned = fan_out(&pool, &cache, &events, &[]).await.unwrap();
+        assert_eq!(
+            planned.len(),
+            10,
+            "round {round}: one delivery per organisation"
+        );
+        assert!(cache.len() <= 3, "round {round}: {} kept", cache.len());
+    }
+}
