@@ -7,6 +7,13 @@ use hookline_runtime::config::Settings;
 use hookline_runtime::shutdown;
 use hookline_store::db;
 
+/// jemalloc instead of glibc's malloc: at saturation a third of the worker's CPU was glibc's allocator
+/// and the copies around it (`make profile`, BENCHMARKS.md "Session 20"), from the many short-lived
+/// allocations of each delivery (message bodies, headers, futures) freed on other threads than made them.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "hookline-delivery",
