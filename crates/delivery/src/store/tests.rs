@@ -199,3 +199,49 @@ async fn the_cache_stays_within_its_bound(pool: PgPool) {
         assert!(cache.len() <= 3, "round {round}: {} kept", cache.len());
     }
 }
+
+/// An organisation id PostgreSQL cannot take (a raw message ingest would refuse) fails as bad data, so
+/// the batch is split around it, and it leaves nothing kept that could spoil the next batch.
+#[sqlx::test(migrations = "../store/migrations")]
+async fn an_organisation_id_holding_nul_is_bad_data_and_keeps_nothing(pool: PgPool) {
+    let cache = SubscriptionCache::default();
+    let first = webhook(&pool, &["job.completed"]).await;
+    let hostile = EventMessage {
+        organisation_id: format!("{ORG}\u{0}"),
+        ..event()
+    };
+    let error = fan_out(&pool, &cache, &[hostile], &[])
+        .await
+        .expect_err("U+0000 cannot be stored");
+    assert!(
+        hookline_store::db::is_data_error(&error),
+        "retried forever unless bad data: {error}"
+    );
+    assert_eq!(cache.len(), 0, "nothing kept for it");
+    assert_eq!(
+        receivers(&pool, &cache).await,
+        vec![first],
+        "the next batch"
+    );
+}
+
+/// An addressed event (a ping) naming another organisation's webhook reaches nobody: subscriptions are
+/// kept and looked up by the event's own organisation.
+#[sqlx::test(migrations = "../store/migrations")]
+async fn an_event_addressed_to_another_organisation_s_webhook_reaches_nobody(pool: PgPool) {
+    let cache = SubscriptionCache::default();
+    let theirs = webhook(&pool, &["job.completed"]).await;
+    let addressed = EventMessage {
+        organisation_id: "org_someone_else".into(),
+        webhook_id: Some(theirs),
+        ..event()
+    };
+    let planned = fan_out(&pool, &cache, std::slice::from_ref(&addressed), &[])
+        .await
+        .unwrap();
+    assert!(planned.is_empty(), "{planned:?}");
+    // Once the other organisation's subscriptions are kept, still nobody.
+    assert_eq!(receivers(&pool, &cache).await, vec![theirs]);
+    let planned = fan_out(&pool, &cache, &[addressed], &[]).await.unwrap();
+    assert!(planned.is_empty(), "{planned:?}");
+}
