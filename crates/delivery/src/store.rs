@@ -98,12 +98,12 @@ pub async fn fan_out(
 async fn insert(
     pool: &PgPool,
     events: &[EventMessage],
-    current: &HashMap<String, Arc<Subscriptions>>,
+    current: &HashMap<&str, Arc<Subscriptions>>,
     check: bool,
 ) -> Result<Option<Vec<(Planned, DeliveryStatus)>>> {
     let mut deliveries = Rows::default();
     for event in events {
-        let Some(subscriptions) = current.get(&event.organisation_id) else {
+        let Some(subscriptions) = current.get(event.organisation_id.as_str()) else {
             continue;
         };
         for webhook in subscriptions.webhooks.iter().filter(|w| w.wants(event)) {
@@ -114,7 +114,7 @@ async fn insert(
     let checked: Vec<(&str, i64)> = current
         .iter()
         .filter(|_| check)
-        .map(|(organisation, s)| (organisation.as_str(), s.generation))
+        .map(|(organisation, s)| (*organisation, s.generation))
         .collect();
     let rows: Vec<PlannedRow> = sqlx::query_as(
         "WITH current AS (

@@ -90,11 +90,12 @@ impl SubscriptionCache {
     }
 
     /// The subscriptions of each of `organisations`: kept ones, and the others read (all in one query).
-    pub async fn get(
+    /// Keyed by the caller's own strings, so a batch whose organisations are all kept allocates no key.
+    pub async fn get<'a>(
         &self,
         pool: &PgPool,
-        organisations: &[&str],
-    ) -> Result<HashMap<String, Arc<Subscriptions>>, sqlx::Error> {
+        organisations: &[&'a str],
+    ) -> Result<HashMap<&'a str, Arc<Subscriptions>>, sqlx::Error> {
         let now = Instant::now();
         let mut found = HashMap::with_capacity(organisations.len());
         let mut missing = Vec::new();
@@ -104,7 +105,7 @@ impl SubscriptionCache {
                 match entries.get_mut(*organisation) {
                     Some((used, kept)) => {
                         *used = now;
-                        found.insert(organisation.to_string(), kept.clone());
+                        found.insert(*organisation, kept.clone());
                     }
                     None => missing.push(*organisation),
                 }
@@ -113,7 +114,7 @@ impl SubscriptionCache {
         if missing.is_empty() {
             return Ok(found);
         }
-        let read = read(pool, &missing).await?;
+        let mut read = read(pool, &missing).await?;
         let mut entries = self.entries.lock().expect("subscriptions lock");
         if entries.len() + read.len() > self.kept {
             entries.retain(|_, (used, _)| used.elapsed() < IDLE);
@@ -121,10 +122,14 @@ impl SubscriptionCache {
         if entries.len() + read.len() > self.kept {
             entries.clear();
         }
-        for (organisation, subscriptions) in read {
+        // `read` answers for every organisation it was asked about, with or without webhooks.
+        for organisation in missing {
+            let Some(subscriptions) = read.remove(organisation) else {
+                continue;
+            };
             let subscriptions = Arc::new(subscriptions);
             if entries.len() < self.kept {
-                entries.insert(organisation.clone(), (now, subscriptions.clone()));
+                entries.insert(organisation.to_owned(), (now, subscriptions.clone()));
             }
             found.insert(organisation, subscriptions);
         }
