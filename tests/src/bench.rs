@@ -366,7 +366,12 @@ fn metric(text: &str, series: &str) -> f64 {
         .sum()
 }
 
-/// Starts the workspace binary `name` that sits next to this executable, with exactly `env`.
+/// Variables of the benchmark's own environment that reach the binaries it starts, so that runtime and
+/// allocator settings can be compared without a rebuild (`TOKIO_WORKER_THREADS=1`, `_RJEM_MALLOC_CONF=…`).
+const PASSED_THROUGH: [&str; 2] = ["TOKIO_WORKER_THREADS", "_RJEM_MALLOC_CONF"];
+
+/// Starts the workspace binary `name` that sits next to this executable, with `env` and nothing else of
+/// the benchmark's environment but [`PASSED_THROUGH`].
 fn sibling(name: &str, env: &[(String, String)]) -> anyhow::Result<tokio::process::Child> {
     let path = std::env::current_exe()?.with_file_name(name);
     anyhow::ensure!(
@@ -377,6 +382,11 @@ fn sibling(name: &str, env: &[(String, String)]) -> anyhow::Result<tokio::proces
     Ok(tokio::process::Command::new(path)
         .env_clear()
         .envs(env.iter().cloned())
+        .envs(
+            PASSED_THROUGH
+                .iter()
+                .filter_map(|k| Some((*k, std::env::var(k).ok()?))),
+        )
         .kill_on_drop(true)
         .stdout(std::process::Stdio::null())
         .spawn()?)
