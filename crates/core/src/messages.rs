@@ -48,11 +48,16 @@ impl EventMessage {
         } else {
             self.versions.get(&version)?.clone()
         };
+        // Field by field: `..self.clone()` would copy the data and every other version only to drop them.
         Some(EventMessage {
+            id: self.id,
+            organisation_id: self.organisation_id.clone(),
+            event_type: self.event_type.clone(),
+            occurred_at: self.occurred_at,
             version,
             data,
+            webhook_id: self.webhook_id,
             versions: BTreeMap::new(),
-            ..self.clone()
         })
     }
 }

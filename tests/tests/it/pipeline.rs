@@ -435,3 +435,59 @@ async fn a_pending_retry_of_a_disabled_webhook_ends_cancelled_not_delivered(pool
     assert_eq!(cancelled.attempts.len(), 1, "the retry was not attempted");
     assert_eq!(receiver.count(), 1);
 }
+
+/// The fan-out builds and sends an event's tasks a batch's length at a time, so that its memory does
+/// not grow with an organisation's webhooks. With batches of 2, one direct attempt at a time and 5
+/// webhooks, 3 events make 15 deliveries sent in many slices, some attempted directly and the rest
+/// through the deliveries queue: each arrives exactly once, for its own webhook, and succeeds at the
+/// first attempt.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn every_delivery_of_an_event_fanned_out_in_slices_arrives_once(pool: PgPool) {
+    let stack = Stack::start_with(
+        pool,
+        &[
+            ("HOOKLINE__DELIVERY__FANOUT_BATCH", "2"),
+            ("HOOKLINE__DELIVERY__DIRECT_ATTEMPTS", "1"),
+        ],
+    )
+    .await;
+    let receiver = Receiver::always(200).await;
+    let mut webhooks = Vec::new();
+    for _ in 0..5 {
+        let (webhook, _) = stack
+            .webhook(ORG, &receiver.url(), &["job.completed"])
+            .await;
+        webhooks.push(webhook.id);
+    }
+    let events = stack.publish_batch(ORG, 3).await;
+
+    let expected: std::collections::BTreeSet<(String, String)> = webhooks
+        .iter()
+        .flat_map(|w| events.iter().map(move |e| (w.clone(), e.clone())))
+        .collect();
+    let pairs = |requests: &[hookline_tests::receiver::Received]| {
+        requests
+            .iter()
+            .map(|r| {
+                let body = r.json();
+                (
+                    body["webhookId"].as_str().unwrap_or_default().to_owned(),
+                    r.header("webhook-id").to_owned(),
+                )
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(pairs(&receiver.wait_for(15, DEADLINE).await), expected);
+    for webhook in &webhooks {
+        hookline_tests::eventually("3 first attempts that succeeded", DEADLINE, || async {
+            let deliveries = stack.deliveries(ORG, webhook).await;
+            (deliveries.len() == 3
+                && deliveries
+                    .iter()
+                    .all(|d| d.status == v1::DeliveryStatus::Succeeded as i32 && d.attempts == 1))
+            .then_some(())
+        })
+        .await;
+    }
+    assert_eq!(receiver.count(), 15, "no delivery was sent twice");
+}
