@@ -72,8 +72,8 @@ bench-cost: services
 	cargo build --release --workspace --bins
 	DATABASE_URL=$(TEST_DATABASE_URL) ./target/release/hookline-bench-cost $(BENCH_ARGS)
 
-## profile: the workers at saturation under `perf record`; prints the top inclusive costs (the table in
-## BENCHMARKS.md) and keeps perf.data in target/profile.
+## profile: the workers at saturation under `perf record`; prints the top functions by own samples and
+## their sum by component, and keeps perf.data in target/profile.
 profile: services
 	cargo build --release --workspace --bins
 	DATABASE_URL=$(TEST_DATABASE_URL) ./deploy/scripts/profile.sh $(BENCH_ARGS)

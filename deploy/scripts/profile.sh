@@ -26,7 +26,7 @@ perf report -i "$out/perf.data" --no-children --sort symbol -g none --stdio --pe
     awk '{
         share = $1; sub(/%/, "", share); name = $0
         if ($2 == "[k]") c = "kernel"
-        else if (name ~ /malloc|memalign|_int_free|cfree|unlink_chunk|realloc|tcache|consolidate/) c = "allocator (glibc)"
+        else if (name ~ /_rjem_|malloc|memalign|_int_free|cfree|unlink_chunk|realloc|tcache|consolidate|sdallocx/) c = "allocator"
         else if (name ~ /memmove|memcpy|memset|memcmp/) c = "memory copies (glibc)"
         else if (name ~ /lapin|amq_protocol|nom::|flume::/) c = "lapin (AMQP)"
         else if (name ~ /sqlx/) c = "sqlx"
