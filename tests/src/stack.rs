@@ -240,6 +240,21 @@ impl Stack {
             .await
     }
 
+    /// Registers `count` enabled webhooks of `organisation` for `job.completed`, all at `url`, so each
+    /// event fans out to `count` deliveries to one receiver; returns their ids.
+    pub async fn webhooks_at(&self, organisation: &str, url: &str, count: usize) -> Vec<String> {
+        let mut ids = Vec::with_capacity(count);
+        for _ in 0..count {
+            ids.push(
+                self.webhook(organisation, url, &["job.completed"])
+                    .await
+                    .0
+                    .id,
+            );
+        }
+        ids
+    }
+
     /// Registers the webhook `request` describes; returns it and its secret.
     /// Records the secret made and any endpoint credentials for the scan after the run
     /// ([`crate::secret_scan`]).

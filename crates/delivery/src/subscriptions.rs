@@ -124,12 +124,12 @@ impl SubscriptionCache {
         }
         // `read` answers for every organisation it was asked about, with or without webhooks.
         for organisation in missing {
-            let Some(subscriptions) = read.remove(organisation) else {
+            let Some((key, subscriptions)) = read.remove_entry(organisation) else {
                 continue;
             };
             let subscriptions = Arc::new(subscriptions);
             if entries.len() < self.kept {
-                entries.insert(organisation.to_owned(), (now, subscriptions.clone()));
+                entries.insert(key, (now, subscriptions.clone()));
             }
             found.insert(organisation, subscriptions);
         }

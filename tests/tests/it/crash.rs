@@ -204,3 +204,88 @@ async fn sigterm_while_a_direct_attempt_cannot_be_recorded_loses_nothing(pool: P
 
     delivered_by_another_worker(&mut stack, &receiver, &webhook.id, &event_id).await;
 }
+
+/// SIGKILL while the fan-out is part-way through an event's slices (batches of 2, so each event's 5
+/// deliveries go out as 3 slices): the events recorded but not yet acked come back, and their
+/// redelivery publishes every delivery still waiting for its first attempt. Every (event, webhook) pair
+/// arrives at least once, each has exactly one delivery row, and every delivery ends succeeded.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn worker_killed_between_fan_out_slices_loses_no_delivery(pool: PgPool) {
+    const EVENTS: usize = 100;
+    const WEBHOOKS: usize = 5;
+    let mut stack = Stack::without_worker(
+        pool,
+        &[
+            ("HOOKLINE__DELIVERY__FANOUT_BATCH", "2"),
+            ("HOOKLINE__DELIVERY__DIRECT_ATTEMPTS", "1"),
+        ],
+    )
+    .await;
+    let receiver = Receiver::always(200).await;
+    let webhooks = stack.webhooks_at(ORG, &receiver.url(), WEBHOOKS).await;
+    let pool = stack.pool.clone();
+    let recorded = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM deliveries WHERE event_type = 'job.completed'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap_or_default() as usize
+    };
+
+    let mut doomed = spawn_worker_process(&stack.env);
+    let events = stack.publish_batch(ORG, EVENTS).await;
+    // Killed once the fan-out is well under way, long before it has recorded every event.
+    hookline_tests::eventually("the fan-out to be under way", LONG_DEADLINE, || async {
+        (recorded().await >= 50).then_some(())
+    })
+    .await;
+    doomed.kill().await.expect("SIGKILL the worker");
+    doomed.wait().await.expect("reaping the worker");
+    let at_kill = recorded().await;
+    assert!(
+        at_kill < EVENTS * WEBHOOKS,
+        "the kill landed before the fan-out finished ({at_kill} deliveries recorded)"
+    );
+    let before_takeover = receiver.count();
+
+    stack.spawn_worker();
+    hookline_tests::eventually("every delivery to succeed", LONG_DEADLINE, || async {
+        let succeeded: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM deliveries WHERE status = 'succeeded' \
+                 AND event_type = 'job.completed'",
+        )
+        .fetch_one(&stack.pool)
+        .await
+        .ok()?;
+        (succeeded as usize == EVENTS * WEBHOOKS).then_some(())
+    })
+    .await;
+    assert_eq!(
+        recorded().await,
+        EVENTS * WEBHOOKS,
+        "one delivery row per pair"
+    );
+    let expected: std::collections::BTreeSet<(String, String)> = webhooks
+        .iter()
+        .flat_map(|w| events.iter().map(move |e| (w.clone(), e.clone())))
+        .collect();
+    let received: std::collections::BTreeSet<(String, String)> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            let webhook = r.json()["webhookId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            (webhook, r.header("webhook-id").to_owned())
+        })
+        .collect();
+    assert_eq!(
+        received,
+        expected,
+        "every (event, webhook) pair arrived ({at_kill} deliveries recorded and {before_takeover} \
+         received at the kill, {} requests in all)",
+        receiver.count()
+    );
+}

@@ -452,13 +452,7 @@ async fn every_delivery_of_an_event_fanned_out_in_slices_arrives_once(pool: PgPo
     )
     .await;
     let receiver = Receiver::always(200).await;
-    let mut webhooks = Vec::new();
-    for _ in 0..5 {
-        let (webhook, _) = stack
-            .webhook(ORG, &receiver.url(), &["job.completed"])
-            .await;
-        webhooks.push(webhook.id);
-    }
+    let webhooks = stack.webhooks_at(ORG, &receiver.url(), 5).await;
     let events = stack.publish_batch(ORG, 3).await;
 
     let expected: std::collections::BTreeSet<(String, String)> = webhooks
