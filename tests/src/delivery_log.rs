@@ -40,6 +40,19 @@ impl Stack {
         deliveries
     }
 
+    /// Waits until a ping of `webhook_id` has succeeded. A success resets the endpoint's count of failures
+    /// in a row and closes its breaker, so a test of the breaker lets the ping land first.
+    pub async fn ping_succeeded(&self, organisation: &str, webhook_id: &str) {
+        crate::eventually("the ping to succeed", crate::LONG_DEADLINE, || async {
+            self.pings(organisation, webhook_id)
+                .await
+                .iter()
+                .any(|p| p.status == v1::DeliveryStatus::Succeeded as i32)
+                .then_some(())
+        })
+        .await;
+    }
+
     /// The pings of `webhook_id`, newest first.
     pub async fn pings(&self, organisation: &str, webhook_id: &str) -> Vec<v1::Delivery> {
         self.listed(organisation, webhook_id, PING_EVENT_TYPE).await

@@ -391,39 +391,15 @@ impl AttemptStage {
 }
 
 impl AttemptStage {
-    /// Defers `task` because its endpoint cannot take it now: at least `wait`, and at least the step its
-    /// earlier deferrals reached, so a long outage costs few hops. Not an attempt: the attempt number and
-    /// the retry schedule are untouched.
+    /// Defers `task` because its endpoint cannot take it now (see [`deferred`]).
     async fn defer(
         &self,
         channel: &Channel,
-        mut task: DeliveryTask,
+        task: DeliveryTask,
         wait: Duration,
         reason: DeferReason,
     ) -> Result<(), AttemptError> {
-        // A busy endpoint is still taking tasks, so its deferrals stop growing at the second step. A
-        // closed or paused endpoint may stay so for long, so its tasks' deferrals grow to the last step.
-        // Behind an open breaker, a task's wait is also rounded up to a whole step: with thousands of
-        // tasks waiting out a cool-off, a hop per shorter step (measured: hundreds of hops a second for one
-        // endpoint's 10,000 tasks) cost every other endpoint latency, and none of them could be sent
-        // before the probe succeeds anyway. A Retry-After pause is kept to the second, as it was asked.
-        let (longest, wait) = match reason {
-            DeferReason::Busy => (1, wait),
-            DeferReason::CircuitOpen => {
-                (DEFER_STEPS.len() - 1, Topology::defer_step_at_least(wait))
-            }
-            DeferReason::RetryAfter | DeferReason::RateLimited => (DEFER_STEPS.len() - 1, wait),
-        };
-        let floor = DEFER_STEPS[(task.deferrals as usize).min(longest)];
-        let wait = wait.max(floor);
-        task.deferrals += 1;
-        task.not_before = Some(Utc::now() + wait);
-        tracing::debug!(
-            reason = reason.label(),
-            ?wait,
-            "endpoint cannot take the task now; deferred"
-        );
-        metrics::counter!(prometheus::DEFERRED, "reason" => reason.label()).increment(1);
+        let (task, wait) = deferred(task, wait, reason, "attempt");
         self.hold(channel, &task, wait).await
     }
 
@@ -438,6 +414,42 @@ impl AttemptStage {
         publish(channel, &self.topology, &queue, task, FieldTable::default()).await?;
         Ok(())
     }
+}
+
+/// `task` deferred because its endpoint cannot take it now, and how long it waits: at least `wait`, and at
+/// least the step its earlier deferrals reached, so a long outage costs few hops. Not an attempt: the
+/// attempt number and the retry schedule are untouched. Counted, with the `stage` that deferred it (the
+/// fan-out defers a task before its first hop; the attempt stage, one that came through the queue).
+pub(crate) fn deferred(
+    mut task: DeliveryTask,
+    wait: Duration,
+    reason: DeferReason,
+    stage: &'static str,
+) -> (DeliveryTask, Duration) {
+    // A busy endpoint is still taking tasks, so its deferrals stop growing at the second step. A
+    // closed or paused endpoint may stay so for long, so its tasks' deferrals grow to the last step.
+    // Behind an open breaker, a task's wait is also rounded up to a whole step: with thousands of
+    // tasks waiting out a cool-off, a hop per shorter step (measured: hundreds of hops a second for one
+    // endpoint's 10,000 tasks) cost every other endpoint latency, and none of them could be sent
+    // before the probe succeeds anyway. A Retry-After pause is kept to the second, as it was asked.
+    let (longest, wait) = match reason {
+        DeferReason::Busy => (1, wait),
+        DeferReason::CircuitOpen => (DEFER_STEPS.len() - 1, Topology::defer_step_at_least(wait)),
+        DeferReason::RetryAfter | DeferReason::RateLimited => (DEFER_STEPS.len() - 1, wait),
+    };
+    let floor = DEFER_STEPS[(task.deferrals as usize).min(longest)];
+    let wait = wait.max(floor);
+    task.deferrals += 1;
+    task.not_before = Some(Utc::now() + wait);
+    tracing::debug!(
+        reason = reason.label(),
+        stage,
+        ?wait,
+        "endpoint cannot take the task now; deferred"
+    );
+    metrics::counter!(prometheus::DEFERRED, "reason" => reason.label(), "stage" => stage)
+        .increment(1);
+    (task, wait)
 }
 
 /// When another worker's breaker, written to the webhook's row, holds the endpoint back until.

@@ -12,7 +12,10 @@
 //!
 //! A direct attempt takes one of the worker's attempt slots and a permit from its endpoint's gate, like
 //! any other, and never waits for either: a task that cannot go at once is queued as before, so a slow
-//! or failing endpoint holds no more here than it could through the queue. `delivery.direct_attempts`
+//! or failing endpoint holds no more here than it could through the queue. A task whose endpoint's gate
+//! would defer it (busy for longer than a worker waits, its breaker open, or paused) is deferred here,
+//! straight to the deferral queue: through the deliveries queue it would only be consumed to be
+//! deferred, and a burst for a failing endpoint would fill the shard that healthy endpoints share. `delivery.direct_attempts`
 //! bounds how many run at once, because each holds its event's message (the fan-out's prefetch grows by
 //! the same number, so those never starve the consumer).
 
@@ -29,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::attempt::{self, AttemptError, AttemptStage};
+use crate::gate::Admission;
 use crate::task;
 
 /// The fan-out's way into the attempt stage.
@@ -48,6 +52,9 @@ pub enum Begun {
     Started(BoxFuture<'static, bool>),
     /// It cannot go now: publish it to the deliveries queue as usual.
     Queue(DeliveryTask),
+    /// Its endpoint cannot take it for a while (busy, its breaker open, or paused by `Retry-After`):
+    /// publish it, already counted as deferred, straight to this deferral queue.
+    Defer(DeliveryTask, String),
 }
 
 impl Direct {
@@ -64,8 +71,9 @@ impl Direct {
         self.size
     }
 
-    /// Starts the first attempt of `task` here if its endpoint and the worker can take it at once.
-    /// `parent` is the span of the event's processing.
+    /// Starts the first attempt of `task` here if its endpoint and the worker can take it at once, or
+    /// defers it here if its endpoint would have it deferred anyway. `parent` is the span of the event's
+    /// processing.
     pub async fn begin(
         &self,
         channel: &Channel,
@@ -73,9 +81,6 @@ impl Direct {
         parent: &tracing::Span,
         shutdown: &CancellationToken,
     ) -> Begun {
-        let Ok(budget) = self.budget.clone().try_acquire_owned() else {
-            return Begun::Queue(task);
-        };
         let stage = &self.stage;
         // A webhook disabled or deleted since the fan-out read it, or a lookup that failed: the queued
         // attempt cancels or retries it, as it always has.
@@ -84,14 +89,24 @@ impl Direct {
             Ok(Some(target)) if target.enabled && target.rate_limit.is_none() => target,
             _ => return Begun::Queue(task),
         };
+        let open_until = attempt::shared_open_until(&target);
+        let permit = match stage.gate.admit_first(task.webhook_id, open_until) {
+            Admission::Now(permit) => permit,
+            Admission::Wait(_) => return Begun::Queue(task),
+            Admission::Defer(wait, reason) => {
+                let (task, wait) = attempt::deferred(task, wait, reason, "fanout");
+                let (queue, _) = stage.topology.defer_queue_for(wait);
+                return Begun::Defer(task, queue);
+            }
+        };
+        // The permit, unused, is dropped with the task queued: that frees it.
+        let Ok(budget) = self.budget.clone().try_acquire_owned() else {
+            return Begun::Queue(task);
+        };
         let Ok(slot) = stage.slots.clone().try_acquire_owned() else {
             return Begun::Queue(task);
         };
         let Some(claim) = stage.in_progress.claim(task.delivery_id, task.attempt) else {
-            return Begun::Queue(task);
-        };
-        let open_until = attempt::shared_open_until(&target);
-        let Some(permit) = stage.gate.try_admit(task.webhook_id, open_until) else {
             return Begun::Queue(task);
         };
         metrics::counter!(prometheus::DIRECT_ATTEMPTS).increment(1);

@@ -233,31 +233,34 @@ impl FanoutStage {
                 .unwrap_or_else(tracing::Span::none)
         };
 
-        // First attempts that can go at once go here; the others through the deliveries queue. A task
-        // carries its own copy of the event, so they are built and sent a batch's length at a time:
-        // built all at once, 200 events of an organisation with 100 webhooks were 20,000 tasks, and a
-        // worker's memory grew with the number of webhooks an organisation may have.
+        // First attempts that can go at once go here, tasks their endpoint would defer straight to a
+        // deferral queue, and the others through the deliveries queue. A task carries its own copy of
+        // the event, so they are built and sent a batch's length at a time: built all at once, 200
+        // events of an organisation with 100 webhooks were 20,000 tasks, and a worker's memory grew with
+        // the number of webhooks an organisation may have.
         let mut direct: HashMap<Uuid, Vec<BoxFuture<'static, bool>>> = HashMap::new();
         let exchange = self.topology.deliveries_exchange();
         for part in planned.chunks(self.batch) {
-            let mut queued = Vec::with_capacity(part.len());
+            // Each task with the exchange and routing key it goes to.
+            let mut sends = Vec::with_capacity(part.len());
             for task in part.iter().filter_map(task_of) {
                 let Some(stage) = self.direct.as_ref().filter(|_| !shutdown.is_cancelled()) else {
-                    queued.push(task);
+                    sends.push((exchange.as_str(), String::new(), task));
                     continue;
                 };
                 let event = task.event.id;
                 match stage.begin(channel, task, &span_of(&event), shutdown).await {
                     Begun::Started(attempt) => direct.entry(event).or_default().push(attempt),
-                    Begun::Queue(task) => queued.push(task),
+                    Begun::Queue(task) => sends.push((exchange.as_str(), String::new(), task)),
+                    Begun::Defer(task, queue) => sends.push(("", queue, task)),
                 }
             }
-            try_join_all(queued.iter().map(|task| {
+            try_join_all(sends.iter().map(|(exchange, key, task)| {
                 task::publish_to(
                     channel,
                     &self.topology,
-                    &exchange,
-                    "",
+                    exchange,
+                    key,
                     task,
                     FieldTable::default(),
                 )

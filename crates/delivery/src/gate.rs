@@ -175,27 +175,26 @@ impl Gate {
         self.decide(webhook, shared_open_until, waited, true)
     }
 
-    /// A permit if the endpoint can take the task right now, else `None`, with nothing counted as
-    /// waiting or deferred: the fan-out asks this before attempting a task itself, and otherwise hands the
-    /// task to the queue, whose attempt asks [`Gate::admit`] as usual.
-    pub fn try_admit(
+    /// Decides for a task the fan-out holds before any attempt: [`Gate::admit`]'s answer, except that a
+    /// task that would wait here a moment is not counted as waiting (the fan-out cannot wait; it hands
+    /// such a task to the deliveries queue, whose attempt asks [`Gate::admit`] again). A deferral is
+    /// counted as the attempt stage would count it, so the fan-out can defer the task itself and save it
+    /// the deliveries-queue hop.
+    pub fn admit_first(
         self: &Arc<Self>,
         webhook: Uuid,
         shared_open_until: Option<Instant>,
-    ) -> Option<Permit> {
-        match self.decide(webhook, shared_open_until, false, false) {
-            Admission::Now(permit) => Some(permit),
-            Admission::Wait(_) | Admission::Defer(..) => None,
-        }
+    ) -> Admission {
+        self.decide(webhook, shared_open_until, false, false)
     }
 
-    /// [`Gate::admit`]; with `queue` false, a task that cannot go now is neither queued nor counted.
+    /// [`Gate::admit`]; with `here` false, a task told to wait is not counted as waiting.
     fn decide(
         self: &Arc<Self>,
         webhook: Uuid,
         shared_open_until: Option<Instant>,
         waited: bool,
-        queue: bool,
+        here: bool,
     ) -> Admission {
         let now = Instant::now();
         let mut endpoints = self.endpoints.lock().expect("gate lock");
@@ -246,21 +245,21 @@ impl Gate {
                 gate: self.clone(),
                 webhook,
                 number,
+                probe,
                 done: false,
             });
-        }
-        if !queue {
-            return Admission::Defer(Duration::ZERO, DeferReason::Busy);
         }
         // Tasks ahead of this one (waiting here, or deferred lately) leave at `limit` per latency.
         let ahead = f64::from(e.waiting) + e.backlog(now) + 1.0;
         let wait = e.latency(now).mul_f64(ahead / e.limit.max(1.0));
-        if wait <= self.limits.max_local_wait {
-            e.waiting += 1;
-            Admission::Wait(e.wake.clone())
-        } else {
+        if wait > self.limits.max_local_wait {
             e.deferred += 1.0;
             Admission::Defer(wait, DeferReason::Busy)
+        } else {
+            if here {
+                e.waiting += 1;
+            }
+            Admission::Wait(e.wake.clone())
         }
     }
 
@@ -272,14 +271,21 @@ impl Gate {
         }
     }
 
-    /// Learns from a finished attempt; returns the breaker's change, if any.
-    fn finish(&self, webhook: Uuid, number: u64, verdict: Option<Verdict>) -> Option<Transition> {
+    /// Learns from a finished attempt; returns the breaker's change, if any. An attempt that never
+    /// happened (`verdict` `None`) only frees its slot, and if it was the probe, lets the next task probe:
+    /// otherwise the breaker would wait for a probe's verdict forever, deferring every task.
+    fn finish(&self, permit: &Permit, verdict: Option<Verdict>) -> Option<Transition> {
         let now = Instant::now();
         let mut endpoints = self.endpoints.lock().expect("gate lock");
-        let e = endpoints.get_mut(&webhook)?;
-        let started = e.in_flight.remove(&number);
+        let e = endpoints.get_mut(&permit.webhook)?;
+        let started = e.in_flight.remove(&permit.number);
         e.wake.notify_one();
-        let verdict = verdict?;
+        let Some(verdict) = verdict else {
+            if permit.probe && matches!(e.circuit, Circuit::HalfOpen { probing: true }) {
+                e.circuit = Circuit::HalfOpen { probing: false };
+            }
+            return None;
+        };
         if let Some(started) = started {
             let took = now - started;
             e.latency = Some(match e.latency {
@@ -342,20 +348,22 @@ pub struct Permit {
     gate: Arc<Gate>,
     webhook: Uuid,
     number: u64,
+    /// The one attempt a half-open breaker lets through.
+    probe: bool,
     done: bool,
 }
 
 impl Permit {
     pub fn finish(mut self, verdict: Verdict) -> Option<Transition> {
         self.done = true;
-        self.gate.finish(self.webhook, self.number, Some(verdict))
+        self.gate.finish(&self, Some(verdict))
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
         if !self.done {
-            self.gate.finish(self.webhook, self.number, None);
+            self.gate.finish(self, None);
         }
     }
 }

@@ -133,17 +133,9 @@ async fn the_breaker_opens_defers_without_requests_probes_and_closes(pool: PgPoo
     let (hook, _) = stack
         .webhook("org_a", &endpoint.url(), &["job.completed"])
         .await;
-    // Its ping succeeds, which resets the count of failures in a row: it must land before the first
+    // Its ping's success would reset the count of failures in a row: it must land before the first
     // failure, or three failures would not be three in a row.
-    eventually("the ping to succeed", LONG_DEADLINE, || async {
-        stack
-            .pings("org_a", &hook.id)
-            .await
-            .iter()
-            .any(|p| p.status == v1::DeliveryStatus::Succeeded as i32)
-            .then_some(())
-    })
-    .await;
+    stack.ping_succeeded("org_a", &hook.id).await;
     // The organisation watches its breakers.
     let watcher = Receiver::always(200).await;
     let breaker_events = ["webhook.circuit_opened", "webhook.circuit_closed"];
@@ -220,6 +212,69 @@ async fn the_breaker_opens_defers_without_requests_probes_and_closes(pool: PgPoo
         .collect();
     attempts.sort();
     assert_eq!(attempts, vec![1, 1, 1, 1, 2, 2, 2]);
+}
+
+/// The tasks of an endpoint whose gate would defer them anyway (here, behind its open breaker) are
+/// deferred by the fan-out itself: they never pass through the deliveries queue that healthy endpoints
+/// share, only to be deferred from there. They are still delivered, at their first attempt, once the
+/// breaker closes.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn the_fan_out_defers_the_tasks_of_an_endpoint_behind_its_breaker_itself(pool: PgPool) {
+    const EVENTS: usize = 20;
+    let ops = hookline_tests::ops::free_addr().to_string();
+    let stack = Stack::without_worker(
+        pool,
+        &[
+            ("HOOKLINE__DELIVERY__HTTP_LISTEN", &ops),
+            ("HOOKLINE__DELIVERY__BREAKER_FAILURES", "1"),
+            ("HOOKLINE__DELIVERY__BREAKER_COOLOFF", "5s"),
+        ],
+    )
+    .await;
+    let _worker = hookline_tests::stack::spawn_worker_process(&stack.env);
+    let endpoint = Receiver::start(|n| Reply::status(if n == 0 { 500 } else { 200 })).await;
+    let (hook, _) = stack
+        .webhook("org_a", &endpoint.url(), &["job.completed"])
+        .await;
+    // The ping's success would close the breaker, so it lands first.
+    stack.ping_succeeded("org_a", &hook.id).await;
+    let shown_open = shows_open(&stack, "org_a", &hook.id);
+    stack
+        .publish("org_a", "job.completed", serde_json::json!({}))
+        .await;
+    shown_open.await.expect("the breaker to show open");
+
+    let events = stack.publish_batch("org_a", EVENTS).await;
+    let ops = ops.parse().expect("an address");
+    eventually("the fan-out to defer every task", LONG_DEADLINE, || async {
+        let (_, metrics) = hookline_tests::ops::get(ops, "/metrics").await?;
+        let by_fan_out = metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("hookline_deliveries_deferred_total{")
+                    && l.contains(r#"stage="fanout""#)
+                    && l.contains(r#"reason="circuit_open""#)
+            })
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum::<f64>();
+        (by_fan_out == EVENTS as f64).then_some(())
+    })
+    .await;
+    assert_eq!(endpoint.count(), 1, "no request while the breaker is open");
+
+    eventually("every new delivery to succeed", LONG_DEADLINE, || async {
+        let deliveries = stack.deliveries("org_a", &hook.id).await;
+        let new: Vec<_> = deliveries
+            .iter()
+            .filter(|d| events.contains(&d.event_id))
+            .collect();
+        (new.len() == EVENTS
+            && new
+                .iter()
+                .all(|d| d.status == v1::DeliveryStatus::Succeeded as i32 && d.attempts == 1))
+        .then_some(())
+    })
+    .await;
 }
 
 #[sqlx::test(migrator = "hookline_store::MIGRATOR")]

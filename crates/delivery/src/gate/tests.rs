@@ -106,6 +106,18 @@ fn the_breaker_opens_probes_once_and_closes() {
 }
 
 #[test]
+fn a_probe_that_never_went_out_lets_the_next_task_probe() {
+    let g = gate(8);
+    let e = Uuid::now_v7();
+    g.endpoints.lock().unwrap().insert(e, Endpoint::new(8));
+    g.endpoints.lock().unwrap().get_mut(&e).unwrap().circuit = Circuit::HalfOpen { probing: false };
+    // The fan-out took the probe's permit, then had no room to attempt it here.
+    drop(now(g.admit_first(e, None)));
+    let probe = now(g.admit(e, None, false));
+    assert_eq!(probe.finish(Verdict::Success), Some(Transition::Closed));
+}
+
+#[test]
 fn a_failed_probe_opens_the_breaker_again() {
     let g = gate(8);
     let e = Uuid::now_v7();
