@@ -233,8 +233,8 @@ impl FanoutStage {
                 .unwrap_or_else(tracing::Span::none)
         };
 
-        // First attempts that can go at once go here, tasks their endpoint would defer straight to a
-        // deferral queue, and the others through the deliveries queue. A task carries its own copy of
+        // First attempts that can go at once go here, tasks whose endpoint takes nothing now straight
+        // to a deferral queue, and the others through the deliveries queue. A task carries its own copy of
         // the event, so they are built and sent a batch's length at a time: built all at once, 200
         // events of an organisation with 100 webhooks were 20,000 tasks, and a worker's memory grew with
         // the number of webhooks an organisation may have.

@@ -176,10 +176,9 @@ impl Gate {
     }
 
     /// Decides for a task the fan-out holds before any attempt: [`Gate::admit`]'s answer, except that a
-    /// task that would wait here a moment is not counted as waiting (the fan-out cannot wait; it hands
-    /// such a task to the deliveries queue, whose attempt asks [`Gate::admit`] again). A deferral is
-    /// counted as the attempt stage would count it, so the fan-out can defer the task itself and save it
-    /// the deliveries-queue hop.
+    /// task of a busy endpoint (told to wait, or deferred as busy) is counted neither as waiting nor as
+    /// deferred: the fan-out hands such a task to the deliveries queue, whose attempt asks
+    /// [`Gate::admit`] again. Behind an open breaker or a pause, the fan-out defers the task itself.
     pub fn admit_first(
         self: &Arc<Self>,
         webhook: Uuid,
@@ -188,7 +187,8 @@ impl Gate {
         self.decide(webhook, shared_open_until, false, false)
     }
 
-    /// [`Gate::admit`]; with `here` false, a task told to wait is not counted as waiting.
+    /// [`Gate::admit`]; with `here` false, a busy endpoint's task is counted neither as waiting nor as
+    /// deferred.
     fn decide(
         self: &Arc<Self>,
         webhook: Uuid,
@@ -253,7 +253,11 @@ impl Gate {
         let ahead = f64::from(e.waiting) + e.backlog(now) + 1.0;
         let wait = e.latency(now).mul_f64(ahead / e.limit.max(1.0));
         if wait > self.limits.max_local_wait {
-            e.deferred += 1.0;
+            // The fan-out queues a busy endpoint's task rather than defer it, so only a deferral made
+            // here counts towards the backlog.
+            if here {
+                e.deferred += 1.0;
+            }
             Admission::Defer(wait, DeferReason::Busy)
         } else {
             if here {
