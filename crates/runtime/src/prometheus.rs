@@ -180,6 +180,9 @@ mod tests {
             OLDEST_DEAD_LETTER,
             GRPC_REQUESTS,
             GRPC_DURATION,
+            DEFERRED,
+            CIRCUIT_TRANSITIONS,
+            CIRCUITS_OPEN,
         ];
         let dashboard = include_str!("../../../deploy/grafana/hookline.json");
         let mut queried = 0;
