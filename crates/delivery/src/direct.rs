@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::attempt::{self, AttemptError, AttemptStage};
-use crate::gate::{Admission, DeferReason};
+use crate::gate::Room;
 use crate::task;
 
 /// The fan-out's way into the attempt stage.
@@ -92,15 +92,13 @@ impl Direct {
         };
         let open_until = attempt::shared_open_until(&target);
         let permit = match stage.gate.admit_first(task.webhook_id, open_until) {
-            Admission::Now(permit) => permit,
-            // A busy endpoint is still taking tasks: its next ones wait their turn in the deliveries
+            Room::Now(permit) => permit,
+            // A full endpoint is still taking tasks: its next ones wait their turn in the deliveries
             // queue, where the attempt stage takes them as its slots free. Deferred from here, a healthy
             // endpoint's burst bounced through the deferral queues at the fan-out's pace (measured: another
             // organisation's p99 went from 0.2 s to 2-4 s during a 200,000-event burst).
-            Admission::Wait(_) | Admission::Defer(_, DeferReason::Busy) => {
-                return Begun::Queue(task);
-            }
-            Admission::Defer(wait, reason) => {
+            Room::Full => return Begun::Queue(task),
+            Room::Closed(wait, reason) => {
                 let (task, wait) = attempt::deferred(task, wait, reason, "fanout");
                 let (queue, _) = stage.topology.defer_queue_for(wait);
                 return Begun::Defer(task, queue);

@@ -65,6 +65,16 @@ pub enum Admission {
     Defer(Duration, DeferReason),
 }
 
+/// Whether an endpoint has room for a task, before any waiting: [`Gate::admit_first`]'s answer.
+pub enum Room {
+    /// Attempt it now; report how it went through the permit.
+    Now(Permit),
+    /// The endpoint takes nothing for this long (its breaker open, or paused by `Retry-After`).
+    Closed(Duration, DeferReason),
+    /// The endpoint is at its concurrency limit.
+    Full,
+}
+
 pub use hookline_dispatch::outcome::Verdict;
 pub use hookline_dispatch::webhooks::Transition;
 
@@ -172,32 +182,49 @@ impl Gate {
         shared_open_until: Option<Instant>,
         waited: bool,
     ) -> Admission {
-        self.decide(webhook, shared_open_until, waited, true)
+        let now = Instant::now();
+        let mut endpoints = self.endpoints.lock().expect("gate lock");
+        match self.room(&mut endpoints, webhook, shared_open_until, waited, now) {
+            Room::Now(permit) => Admission::Now(permit),
+            Room::Closed(wait, reason) => Admission::Defer(wait, reason),
+            Room::Full => {
+                let e = endpoints.get_mut(&webhook).expect("tracked by `room`");
+                // Tasks ahead of this one (waiting here, or deferred lately) leave at `limit` per latency.
+                let ahead = f64::from(e.waiting) + e.backlog(now) + 1.0;
+                let wait = e.latency(now).mul_f64(ahead / e.limit.max(1.0));
+                if wait > self.limits.max_local_wait {
+                    e.deferred += 1.0;
+                    Admission::Defer(wait, DeferReason::Busy)
+                } else {
+                    e.waiting += 1;
+                    Admission::Wait(e.wake.clone())
+                }
+            }
+        }
     }
 
-    /// Decides for a task the fan-out holds before any attempt: [`Gate::admit`]'s answer, except that a
-    /// task of a busy endpoint (told to wait, or deferred as busy) is counted neither as waiting nor as
-    /// deferred: the fan-out hands such a task to the deliveries queue, whose attempt asks
-    /// [`Gate::admit`] again. Behind an open breaker or a pause, the fan-out defers the task itself.
+    /// Decides for a task the fan-out holds before any attempt. Unlike [`Gate::admit`], it neither waits
+    /// nor counts a full endpoint's task as its backlog: the fan-out queues that task, and the attempt
+    /// that consumes it asks [`Gate::admit`].
     pub fn admit_first(
         self: &Arc<Self>,
         webhook: Uuid,
         shared_open_until: Option<Instant>,
-    ) -> Admission {
-        self.decide(webhook, shared_open_until, false, false)
+    ) -> Room {
+        let now = Instant::now();
+        let mut endpoints = self.endpoints.lock().expect("gate lock");
+        self.room(&mut endpoints, webhook, shared_open_until, false, now)
     }
 
-    /// [`Gate::admit`]; with `here` false, a busy endpoint's task is counted neither as waiting nor as
-    /// deferred.
-    fn decide(
+    /// Whether the endpoint takes the task now: the pause, the breaker, then the concurrency limit.
+    fn room(
         self: &Arc<Self>,
+        endpoints: &mut HashMap<Uuid, Endpoint>,
         webhook: Uuid,
         shared_open_until: Option<Instant>,
         waited: bool,
-        here: bool,
-    ) -> Admission {
-        let now = Instant::now();
-        let mut endpoints = self.endpoints.lock().expect("gate lock");
+        now: Instant,
+    ) -> Room {
         if endpoints.len() > TRACKED {
             endpoints.retain(|_, e| !e.forgettable(now));
         }
@@ -210,7 +237,7 @@ impl Gate {
         }
         if let Some(until) = e.paused_until {
             if until > now {
-                return Admission::Defer(until - now, DeferReason::RetryAfter);
+                return Room::Closed(until - now, DeferReason::RetryAfter);
             }
             e.paused_until = None;
         }
@@ -219,52 +246,37 @@ impl Gate {
             && matches!(e.circuit, Circuit::Closed)
         {
             e.circuit = Circuit::Open { until };
-            count_open(&endpoints);
-            return Admission::Defer(until - now, DeferReason::CircuitOpen);
+            count_open(endpoints);
+            return Room::Closed(until - now, DeferReason::CircuitOpen);
         }
         let mut probe = false;
         match e.circuit {
             Circuit::Open { until } if until > now => {
-                return Admission::Defer(until - now, DeferReason::CircuitOpen);
+                return Room::Closed(until - now, DeferReason::CircuitOpen);
             }
             Circuit::Open { .. } | Circuit::HalfOpen { probing: false } => {
                 e.circuit = Circuit::HalfOpen { probing: true };
                 probe = true;
             }
             Circuit::HalfOpen { probing: true } => {
-                return Admission::Defer(self.limits.breaker_cooloff, DeferReason::CircuitOpen);
+                return Room::Closed(self.limits.breaker_cooloff, DeferReason::CircuitOpen);
             }
             Circuit::Closed => {}
         }
-        if probe || (e.in_flight.len() as f64) < e.limit.floor() {
-            let number = self
-                .next_permit
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            e.in_flight.insert(number, now);
-            return Admission::Now(Permit {
-                gate: self.clone(),
-                webhook,
-                number,
-                probe,
-                done: false,
-            });
+        if !probe && (e.in_flight.len() as f64) >= e.limit.floor() {
+            return Room::Full;
         }
-        // Tasks ahead of this one (waiting here, or deferred lately) leave at `limit` per latency.
-        let ahead = f64::from(e.waiting) + e.backlog(now) + 1.0;
-        let wait = e.latency(now).mul_f64(ahead / e.limit.max(1.0));
-        if wait > self.limits.max_local_wait {
-            // The fan-out queues a busy endpoint's task rather than defer it, so only a deferral made
-            // here counts towards the backlog.
-            if here {
-                e.deferred += 1.0;
-            }
-            Admission::Defer(wait, DeferReason::Busy)
-        } else {
-            if here {
-                e.waiting += 1;
-            }
-            Admission::Wait(e.wake.clone())
-        }
+        let number = self
+            .next_permit
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        e.in_flight.insert(number, now);
+        Room::Now(Permit {
+            gate: self.clone(),
+            webhook,
+            number,
+            probe,
+            done: false,
+        })
     }
 
     /// A task told to wait gives up waiting (the worker is stopping) without asking again.

@@ -112,7 +112,10 @@ fn a_probe_that_never_went_out_lets_the_next_task_probe() {
     g.endpoints.lock().unwrap().insert(e, Endpoint::new(8));
     g.endpoints.lock().unwrap().get_mut(&e).unwrap().circuit = Circuit::HalfOpen { probing: false };
     // The fan-out took the probe's permit, then had no room to attempt it here.
-    drop(now(g.admit_first(e, None)));
+    let Room::Now(permit) = g.admit_first(e, None) else {
+        panic!("expected the probe's permit");
+    };
+    drop(permit);
     let probe = now(g.admit(e, None, false));
     assert_eq!(probe.finish(Verdict::Success), Some(Transition::Closed));
 }
@@ -170,4 +173,15 @@ fn successes_grow_the_limit_back() {
         now(g.admit(e, None, false)).finish(Verdict::Success);
     }
     assert_eq!(g.endpoints.lock().unwrap()[&e].limit, 4.0);
+}
+
+#[test]
+fn the_fan_out_queues_a_full_endpoints_task_without_counting_it_as_backlog() {
+    let g = gate(1);
+    let e = Uuid::now_v7();
+    let _busy = now(g.admit(e, None, false));
+    assert!(matches!(g.admit_first(e, None), Room::Full));
+    let endpoints = g.endpoints.lock().unwrap();
+    assert_eq!(endpoints[&e].waiting, 0);
+    assert_eq!(endpoints[&e].deferred, 0.0);
 }
