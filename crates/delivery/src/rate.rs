@@ -63,8 +63,12 @@ impl AttemptStage {
                 }),
                 ..task.clone()
             };
-            metrics::counter!(prometheus::DEFERRED, "reason" => DeferReason::RateLimited.label())
-                .increment(1);
+            metrics::counter!(
+                prometheus::DEFERRED,
+                "reason" => DeferReason::RateLimited.label(),
+                "stage" => "attempt"
+            )
+            .increment(1);
             self.hold(channel, &held, wait).await?;
             return Ok(Paced::Held);
         }

@@ -33,7 +33,8 @@ pub const REDRIVEN: &str = "hookline_retries_redriven_total";
 /// `reason` (`unparsable`: not a message Hookline writes; `unstorable`: the database refuses its data).
 pub const REJECTED: &str = "hookline_messages_rejected_total";
 /// Tasks deferred because their endpoint could not take them then (not attempts), by `reason`
-/// (`endpoint_busy`, `circuit_open`, `retry_after`).
+/// (`endpoint_busy`, `circuit_open`, `retry_after`, `rate_limited`) and `stage` (`fanout` for a new task
+/// deferred before its first hop, `attempt` for one consumed from the deliveries queue).
 pub const DEFERRED: &str = "hookline_deliveries_deferred_total";
 /// Circuit-breaker changes, by `to` (`open`, `closed`).
 pub const CIRCUIT_TRANSITIONS: &str = "hookline_circuit_breaker_transitions_total";
@@ -67,64 +68,131 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
+/// What a metric is, for its `# TYPE` line.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every metric the services export, with its kind, unit and help text: the one list that `describe`
+/// registers and the dashboard is checked against.
+const EXPORTED: &[(&str, Kind, Option<metrics::Unit>, &str)] = {
+    use Kind::*;
+    use metrics::Unit::Seconds;
+    &[
+        (
+            INGEST_EVENTS,
+            Counter,
+            None,
+            "Events ingest answered, by event type and outcome.",
+        ),
+        (
+            DELIVERIES,
+            Counter,
+            None,
+            "Deliveries that reached an end, by outcome.",
+        ),
+        (
+            ATTEMPTS,
+            Counter,
+            None,
+            "HTTP delivery attempts, by outcome and status class.",
+        ),
+        (
+            DIRECT_ATTEMPTS,
+            Counter,
+            None,
+            "First attempts the fan-out made itself, without the deliveries-queue hop.",
+        ),
+        (
+            ATTEMPT_DURATION,
+            Histogram,
+            Some(Seconds),
+            "Duration of one delivery attempt.",
+        ),
+        (
+            IN_FLIGHT,
+            Gauge,
+            None,
+            "Delivery attempts in flight in this worker.",
+        ),
+        (QUEUE_MESSAGES, Gauge, None, "Messages ready in each queue."),
+        (
+            OLDEST_DEAD_LETTER,
+            Gauge,
+            Some(Seconds),
+            "Age of the oldest dead letter.",
+        ),
+        (
+            OVERDUE_RETRY,
+            Gauge,
+            Some(Seconds),
+            "How far the most overdue retry is past its due time.",
+        ),
+        (
+            REDRIVEN,
+            Counter,
+            None,
+            "Overdue retries published again because the broker had not returned them.",
+        ),
+        (
+            REJECTED,
+            Counter,
+            None,
+            "Messages set aside as impossible to process, by stage and reason.",
+        ),
+        (
+            DEFERRED,
+            Counter,
+            None,
+            "Tasks deferred because their endpoint could not take them, by reason and stage.",
+        ),
+        (
+            CIRCUIT_TRANSITIONS,
+            Counter,
+            None,
+            "Circuit-breaker changes, by new state.",
+        ),
+        (
+            WEBHOOKS_DISABLED,
+            Counter,
+            None,
+            "Webhooks switched off by Hookline, by reason (gone, failing).",
+        ),
+        (
+            CIRCUITS_OPEN,
+            Gauge,
+            None,
+            "Endpoints whose breaker is open in this worker.",
+        ),
+        (
+            GRPC_REQUESTS,
+            Counter,
+            None,
+            "gRPC calls, by service, method and code.",
+        ),
+        (
+            GRPC_DURATION,
+            Histogram,
+            Some(Seconds),
+            "Duration of gRPC calls.",
+        ),
+    ]
+};
+
 fn describe() {
-    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(
-        INGEST_EVENTS,
-        "Events ingest answered, by event type and outcome."
-    );
-    describe_counter!(DELIVERIES, "Deliveries that reached an end, by outcome.");
-    describe_counter!(
-        ATTEMPTS,
-        "HTTP delivery attempts, by outcome and status class."
-    );
-    describe_counter!(
-        DIRECT_ATTEMPTS,
-        "First attempts the fan-out made itself, without the deliveries-queue hop."
-    );
-    describe_histogram!(
-        ATTEMPT_DURATION,
-        Unit::Seconds,
-        "Duration of one delivery attempt."
-    );
-    describe_gauge!(IN_FLIGHT, "Delivery attempts in flight in this worker.");
-    describe_gauge!(QUEUE_MESSAGES, "Messages ready in each queue.");
-    describe_gauge!(
-        OLDEST_DEAD_LETTER,
-        Unit::Seconds,
-        "Age of the oldest dead letter."
-    );
-    describe_gauge!(
-        OVERDUE_RETRY,
-        Unit::Seconds,
-        "How far the most overdue retry is past its due time."
-    );
-    describe_counter!(
-        REDRIVEN,
-        "Overdue retries published again because the broker had not returned them."
-    );
-    describe_counter!(
-        REJECTED,
-        "Messages set aside as impossible to process, by stage and reason."
-    );
-    describe_counter!(
-        DEFERRED,
-        "Tasks deferred because their endpoint could not take them."
-    );
-    describe_counter!(
-        CIRCUIT_TRANSITIONS,
-        "Circuit-breaker changes, by new state."
-    );
-    describe_counter!(
-        WEBHOOKS_DISABLED,
-        "Webhooks switched off by Hookline, by reason (gone, failing)."
-    );
-    describe_gauge!(
-        CIRCUITS_OPEN,
-        "Endpoints whose breaker is open in this worker."
-    );
-    describe_counter!(GRPC_REQUESTS, "gRPC calls, by service, method and code.");
-    describe_histogram!(GRPC_DURATION, Unit::Seconds, "Duration of gRPC calls.");
+    metrics::with_recorder(|recorder| {
+        for &(name, kind, unit, help) in EXPORTED {
+            let (name, help) = (name.into(), help.into());
+            match kind {
+                Kind::Counter => recorder.describe_counter(name, unit, help),
+                Kind::Gauge => recorder.describe_gauge(name, unit, help),
+                Kind::Histogram => recorder.describe_histogram(name, unit, help),
+            }
+        }
+    });
 }
 
 /// `2xx` … `5xx` for a response status, `none` when no response arrived.
@@ -167,23 +235,29 @@ pub fn code_label(code: tonic::Code) -> &'static str {
 mod tests {
     use super::*;
 
+    /// `/metrics` explains what each metric counts, in what unit.
+    #[test]
+    fn every_metric_is_described() {
+        let handle = handle();
+        for &(name, kind, ..) in EXPORTED {
+            match kind {
+                Kind::Counter => metrics::counter!(name).increment(0),
+                Kind::Gauge => metrics::gauge!(name).set(0.0),
+                Kind::Histogram => metrics::histogram!(name).record(0.0),
+            }
+        }
+        let text = handle.render();
+        for &(name, _, _, help) in EXPORTED {
+            assert!(
+                text.contains(&format!("# HELP {name} {help}")),
+                "{name}: {text}"
+            );
+        }
+    }
+
     /// Every metric the shipped Grafana dashboard queries is one the services export.
     #[test]
     fn the_dashboard_queries_only_exported_metrics() {
-        let exported = [
-            INGEST_EVENTS,
-            DELIVERIES,
-            ATTEMPTS,
-            ATTEMPT_DURATION,
-            IN_FLIGHT,
-            QUEUE_MESSAGES,
-            OLDEST_DEAD_LETTER,
-            GRPC_REQUESTS,
-            GRPC_DURATION,
-            DEFERRED,
-            CIRCUIT_TRANSITIONS,
-            CIRCUITS_OPEN,
-        ];
         let dashboard = include_str!("../../../deploy/grafana/hookline.json");
         let mut queried = 0;
         for (start, _) in dashboard.match_indices("hookline_") {
@@ -192,7 +266,10 @@ mod tests {
                 .take_while(|c| c.is_ascii_lowercase() || *c == '_')
                 .collect();
             let base = name.trim_end_matches("_bucket");
-            assert!(exported.contains(&base), "the dashboard queries {name}");
+            assert!(
+                EXPORTED.iter().any(|(exported, ..)| *exported == base),
+                "the dashboard queries {name}"
+            );
             queried += 1;
         }
         assert!(queried >= 10);
