@@ -245,7 +245,16 @@ async fn the_fan_out_defers_the_tasks_of_an_endpoint_behind_its_breaker_itself(p
     shown_open.await.expect("the breaker to show open");
 
     let events = stack.publish_batch("org_a", EVENTS).await;
+    deferred_by_fan_out(&ops, "circuit_open", EVENTS).await;
+    assert_eq!(endpoint.count(), 1, "no request while the breaker is open");
+    each_delivered_at_first_attempt(&stack, &hook.id, &events).await;
+}
+
+/// Waits until the worker serving `/metrics` at `ops` has counted `n` deferrals by the fan-out for
+/// `reason`.
+async fn deferred_by_fan_out(ops: &str, reason: &str, n: usize) {
     let ops = ops.parse().expect("an address");
+    let reason = format!(r#"reason="{reason}""#);
     eventually("the fan-out to defer every task", LONG_DEADLINE, || async {
         let (_, metrics) = hookline_tests::ops::get(ops, "/metrics").await?;
         let by_fan_out = metrics
@@ -253,22 +262,24 @@ async fn the_fan_out_defers_the_tasks_of_an_endpoint_behind_its_breaker_itself(p
             .filter(|l| {
                 l.starts_with("hookline_deliveries_deferred_total{")
                     && l.contains(r#"stage="fanout""#)
-                    && l.contains(r#"reason="circuit_open""#)
+                    && l.contains(&reason)
             })
             .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
             .sum::<f64>();
-        (by_fan_out == EVENTS as f64).then_some(())
+        (by_fan_out == n as f64).then_some(())
     })
     .await;
-    assert_eq!(endpoint.count(), 1, "no request while the breaker is open");
+}
 
+/// Waits until each of `events` is delivered to `hook` in one attempt: deferrals are not attempts.
+async fn each_delivered_at_first_attempt(stack: &Stack, hook: &str, events: &[String]) {
     eventually("every new delivery to succeed", LONG_DEADLINE, || async {
-        let deliveries = stack.deliveries("org_a", &hook.id).await;
+        let deliveries = stack.deliveries("org_a", hook).await;
         let new: Vec<_> = deliveries
             .iter()
             .filter(|d| events.contains(&d.event_id))
             .collect();
-        (new.len() == EVENTS
+        (new.len() == events.len()
             && new
                 .iter()
                 .all(|d| d.status == v1::DeliveryStatus::Succeeded as i32 && d.attempts == 1))
@@ -277,14 +288,15 @@ async fn the_fan_out_defers_the_tasks_of_an_endpoint_behind_its_breaker_itself(p
     .await;
 }
 
-#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
-async fn a_429_with_retry_after_is_retried_no_sooner_than_asked(pool: PgPool) {
-    // The schedule says 1 s; the endpoint asks for 3.
-    let stack = Stack::start(pool).await;
-    let endpoint = Receiver::start(|n| {
+/// A webhook of `org_a` whose endpoint answers its first event 429 with `Retry-After: seconds` and
+/// everything after 200 (pings are answered apart), and that first event published once the ping has
+/// succeeded, so that the ping is not what the pause holds back.
+async fn paused_by_first_event(stack: &Stack, seconds: &'static str) -> (Receiver, v1::Webhook) {
+    let headers: &'static [(&str, &str)] = Box::leak(Box::new([("retry-after", seconds)]));
+    let endpoint = Receiver::start(move |n| {
         if n == 0 {
             Reply {
-                headers: &[("retry-after", "3")],
+                headers,
                 ..Reply::status(429)
             }
         } else {
@@ -295,9 +307,18 @@ async fn a_429_with_retry_after_is_retried_no_sooner_than_asked(pool: PgPool) {
     let (hook, _) = stack
         .webhook("org_a", &endpoint.url(), &["job.completed"])
         .await;
+    stack.ping_succeeded("org_a", &hook.id).await;
     stack
         .publish("org_a", "job.completed", serde_json::json!({}))
         .await;
+    (endpoint, hook)
+}
+
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn a_429_with_retry_after_is_retried_no_sooner_than_asked(pool: PgPool) {
+    // The schedule says 1 s; the endpoint asks for 3.
+    let stack = Stack::start(pool).await;
+    let (endpoint, hook) = paused_by_first_event(&stack, "3").await;
     let done = stack
         .settled(
             "org_a",
@@ -317,5 +338,33 @@ async fn a_429_with_retry_after_is_retried_no_sooner_than_asked(pool: PgPool) {
         codes,
         vec![(1, 429), (2, 200)],
         "the 429 counts as an attempt"
+    );
+}
+
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn the_fan_out_defers_the_tasks_of_an_endpoint_paused_by_retry_after_itself(pool: PgPool) {
+    const EVENTS: usize = 20;
+    // Long enough for the new events to be published and fanned out while the pause lasts.
+    const PAUSE: Duration = Duration::from_secs(10);
+    let ops = hookline_tests::ops::free_addr().to_string();
+    let stack = Stack::without_worker(pool, &[("HOOKLINE__DELIVERY__HTTP_LISTEN", &ops)]).await;
+    let _worker = hookline_tests::stack::spawn_worker_process(&stack.env);
+    let (endpoint, hook) = paused_by_first_event(&stack, "10").await;
+    // The worker learns of the pause before it records the attempt.
+    eventually("the 429 to be recorded", LONG_DEADLINE, || async {
+        let deliveries = stack.deliveries("org_a", &hook.id).await;
+        deliveries.iter().any(|d| d.attempts == 1).then_some(())
+    })
+    .await;
+
+    let events = stack.publish_batch("org_a", EVENTS).await;
+    deferred_by_fan_out(&ops, "retry_after", EVENTS).await;
+    each_delivered_at_first_attempt(&stack, &hook.id, &events).await;
+    let requests = endpoint.received();
+    let paused_at = requests[0].at;
+    let soonest = requests[1..].iter().map(|r| r.at - paused_at).min();
+    assert!(
+        soonest.is_some_and(|gap| gap >= PAUSE - Duration::from_millis(100)),
+        "a request came {soonest:?} after the 429, within the {PAUSE:?} it asked for"
     );
 }
