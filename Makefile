@@ -59,8 +59,8 @@ bench: services
 	cargo build --release --workspace --bins
 	DATABASE_URL=$(TEST_DATABASE_URL) ./target/release/hookline-bench $(BENCH_ARGS)
 
-## bench-isolation: what a slow endpoint, an organisation's burst and poison events cost everyone else,
-## beside the same figures without them.
+## bench-isolation: what a slow endpoint, an endpoint down behind its breaker, an organisation's burst and
+## poison events cost everyone else, beside the same figures without them (BENCH_ONLY picks one).
 bench-isolation: services
 	cargo build --release --workspace --bins
 	DATABASE_URL=$(TEST_DATABASE_URL) ./target/release/hookline-bench-isolation $(BENCH_ARGS)

@@ -3,6 +3,10 @@
 //!
 //! - slow endpoint: X's endpoint never answers within the 3 s timeout and has a backlog of 10,000
 //!   events; Y receives a steady 200 events/s. Y's p99 and throughput, alone and beside X.
+//! - endpoint down: X's endpoint never answers within the 3 s timeout until its breaker opens, then
+//!   receives a steady 500 events/s beside Y's 200 events/s. Y's p99 alone and beside X, and where X's
+//!   tasks were deferred: by the fan-out (no deliveries-queue hop) or by the attempt stage. Beside it,
+//!   Y beside Z's 500 events/s to a healthy endpoint: what that rate costs Y when nothing is wrong.
 //! - organisation burst: A publishes 200,000 events at once; B publishes 100 events/s. B's p99, alone,
 //!   while A's burst is published, and while A's backlog is delivered.
 //! - poison: 1,000 events the database refuses, published straight to the broker among 1,000 good ones;
@@ -20,6 +24,7 @@ use hookline_tests::bench::{
 const STEADY_SECONDS: u64 = 15;
 const SLOW_BACKLOG: usize = 10_000;
 const Y_RATE: u64 = 200;
+const X_DOWN_RATE: u64 = 500;
 const BURST: usize = 200_000;
 const B_RATE: u64 = 100;
 const POISON: usize = 1_000;
@@ -30,11 +35,14 @@ async fn main() -> anyhow::Result<()> {
     println!("{}", mode.describe());
     println!("| scenario | measure | value |");
     println!("|---|---|---|");
-    // `BENCH_ONLY=slow|burst|poison` runs one scenario.
+    // `BENCH_ONLY=slow|down|burst|poison` runs one scenario.
     let only = std::env::var("BENCH_ONLY").ok();
     let run = |name: &str| only.as_deref().is_none_or(|o| o == name);
     if run("slow") {
         slow_endpoint(mode).await?;
+    }
+    if run("down") {
+        endpoint_down(mode).await?;
     }
     if run("burst") {
         organisation_burst(mode).await?;
@@ -85,7 +93,11 @@ fn row(scenario: &str, measure: &str, value: String) {
     println!("| {scenario} | {measure} | {value} |");
 }
 
-async fn slow_endpoint(mode: Mode) -> anyhow::Result<()> {
+/// A pipeline whose attempts time out after 3 s, org_y's webhook at an endpoint that answers at once,
+/// and org_x's at one that never answers in time. Both webhooks are registered.
+async fn y_and_silent_x(
+    mode: Mode,
+) -> anyhow::Result<(BenchDb, Pipeline, LatencyReceiver, LatencyReceiver)> {
     let db = BenchDb::create().await?;
     let pipeline = mode
         .start(&db, &[("HOOKLINE__DELIVERY__REQUEST_TIMEOUT", "3s")])
@@ -94,6 +106,11 @@ async fn slow_endpoint(mode: Mode) -> anyhow::Result<()> {
     let x = LatencyReceiver::start(Duration::from_secs(60)).await?;
     pipeline.webhook("org_y", &y.url).await?;
     pipeline.webhook("org_x", &x.url).await?;
+    Ok((db, pipeline, y, x))
+}
+
+async fn slow_endpoint(mode: Mode) -> anyhow::Result<()> {
+    let (db, pipeline, y, x) = y_and_silent_x(mode).await?;
     steady(&pipeline, &y, "org_y", 50).await?; // warm-up
 
     let (p50, p99, rate) = steady(&pipeline, &y, "org_y", Y_RATE).await?;
@@ -152,6 +169,90 @@ async fn slow_endpoint(mode: Mode) -> anyhow::Result<()> {
     row("slow endpoint", "X: requests sent", x.count().to_string());
     pipeline.stop().await?;
     db.drop().await
+}
+
+async fn endpoint_down(mode: Mode) -> anyhow::Result<()> {
+    const SCENARIO: &str = "endpoint down";
+    let (db, pipeline, y, x) = y_and_silent_x(mode).await?;
+    let z = LatencyReceiver::start(Duration::ZERO).await?;
+    pipeline.webhook("org_z", &z.url).await?;
+    steady(&pipeline, &y, "org_y", 50).await?; // warm-up
+    let (p50, p99, _) = steady(&pipeline, &y, "org_y", Y_RATE).await?;
+    row(
+        SCENARIO,
+        "Y alone: p50 / p99",
+        format!("{p50:.1} / {p99:.1} ms"),
+    );
+    // The same traffic to a healthy endpoint, for what X's rate costs Y whatever X's state.
+    let (p50z, p99z, _) = beside(&pipeline, &y, "org_z").await?;
+    row(
+        SCENARIO,
+        "Y beside Z's 500/s to a healthy endpoint: p50 / p99",
+        format!("{p50z:.1} / {p99z:.1} ms"),
+    );
+
+    // Enough timeouts to open X's breaker (`delivery.breaker_failures`, 10 by default).
+    publish_burst(&pipeline.ingest, "org_x", 20).await?;
+    let opened = Instant::now();
+    while pipeline.metric("hookline_circuit_breakers_open").await < 1.0 {
+        anyhow::ensure!(
+            opened.elapsed() < Duration::from_secs(120),
+            "X's breaker never opened"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deferred = |stage: &'static str| {
+        let pipeline = &pipeline;
+        async move {
+            pipeline
+                .metric(&format!(
+                    r#"hookline_deliveries_deferred_total{{reason="circuit_open",stage="{stage}"}}"#
+                ))
+                .await
+        }
+    };
+    let (fanout_before, attempt_before) = (deferred("fanout").await, deferred("attempt").await);
+    let requests_before = x.count();
+    let (p50x, p99x, _) = beside(&pipeline, &y, "org_x").await?;
+    row(
+        SCENARIO,
+        "Y beside X's 500/s behind its open breaker: p50 / p99",
+        format!("{p50x:.1} / {p99x:.1} ms"),
+    );
+    row(
+        SCENARIO,
+        "Y's p99 beside X ÷ alone, ÷ beside Z",
+        format!("{:.2}, {:.2}", p99x / p99, p99x / p99z),
+    );
+    let (fanout, attempt) = (
+        deferred("fanout").await - fanout_before,
+        deferred("attempt").await - attempt_before,
+    );
+    row(
+        SCENARIO,
+        "X: events published, deferred by the fan-out, deferred by the attempt stage",
+        format!(
+            "{}, {fanout:.0}, {attempt:.0}",
+            X_DOWN_RATE * STEADY_SECONDS
+        ),
+    );
+    row(
+        SCENARIO,
+        "X: requests meanwhile",
+        (x.count() - requests_before).to_string(),
+    );
+    pipeline.stop().await?;
+    db.drop().await
+}
+
+/// Y's steady flow (as [`steady`]) while `neighbour` publishes [`X_DOWN_RATE`] events a second.
+async fn beside(
+    pipeline: &Pipeline,
+    y: &LatencyReceiver,
+    neighbour: &str,
+) -> anyhow::Result<(f64, f64, f64)> {
+    let publishing = publish_steadily(&pipeline.ingest, neighbour, X_DOWN_RATE, STEADY_SECONDS);
+    tokio::join!(steady(pipeline, y, "org_y", Y_RATE), publishing).0
 }
 
 async fn organisation_burst(mode: Mode) -> anyhow::Result<()> {
