@@ -179,6 +179,32 @@ mod tests {
         );
     }
 
+    /// What an endpoint may send as `Retry-After`: nothing readable pauses it, and the largest
+    /// readable value is passed on for the gate to bound (`delivery.max_retry_after`).
+    #[test]
+    fn a_hostile_retry_after_is_ignored_or_passed_on_whole() {
+        let huge = "9".repeat(10_000);
+        for value in [
+            "-5",
+            "1e9",
+            "7\u{0}",
+            "\u{1}",
+            "",
+            huge.as_str(),
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+        ] {
+            assert_eq!(
+                retry_after(answer(status(429), &[("retry-after", value)]).verdict()),
+                None,
+                "{value:.40}"
+            );
+        }
+        assert_eq!(
+            retry_after(answer(status(429), &[("retry-after", "18446744073709551615")]).verdict()),
+            Some(Duration::from_secs(u64::MAX))
+        );
+    }
+
     #[test]
     fn overload_is_told_from_other_failures() {
         let overloaded =

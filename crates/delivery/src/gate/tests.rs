@@ -157,6 +157,17 @@ fn another_worker_s_open_breaker_and_retry_after_defer() {
         }
         _ => panic!("a Retry-After pauses the endpoint"),
     }
+    // The longest pause an endpoint can name, before its first attempt too.
+    let greedy = Uuid::now_v7();
+    let p = now(g.admit(greedy, None, false));
+    p.finish(Verdict::Failure {
+        overload: false,
+        retry_after: Some(Duration::from_secs(u64::MAX)),
+    });
+    match g.admit_first(greedy, None) {
+        Room::Closed(d, DeferReason::RetryAfter) => assert!(d <= Duration::from_secs(60), "{d:?}"),
+        _ => panic!("the fan-out defers behind a Retry-After"),
+    }
 }
 
 #[test]
