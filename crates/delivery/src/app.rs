@@ -151,7 +151,7 @@ impl Delivery {
                 Err(error) => tracing::warn!(%error, "delivery stage stopped; reconnecting"),
             }
         }
-        attempts.notices.stop();
+        attempts.notices.stop().await;
         ops.await??;
         background.await?
     }

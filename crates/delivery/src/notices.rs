@@ -2,14 +2,18 @@
 //! breaker opening and closing, a delivery dead-lettered. Each is an operational event of the
 //! organisation (`hookline_core::operational`), published after the fact it reports is recorded, in
 //! the background, so no attempt waits for it. One that cannot be published is logged and dropped: the
-//! fact itself stays on the webhook and in the delivery log.
+//! fact itself stays on the webhook and in the delivery log. A worker that stops lets those already
+//! under way finish before it closes their connection, so a SIGTERM right after a dead-letter does not
+//! drop its notice.
 
 use hookline_core::messages::{DeliveryTask, EventMessage};
 use hookline_core::operational::{self, DeadLetter, WebhookRef};
 use hookline_dispatch::outcome::HttpExchange;
 use hookline_dispatch::webhooks::{GONE_REASON, Target};
+use hookline_runtime::amqp::CONFIRM_TIMEOUT;
 use hookline_runtime::prometheus;
 use hookline_runtime::publisher::EventPublisher;
+use tokio_util::task::TaskTracker;
 
 use crate::attempt::AttemptStage;
 use crate::gate::Transition;
@@ -18,6 +22,8 @@ use crate::gate::Transition;
 #[derive(Clone)]
 pub struct Notices {
     events: EventPublisher,
+    /// The notices still being published, which [`stop`](Self::stop) waits for.
+    under_way: TaskTracker,
     /// Whether an operations endpoint gets a copy of each (`operations.webhook_url`).
     operations_endpoint: bool,
 }
@@ -26,6 +32,7 @@ impl Notices {
     pub fn new(events: EventPublisher, operations_endpoint: bool) -> Self {
         Self {
             events,
+            under_way: TaskTracker::new(),
             operations_endpoint,
         }
     }
@@ -34,11 +41,23 @@ impl Notices {
     /// caller.
     pub fn send(&self, event: EventMessage) {
         let (events, operations_endpoint) = (self.events.clone(), self.operations_endpoint);
-        tokio::spawn(async move { events.announce(event, operations_endpoint).await });
+        self.under_way
+            .spawn(async move { events.announce(event, operations_endpoint).await });
     }
 
-    /// Closes the publisher's connection, once the stage has stopped.
-    pub fn stop(&self) {
+    /// Once the stage has stopped: waits for the notices under way to be confirmed, then closes the
+    /// publisher's connection. The wait is bounded by one confirm's timeout, not by the shutdown grace
+    /// again, which the stage may already have used up: it fits in the margin the Helm chart adds to
+    /// the grace (`terminationGraceExtraSeconds`).
+    pub async fn stop(&self) {
+        self.under_way.close();
+        let wait = self.under_way.wait();
+        if tokio::time::timeout(CONFIRM_TIMEOUT, wait).await.is_err() {
+            tracing::warn!(
+                left = self.under_way.len(),
+                "operational events still unconfirmed at shutdown; dropping them"
+            );
+        }
         self.events.stop();
     }
 }
@@ -127,5 +146,77 @@ impl AttemptStage {
                 tracing::warn!(%error, webhook_id = %id, "cannot record the breaker's state")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hookline_runtime::amqp::{self, AMQP};
+    use hookline_runtime::config::Settings;
+    use hookline_runtime::ops::Health;
+    use lapin::options::QueueDeclareOptions;
+    use std::time::{Duration, Instant};
+    use uuid::Uuid;
+
+    /// A worker stopping right behind its last attempts' notices: `stop` returns only once every notice
+    /// under way is confirmed, so closing the connection then drops none of them.
+    #[tokio::test]
+    async fn stop_returns_once_the_notices_under_way_are_confirmed() {
+        const NOTICES: u32 = 20;
+        let prefix = format!("test-{}", Uuid::new_v4().simple());
+        let settings = Settings::load_from(None, [("HOOKLINE__AMQP__PREFIX".into(), prefix)])
+            .expect("the default settings");
+        let topology = settings.topology();
+        let url = settings.amqp.url;
+        let events = EventPublisher::start(
+            "hookline-notices-test",
+            url.clone(),
+            topology.clone(),
+            Health::new(&[AMQP]),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while events.channel().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the publisher connects to RabbitMQ"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let notices = Notices::new(events, false);
+        let webhook = WebhookRef {
+            organisation_id: "org_notices",
+            id: Uuid::now_v7(),
+            url: "https://example.com/hooks",
+        };
+        for _ in 0..NOTICES {
+            notices.send(operational::webhook_disabled(&webhook, GONE_REASON));
+        }
+        notices.stop().await;
+        assert!(
+            notices.under_way.is_empty(),
+            "stop returned with {} notices unconfirmed",
+            notices.under_way.len()
+        );
+
+        let connection = amqp::connect(&url, "hookline-notices-test-check")
+            .await
+            .expect("connecting");
+        let channel = connection.create_channel().await.expect("a channel");
+        let queue = topology.events_queue_of(webhook.organisation_id);
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let held = channel
+            .queue_declare(queue.as_str().into(), passive, Default::default())
+            .await
+            .expect("the events queue exists")
+            .message_count();
+        topology
+            .delete(&channel)
+            .await
+            .expect("deleting the topology");
+        assert_eq!(held, NOTICES, "every notice confirmed before stop returned");
     }
 }

@@ -139,9 +139,12 @@ impl Registry {
         let served =
             hookline_runtime::grpc::serve(self.listeners.grpc, service, self.health, shutdown)
                 .await;
+        // A background check that began before the shutdown finishes first, and may still announce
+        // (a failing webhook switched off): the publisher closes only after it.
+        let background = background.await;
         events.stop();
         served?;
         ops.await??;
-        background.await?
+        background?
     }
 }

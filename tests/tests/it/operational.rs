@@ -2,10 +2,15 @@
 //! like any delivery, when one of its deliveries dead-letters and when one of its webhooks is switched
 //! off. Producers cannot publish them, nor anything to the operations endpoint's reserved organisation,
 //! which a token bound to it cannot read either. The platform's operations endpoint hears every organisation's.
+//! A worker stopped with SIGTERM during deliveries' last attempts still tells of their outcomes.
+
+use std::time::Duration;
 
 use hookline_proto::v1;
-use hookline_tests::stack::publish_request;
-use hookline_tests::{DEADLINE, ORG};
+use hookline_tests::ops::stops_cleanly;
+use hookline_tests::receiver::Reply;
+use hookline_tests::stack::{publish_request, spawn_worker_process};
+use hookline_tests::{DEADLINE, LONG_DEADLINE, ORG};
 use hookline_tests::{Receiver, Stack};
 use sqlx::PgPool;
 
@@ -54,6 +59,51 @@ async fn a_subscriber_hears_of_a_dead_letter_and_a_webhook_switched_off(pool: Pg
     stack
         .settled(ORG, &watcher.id, v1::DeliveryStatus::Succeeded, DEADLINE)
         .await;
+}
+
+/// SIGTERM while the only attempts of 20 deliveries wait for a `410 Gone`: the worker finishes them, and
+/// publishes each one's `delivery.dead_lettered` and `webhook.disabled` before it closes their connection
+/// (notices go out in the background, so a stop right behind them used to drop some). The next worker
+/// delivers all 40.
+#[sqlx::test(migrator = "hookline_store::MIGRATOR")]
+async fn a_worker_stopped_during_last_attempts_still_tells_of_them(pool: PgPool) {
+    const WEBHOOKS: usize = 20;
+    let stack = Stack::without_worker(pool, &[]).await;
+    // Within the tests' 2 s request timeout.
+    let gone = Receiver::start(|_| Reply {
+        delay: Duration::from_secs(1),
+        ..Reply::status(410)
+    })
+    .await;
+    let operations = Receiver::always(200).await;
+    stack.webhooks_at(ORG, &gone.url(), WEBHOOKS).await;
+    stack
+        .webhook(
+            ORG,
+            &operations.url(),
+            &["delivery.dead_lettered", "webhook.disabled"],
+        )
+        .await;
+    let mut stopping = spawn_worker_process(&stack.env);
+    stack
+        .publish(ORG, "job.completed", serde_json::json!({}))
+        .await;
+    gone.wait_for(WEBHOOKS, LONG_DEADLINE).await;
+    stops_cleanly(&mut stopping, "the worker during its attempts").await;
+
+    let mut next = spawn_worker_process(&stack.env);
+    let heard = operations.wait_for(2 * WEBHOOKS, LONG_DEADLINE).await;
+    let mut by_type = std::collections::BTreeMap::<String, usize>::new();
+    for request in &heard {
+        let event_type = request.json()["eventType"].as_str().unwrap().to_owned();
+        *by_type.entry(event_type).or_default() += 1;
+    }
+    let expected = [
+        ("delivery.dead_lettered".to_owned(), WEBHOOKS),
+        ("webhook.disabled".to_owned(), WEBHOOKS),
+    ];
+    assert_eq!(by_type, expected.into());
+    stops_cleanly(&mut next, "the next worker").await;
 }
 
 #[sqlx::test(migrator = "hookline_store::MIGRATOR")]
