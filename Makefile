@@ -72,10 +72,12 @@ bench-cost: services
 	cargo build --release --workspace --bins
 	DATABASE_URL=$(TEST_DATABASE_URL) ./target/release/hookline-bench-cost $(BENCH_ARGS)
 
-## profile: the workers at saturation under `perf record`; prints the top functions by own samples and
-## their sum by component, and keeps perf.data in target/profile.
+## profile: the workers at saturation under `perf record` (root), built with frame pointers in
+## target/frame-pointers; prints the top functions by own samples, their sum by component and the top
+## inclusive costs, and keeps perf.data in target/profile.
 profile: services
-	cargo build --release --workspace --bins
+	RUSTFLAGS="-C force-frame-pointers=yes" CARGO_TARGET_DIR=target/frame-pointers \
+		cargo build --release --workspace --bins
 	DATABASE_URL=$(TEST_DATABASE_URL) ./deploy/scripts/profile.sh $(BENCH_ARGS)
 
 ## bench-console: the console's pages, signed in, for an organisation with 100,000 deliveries in its log,

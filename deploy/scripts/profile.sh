@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Profiles the delivery workers at saturation: runs `hookline-bench-cost`'s saturation phase (the real
-# binaries as processes) with `perf record` on the worker processes, then prints where their CPU goes:
-# the top functions by their own samples, and those samples summed by component (kernel, allocator,
-# tokio, lapin, sqlx, the HTTP client, TLS, JSON, Hookline's own code). Own samples, not inclusive ones:
-# DWARF unwinding through glibc and the kernel loses most stacks on this machine (perf attributes 70 %
-# of "children" to an unknown frame), so an inclusive table would rank thread start-up first. Needs
-# `perf` (Debian's linux-perf) and perf_event_paranoid ≤ 2 (the default lets a user profile their own
-# processes). Arguments are passed to the benchmark (the number of workers).
+# binaries as processes) under a machine-wide `perf record` with frame-pointer call graphs, then prints
+# where the workers' CPU goes: the top functions by their own samples, those samples summed by component
+# (kernel, allocator, tokio, lapin, sqlx, the HTTP client, TLS, JSON, Hookline's own code), and the top
+# inclusive costs (a function with all it calls), leaving out the frames every stack passes through
+# (thread start, tokio's scheduler, future combinators). Shares are of the workers' samples.
+# `make profile` builds the binaries with frame pointers into target/frame-pointers first; DWARF
+# unwinding, tried before, lost most stacks through glibc and the kernel. Needs `perf` (Debian's
+# linux-perf), and root or perf_event_paranoid ≤ 0 for the machine-wide recording (see `Profile` in
+# tests/src/bin/bench_cost.rs for why not per process). Arguments are passed to the benchmark (the
+# number of workers).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${PROFILE_OUT:-target/profile}
@@ -15,10 +18,18 @@ if ! command -v perf >/dev/null; then
     echo "perf is missing: apt-get install linux-perf" >&2
     exit 1
 fi
-BENCH_ONLY=saturation BENCH_PROFILE="$out/perf.data" ./target/release/hookline-bench-cost "$@" | tee "$out/bench.txt"
-# Every function with its share of the samples, comments and padding stripped.
-perf report -i "$out/perf.data" --no-children --sort symbol -g none --stdio --percent-limit 0 2>/dev/null \
-    | grep -v -e '^#' -e '^$' | sed 's/[[:space:]]*$//' > "$out/functions.txt"
+bin=${PROFILE_BIN:-target/frame-pointers/release}
+BENCH_ONLY=saturation BENCH_PROFILE="$out/perf.data" "$bin/hookline-bench-cost" "$@" | tee "$out/bench.txt"
+# The workers' samples only, as shares of theirs.
+report() {
+    perf report -i "$out/perf.data" --pid "$(cat "$out/perf.data.pids")" --percentage relative \
+        --sort symbol -g none --stdio --percent-limit 0 "$@" 2>/dev/null \
+        | grep -v -e '^#' -e '^$' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/[[:space:]]+/ /g'
+}
+# Every function with its share of the samples.
+report --no-children > "$out/functions.txt"
+# Every function with its inclusive share (the first column) and its own.
+report --children > "$out/inclusive.txt"
 {
     echo "top functions by own samples:"
     sed -n '1,15p' "$out/functions.txt"
@@ -39,5 +50,8 @@ perf report -i "$out/perf.data" --no-children --sort symbol -g none --stdio --pe
         else c = "other"
         total[c] += share
     } END { for (c in total) printf "%8.2f%%  %s\n", total[c], c }' "$out/functions.txt" | sort -rn
+    echo "top inclusive costs (without thread start, the scheduler and future combinators):"
+    grep -v -E 'thread_start|start_thread|clone3|call_once|rust_begin_short_backtrace|tokio::runtime::|PollFn|[Mm]aybe[Dd]one|IntoFuture|Instrumented|TrackedFuture|future::Map|map::Map|main::\{\{closure|run_until_stopped' \
+        "$out/inclusive.txt" | sed -n '1,15p'
 } | tee "$out/top.txt"
 echo "full report: perf report -i $out/perf.data"

@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant};
 
+use hookline_runtime::prometheus::DIRECT_ATTEMPTS;
 use hookline_tests::bench::{
     BenchDb, LatencyReceiver, Pipeline, publish_burst, publish_steadily, quantile_ms,
     take_publish_calls, wait_until_delivering,
@@ -104,6 +105,7 @@ async fn run(db: &BenchDb) -> anyhow::Result<()> {
         println!(
             "saturation: {SATURATION_EVENTS} events at once (PublishEvents, 1,000 a call), fan-out 1"
         );
+        let direct = pipeline.metric(DIRECT_ATTEMPTS).await;
         let profile = Profile::start(&bench.pids)?;
         let (cost, connections, _) = bench
             .phase(|| async {
@@ -114,6 +116,11 @@ async fn run(db: &BenchDb) -> anyhow::Result<()> {
             })
             .await?;
         profile.stop().await?;
+        // How many took one broker hop: the rest crossed the deliveries queue as well.
+        let direct = pipeline.metric(DIRECT_ATTEMPTS).await - direct;
+        println!(
+            "  first attempts made by the fan-out itself (one hop): {direct:.0} of {SATURATION_EVENTS}"
+        );
         let row = Row::new("saturation, fan-out 1".into(), cost, connections, &bench)?;
         rows.push(row.print(baseline));
     }
@@ -256,7 +263,13 @@ impl Row {
     }
 }
 
-/// `perf record` of the workers, when `BENCH_PROFILE` names the file to write.
+/// `perf record` of the whole machine during the saturation phase, when `BENCH_PROFILE` names the file
+/// to write; the workers' process ids go beside it (`<file>.pids`), for the report to pick them out.
+///
+/// The whole machine, not `-p <workers>`: recording processes whose threads come and go made perf 6.1
+/// spin here (10.5 million wake-ups in one run, a core of its own, and 985 samples where the machine-wide
+/// recording of the same phase took 5,887 without slowing it). Machine-wide recording needs root or
+/// `perf_event_paranoid` ≤ 0.
 struct Profile(Option<tokio::process::Child>);
 
 impl Profile {
@@ -264,11 +277,8 @@ impl Profile {
         let Ok(file) = std::env::var("BENCH_PROFILE") else {
             return Ok(Self(None));
         };
-        let pids = pids
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+        let pids: Vec<_> = pids.iter().map(u32::to_string).collect();
+        std::fs::write(format!("{file}.pids"), pids.join(","))?;
         let child = tokio::process::Command::new("perf")
             .args([
                 "record",
@@ -276,10 +286,13 @@ impl Profile {
                 "cpu-clock",
                 "-F",
                 "250",
+                // Frame pointers (`make profile` builds with them): whole stacks, so costs can be read
+                // inclusively. DWARF unwinding lost most stacks through glibc and the kernel.
                 "--call-graph",
-                "dwarf,16384",
+                "fp",
+                "-a",
             ])
-            .args(["-o", &file, "-p", &pids])
+            .args(["-o", &file])
             .spawn()?;
         Ok(Self(Some(child)))
     }
